@@ -1,0 +1,328 @@
+package arena
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"sync"
+	"time"
+	"unsafe"
+
+	"github.com/shmarray/shmarray/format"
+)
+
+// CreateOptions tune Create. The zero value (or a nil pointer) is the
+// default: directory from Dir(""), mode 0600, space reserved as arrays are
+// added, data checksums on.
+type CreateOptions struct {
+	// Dir is the directory of the segment; "" means $SHMARRAY_DIR, else /dev/shm.
+	Dir string
+	// Mode is the file mode: 0600 by default; group bits may be added
+	// (0640, 0660); other bits are refused, so a segment is never
+	// world-readable or world-writable.
+	Mode os.FileMode
+	// Capacity, when > 0, reserves that many bytes at Create so that a
+	// directory too small fails at once with NO_SPACE. Space beyond it is
+	// reserved as arrays are added; unused space is returned at Publish.
+	Capacity int64
+	// MaxSize bounds the segment's size (default: the larger of 64 GiB and
+	// twice Capacity). It is the size of the address-space reservation the
+	// Builder maps; it costs no memory.
+	MaxSize int64
+	// Ephemeral records in the header that the creator intends to unlink the
+	// segment when it exits, so that gc may remove it once the creator is dead.
+	Ephemeral bool
+	// NoDataChecksum skips the per-array data CRC computed at Publish
+	// (one read pass over the data) and leaves full validation without it.
+	NoDataChecksum bool
+}
+
+const (
+	defaultMaxSize = 64 << 30
+	growStep       = 1 << 30 // grow the reservation by at most this at once
+	minGrow        = 4 << 20
+)
+
+// Builder is an unpublished segment being filled. It owns an unnamed file
+// and a writable mapping of it. Methods are safe for concurrent use, but
+// arrays appear in the directory in the order their Add calls complete.
+//
+// Finish with Publish (the segment appears under its name, complete) or
+// Close (nothing is left behind). Memory from Allocator dies with either.
+type Builder struct {
+	name, dir, path string
+	opts            CreateOptions
+
+	mu      sync.Mutex
+	fd      int
+	tmp     string // hidden name of the fallback path, "" for O_TMPFILE
+	mem     []byte // reservation: the file mapped writable, len MaxSize
+	end     uint64 // next free byte
+	high    uint64 // bytes above this were never handed out, so are zero
+	pinned  uint64 // allocations below this back added arrays: never reused
+	fileLen uint64 // bytes of the file reserved with fallocate
+	arrays  []format.ArrayDesc
+	names   map[string]struct{}
+	meta    []format.KV
+	done    bool
+}
+
+// Create starts an unpublished segment called name. Nothing is visible
+// under the name until Publish, and Publish fails with EXISTS rather than
+// replace a segment created meanwhile; Create itself fails with EXISTS at
+// once if the name is taken now. Errors: INVALID_ARGUMENT (name, mode),
+// NOT_FOUND (no such directory), EXISTS, NO_SPACE (Capacity does not fit),
+// PERMISSION_DENIED.
+func Create(name string, opts *CreateOptions) (*Builder, error) {
+	var o CreateOptions
+	if opts != nil {
+		o = *opts
+	}
+	path, err := Path(name, o.Dir)
+	if err != nil {
+		return nil, err
+	}
+	dir := Dir(o.Dir)
+	if o.Mode == 0 {
+		o.Mode = 0o600
+	}
+	if o.Mode&^0o660 != 0 || o.Mode&0o600 != 0o600 {
+		return nil, fmt.Errorf("%w: segment %q: mode %#o is not allowed; use 0600, or add group bits (0640, 0660); other users never get access", format.ErrInvalidArgument, name, o.Mode)
+	}
+	if o.Capacity < 0 || o.MaxSize < 0 {
+		return nil, fmt.Errorf("%w: segment %q: Capacity and MaxSize must not be negative", format.ErrInvalidArgument, name)
+	}
+	if o.MaxSize == 0 {
+		o.MaxSize = max(defaultMaxSize, 2*o.Capacity)
+	}
+	if o.MaxSize < o.Capacity || o.MaxSize < format.HeaderSize+format.Alignment {
+		return nil, fmt.Errorf("%w: segment %q: MaxSize %d is smaller than Capacity %d or the header", format.ErrInvalidArgument, name, o.MaxSize, o.Capacity)
+	}
+	if _, err := os.Lstat(path); err == nil {
+		return nil, osError("create", name, path, errExist)
+	}
+	fd, tmp, err := createFile(dir, uint32(o.Mode))
+	if err != nil {
+		return nil, osError("create", name, dir, err)
+	}
+	b := &Builder{name: name, dir: dir, path: path, opts: o, fd: fd, tmp: tmp,
+		end: format.HeaderSize, high: format.HeaderSize, pinned: format.HeaderSize,
+		names: map[string]struct{}{}}
+	if err := b.grow(uint64(max(o.Capacity, format.HeaderSize))); err != nil {
+		discardFile(fd, tmp)
+		return nil, err
+	}
+	b.mem, err = mapShared(fd, int(o.MaxSize), true)
+	if err != nil {
+		discardFile(fd, tmp)
+		return nil, osError("map", name, path, err)
+	}
+	prefault(b.mem[:b.fileLen])
+	return b, nil
+}
+
+// Name is the segment's name.
+func (b *Builder) Name() string { return b.name }
+
+// grow reserves the file up to at least need bytes, geometrically so that
+// many small arrays do not cost one fallocate each. Called with mu held.
+func (b *Builder) grow(need uint64) error {
+	if need <= b.fileLen {
+		return nil
+	}
+	if need > uint64(b.opts.MaxSize) {
+		return fmt.Errorf("%w: segment %q needs %s, more than its MaxSize %s (set CreateOptions.MaxSize)", format.ErrNoSpace, b.name, bytesText(need), bytesText(uint64(b.opts.MaxSize)))
+	}
+	target := max(need, b.fileLen+min(b.fileLen, growStep), minGrow)
+	target = min(target, uint64(b.opts.MaxSize))
+	err := reserve(b.fd, int64(b.fileLen), int64(target))
+	if err != nil && target > need {
+		target = need
+		err = reserve(b.fd, int64(b.fileLen), int64(target))
+	}
+	if err != nil {
+		if isNoSpace(err) {
+			free, _ := freeBytes(b.dir)
+			return fmt.Errorf("%w: segment %q: %s has %s free, needs %s more (%s in all) (set %s or the dir option to a larger directory, or enlarge %s)",
+				format.ErrNoSpace, b.name, b.dir, bytesText(free), bytesText(need-b.fileLen), bytesText(need), EnvDir, b.dir)
+		}
+		return osError("reserve space for", b.name, b.path, err)
+	}
+	if b.mem != nil {
+		prefault(b.mem[b.fileLen:target])
+	}
+	b.fileLen = target
+	return nil
+}
+
+// alloc hands out size bytes at a 64-byte aligned offset, zeroed. Called
+// with mu held.
+func (b *Builder) alloc(size uint64) (uint64, error) {
+	if b.done {
+		return 0, b.closedError()
+	}
+	off := alignUp(b.end)
+	end := off + alignUp(size)
+	if end < off {
+		return 0, fmt.Errorf("%w: segment %q: allocation of %d bytes overflows", format.ErrInvalidArgument, b.name, size)
+	}
+	if err := b.grow(end); err != nil {
+		return 0, err
+	}
+	if off < b.high {
+		clear(b.mem[off:min(end, b.high)])
+	}
+	b.end = end
+	b.high = max(b.high, end)
+	return off, nil
+}
+
+// offsetOf returns the offset of p inside the mapping, or false.
+func (b *Builder) offsetOf(p []byte) (uint64, bool) {
+	if cap(p) == 0 || b.mem == nil {
+		return 0, false
+	}
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(b.mem)))
+	at := uintptr(unsafe.Pointer(unsafe.SliceData(p)))
+	if at < base || at >= base+uintptr(len(b.mem)) {
+		return 0, false
+	}
+	return uint64(at - base), true
+}
+
+// SetMetadata sets the segment-level key/value metadata, replacing any set
+// before. Keys are stored sorted, so the bytes do not depend on map order.
+func (b *Builder) SetMetadata(md map[string]string) error {
+	kvs := make([]format.KV, 0, len(md))
+	for k, v := range md {
+		kv := format.KV{Key: k, Value: v}
+		if err := format.ValidKV(kv); err != nil {
+			return err
+		}
+		kvs = append(kvs, kv)
+	}
+	sort.Slice(kvs, func(i, j int) bool { return kvs[i].Key < kvs[j].Key })
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.done {
+		return b.closedError()
+	}
+	b.meta = kvs
+	return nil
+}
+
+// Publish seals the segment (data checksums, metadata area, header last)
+// and gives it its name atomically: readers see a complete segment or
+// nothing. If the name was taken meanwhile it returns EXISTS and the
+// segment is discarded; it never replaces. After Publish the Builder is
+// closed, whatever the outcome, and memory from Allocator is gone.
+func (b *Builder) Publish() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.done {
+		return b.closedError()
+	}
+	err := b.seal()
+	if err == nil {
+		if lerr := link(b.fd, b.tmp, b.path); lerr != nil {
+			err = osError("publish", b.name, b.path, lerr)
+			b.tmp = "" // link removed the hidden name either way
+		}
+	}
+	b.release()
+	return err
+}
+
+// seal writes the checksums, the metadata area and the header, unmaps, and
+// truncates the file to its final size. Called with mu held.
+func (b *Builder) seal() error {
+	if !b.opts.NoDataChecksum {
+		for i := range b.arrays {
+			a := &b.arrays[i]
+			a.DataCRC = format.DataCRC(b.bytes(a.Validity), b.bytes(a.Offsets), b.bytes(a.Data))
+			a.HasDataCRC = true
+		}
+	}
+	var flags uint32
+	if b.opts.Ephemeral {
+		flags |= format.FlagEphemeral
+	}
+	pid := os.Getpid()
+	start, _ := startTime(pid)
+	metaOff := alignUp(b.end)
+	header, meta, h, err := format.Encode(&format.Seal{
+		Arrays: b.arrays, Metadata: b.meta, MetaOffset: metaOff, Flags: flags,
+		Created: time.Now().UnixNano(), PID: uint32(pid), StartTime: start,
+	})
+	if err != nil {
+		return err
+	}
+	if err := b.grow(h.FileSize); err != nil {
+		return err
+	}
+	copy(b.mem[metaOff:], meta)
+	copy(b.mem[:format.HeaderSize], header)
+	// Never publish what a reader would reject: the structural check costs
+	// O(arrays) and catches a writer bug before anyone else sees it.
+	if _, err := format.Decode(b.mem[:h.FileSize]); err != nil {
+		return fmt.Errorf("%w: segment %q would not be readable, not published: %v", format.ErrInternal, b.name, err)
+	}
+	if err := unmap(b.mem); err != nil {
+		return osError("unmap", b.name, b.path, err)
+	}
+	b.mem = nil
+	if err := truncate(b.fd, int64(h.FileSize)); err != nil {
+		return osError("truncate", b.name, b.path, err)
+	}
+	return nil
+}
+
+func (b *Builder) bytes(buf format.Buffer) []byte {
+	if buf.Length == 0 {
+		return nil
+	}
+	return b.mem[buf.Offset:buf.End()]
+}
+
+// Close abandons an unpublished segment: the mapping and the file go, and
+// nothing remains under any name. Close after Publish does nothing. It is
+// idempotent and always returns nil.
+func (b *Builder) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.done {
+		b.release()
+	}
+	return nil
+}
+
+// release drops the mapping and the descriptor. Called with mu held.
+func (b *Builder) release() {
+	if b.mem != nil {
+		_ = unmap(b.mem)
+		b.mem = nil
+	}
+	discardFile(b.fd, b.tmp)
+	b.fd, b.tmp = -1, ""
+	b.done = true
+}
+
+func (b *Builder) closedError() error {
+	return fmt.Errorf("%w: segment %q: the builder was already published or closed", format.ErrClosed, b.name)
+}
+
+func alignUp(n uint64) uint64 {
+	return (n + format.Alignment - 1) &^ (format.Alignment - 1)
+}
+
+func bytesText(n uint64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}

@@ -1,0 +1,188 @@
+package arena
+
+import (
+	"encoding/binary"
+
+	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/apache/arrow/go/v15/arrow/bitutil"
+	"github.com/apache/arrow/go/v15/arrow/memory"
+
+	"github.com/shmarray/shmarray/format"
+)
+
+// reference fills desc's buffers with arr's own buffers when they already
+// lie, suitably aligned, inside the segment (a builder used Allocator), and
+// pins them. It reports false when a copy is needed. Called with mu held.
+func (b *Builder) reference(desc *format.ArrayDesc, arr arrow.Array) bool {
+	data := arr.Data()
+	if data.Offset() != 0 || b.mem == nil {
+		return false
+	}
+	n := uint64(desc.Length)
+	bufs := data.Buffers()
+	var v, o, d format.Buffer
+	ok := true
+	if desc.NullCount > 0 {
+		v, ok = b.locate(bufs[0], bitmapBytes(n))
+	}
+	switch {
+	case !ok:
+	case desc.NDim() > 1:
+		child := data.Children()[0]
+		if child.Offset() != 0 {
+			return false
+		}
+		d, ok = b.locate(child.Buffers()[1], n*uint64(desc.Shape[1])*uint64(desc.ElemWidth()))
+	case desc.Type == format.Bool:
+		d, ok = b.locate(bufs[1], bitmapBytes(n))
+	case desc.Type.VarLength():
+		ow := uint64(desc.Type.OffsetWidth())
+		if n == 0 {
+			break
+		}
+		if o, ok = b.locate(bufs[1], (n+1)*ow); !ok {
+			return false
+		}
+		offs := b.mem[o.Offset:o.End()]
+		if readOffset(offs, 0, ow) != 0 {
+			return false
+		}
+		d, ok = b.locate(bufs[2], readOffset(offs, n, ow))
+	default:
+		d, ok = b.locate(bufs[1], n*uint64(desc.ElemWidth()))
+	}
+	if !ok {
+		return false
+	}
+	desc.Validity, desc.Offsets, desc.Data = v, o, d
+	return true
+}
+
+// locate finds need bytes of buf inside the segment's allocated area.
+func (b *Builder) locate(buf *memory.Buffer, need uint64) (format.Buffer, bool) {
+	if need == 0 {
+		return format.Buffer{}, true
+	}
+	if buf == nil || uint64(buf.Len()) < need {
+		return format.Buffer{}, false
+	}
+	off, ok := b.offsetOf(buf.Bytes())
+	if !ok || off%format.Alignment != 0 || off < format.HeaderSize || off+need > b.end {
+		return format.Buffer{}, false
+	}
+	return format.Buffer{Offset: off, Length: need}, true
+}
+
+// copyArrow copies arr's values into newly allocated space, normalizing a
+// slice (non-zero offset) on the way. Called with mu held.
+func (b *Builder) copyArrow(desc *format.ArrayDesc, arr arrow.Array) error {
+	data := arr.Data()
+	start := uint64(data.Offset())
+	n := uint64(desc.Length)
+	bufs := data.Buffers()
+	if desc.NullCount > 0 {
+		off, err := b.alloc(bitmapBytes(n))
+		if err != nil {
+			return err
+		}
+		copyBits(b.mem[off:off+bitmapBytes(n)], bufs[0].Bytes(), start, n)
+		desc.Validity = format.Buffer{Offset: off, Length: bitmapBytes(n)}
+	}
+	var src []byte // the data bytes to copy as they are
+	switch {
+	case desc.NDim() > 1:
+		child := data.Children()[0]
+		w := uint64(desc.ElemWidth())
+		row := uint64(desc.Shape[1])
+		from := (start*row + uint64(child.Offset())) * w
+		src = bytesOf(child.Buffers()[1], from, n*row*w)
+	case desc.Type == format.Bool:
+		off, err := b.alloc(bitmapBytes(n))
+		if err != nil {
+			return err
+		}
+		copyBits(b.mem[off:off+bitmapBytes(n)], bufs[1].Bytes(), start, n)
+		desc.Data = format.Buffer{Offset: off, Length: bitmapBytes(n)}
+		return nil
+	case desc.Type.VarLength():
+		return b.copyVarLength(desc, bufs, start)
+	default:
+		w := uint64(desc.ElemWidth())
+		src = bytesOf(bufs[1], start*w, n*w)
+	}
+	off, err := b.alloc(uint64(len(src)))
+	if err != nil {
+		return err
+	}
+	copy(b.mem[off:], src)
+	desc.Data = format.Buffer{Offset: off, Length: uint64(len(src))}
+	return nil
+}
+
+// copyVarLength copies offsets rebased to start at 0, and the data bytes
+// they cover.
+func (b *Builder) copyVarLength(desc *format.ArrayDesc, bufs []*memory.Buffer, start uint64) error {
+	n := uint64(desc.Length)
+	if n == 0 {
+		return nil
+	}
+	ow := uint64(desc.Type.OffsetWidth())
+	srcOffs := bytesOf(bufs[1], start*ow, (n+1)*ow)
+	base := readOffset(srcOffs, 0, ow)
+	last := readOffset(srcOffs, n, ow)
+	offOff, err := b.alloc((n + 1) * ow)
+	if err != nil {
+		return err
+	}
+	dst := b.mem[offOff : offOff+(n+1)*ow]
+	for i := uint64(0); i <= n; i++ {
+		v := readOffset(srcOffs, i, ow) - base
+		if ow == 4 {
+			binary.LittleEndian.PutUint32(dst[i*4:], uint32(v))
+		} else {
+			binary.LittleEndian.PutUint64(dst[i*8:], v)
+		}
+	}
+	desc.Offsets = format.Buffer{Offset: offOff, Length: (n + 1) * ow}
+	dataOff, err := b.alloc(last - base)
+	if err != nil {
+		return err
+	}
+	copy(b.mem[dataOff:], bytesOf(bufs[2], base, last-base))
+	desc.Data = format.Buffer{Offset: dataOff, Length: last - base}
+	return nil
+}
+
+func readOffset(offs []byte, i, width uint64) uint64 {
+	if width == 4 {
+		return uint64(int64(int32(binary.LittleEndian.Uint32(offs[i*4:]))))
+	}
+	return binary.LittleEndian.Uint64(offs[i*8:])
+}
+
+// bytesOf returns n bytes of buf from byte from; nil when n is 0 (an empty
+// Arrow array may have no buffer at all).
+func bytesOf(buf *memory.Buffer, from, n uint64) []byte {
+	if n == 0 {
+		return nil
+	}
+	return buf.Bytes()[from : from+n]
+}
+
+// copyBits copies n bits of src starting at bit srcOff to the start of dst
+// (zeroed), and leaves the bits past n in the last byte zero.
+func copyBits(dst, src []byte, srcOff, n uint64) {
+	if n == 0 {
+		return
+	}
+	if srcOff%8 == 0 {
+		copy(dst, src[srcOff/8:srcOff/8+bitmapBytes(n)])
+		if rem := n % 8; rem != 0 {
+			dst[len(dst)-1] &= byte(1<<rem - 1)
+		}
+		return
+	}
+	bitutil.CopyBitmap(src, int(srcOff), int(n), dst, 0)
+}
+
+func bitmapBytes(n uint64) uint64 { return (n + 7) / 8 }

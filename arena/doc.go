@@ -1,0 +1,24 @@
+// Package arena puts shmarray segments on the operating system: it creates
+// an unpublished segment with its space reserved, lets Arrow builders and Go
+// slices fill it, seals and publishes it atomically, and attaches published
+// segments read-only in time independent of their data size.
+//
+// arena owns every OS call of the project (open, fallocate, mmap, link,
+// unlink); the byte layout and every check of untrusted bytes belong to the
+// format package, which arena calls and never duplicates. arena MUST NOT use
+// cgo: the C ABI in capi/ is built on top of it.
+//
+// Lifetimes, in one place:
+//   - A Builder owns a writable mapping and an unnamed file. Publish makes
+//     the file visible under its name and releases both; Close abandons an
+//     unpublished segment so that nothing is left behind. Memory handed out
+//     by Builder.Allocator dies at Publish or Close.
+//   - A Segment owns a read-only mapping. Every arrow.Array, arrow.Record,
+//     typed slice and buffer obtained from it points into that mapping and
+//     dies with Segment.Close: using one afterwards is a use-after-free.
+//   - A published segment persists until Unlink, whoever created it. Attach
+//     and Close never unlink.
+//
+// Segments live in a directory: the dir argument, else $SHMARRAY_DIR, else
+// /dev/shm. Errors wrap the numbered codes of package format.
+package arena

@@ -1,0 +1,277 @@
+package arena
+
+import (
+	"fmt"
+	"reflect"
+	"sync"
+	"unsafe"
+
+	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/apache/arrow/go/v15/arrow/array"
+	"github.com/apache/arrow/go/v15/arrow/memory"
+
+	"github.com/shmarray/shmarray/format"
+)
+
+// Segment is a published segment attached read-only. It owns one PROT_READ
+// mapping of the whole file; attaching never reads the data pages, and
+// nothing is copied: every array, record, slice and buffer it returns points
+// into the mapping and is valid only until Close. A Segment is safe for
+// concurrent use, except that Close must not race with reads.
+type Segment struct {
+	name, path string
+	desc       *format.Segment
+
+	mu  sync.RWMutex
+	mem []byte // nil once closed
+}
+
+// Attach maps the published segment called name (in dir, resolved as by
+// Dir) read-only and checks its header, checksum and every directory
+// record, in time proportional to the number of arrays, not their size.
+// Errors: INVALID_ARGUMENT (name), NOT_FOUND, PERMISSION_DENIED, and for a
+// file that breaks the format one of the invalid-segment codes
+// (errors.Is(err, format.ErrInvalidSegment)).
+func Attach(name, dir string) (*Segment, error) {
+	path, err := Path(name, dir)
+	if err != nil {
+		return nil, err
+	}
+	fd, size, err := openSegment(path)
+	if err == errNotRegular {
+		return nil, fmt.Errorf("%w: segment %q: %s is not a regular file", format.ErrNotASegment, name, path)
+	}
+	if err != nil {
+		return nil, osError("attach", name, path, err)
+	}
+	defer closeFD(fd)
+	if size < int64(len(format.Magic)) {
+		return nil, fmt.Errorf("%w: segment %q: %s is %d bytes, too short to be a segment", format.ErrNotASegment, name, path, size)
+	}
+	if uint64(size) > uint64(^uint(0)>>1) {
+		return nil, fmt.Errorf("%w: segment %q: %d bytes cannot be mapped", format.ErrInvalidArgument, name, size)
+	}
+	mem, err := mapShared(fd, int(size), false)
+	if err != nil {
+		return nil, osError("map", name, path, err)
+	}
+	var desc *format.Segment
+	err = guard(func() error {
+		var derr error
+		desc, derr = format.Decode(mem)
+		return derr
+	})
+	if err != nil {
+		_ = unmap(mem)
+		return nil, fmt.Errorf("segment %q (%s): %w", name, path, err)
+	}
+	return &Segment{name: name, path: path, desc: desc, mem: mem}, nil
+}
+
+// Name is the segment's name; Path its file.
+func (s *Segment) Name() string { return s.name }
+
+// Path is the segment's file path.
+func (s *Segment) Path() string { return s.path }
+
+// Header is the decoded header.
+func (s *Segment) Header() format.Header { return s.desc.Header }
+
+// Len is the number of arrays.
+func (s *Segment) Len() int { return len(s.desc.Arrays) }
+
+// Arrays describes every array in directory order. The slice is shared:
+// do not modify it.
+func (s *Segment) Arrays() []format.ArrayDesc { return s.desc.Arrays }
+
+// Metadata is the segment-level key/value metadata, in stored order.
+func (s *Segment) Metadata() []format.KV { return s.desc.Metadata }
+
+// Desc describes the array called name; NOT_FOUND if there is none.
+func (s *Segment) Desc(name string) (*format.ArrayDesc, error) {
+	i := s.desc.Lookup(name)
+	if i < 0 {
+		return nil, fmt.Errorf("%w: segment %q has no array called %q", format.ErrNotFound, s.name, name)
+	}
+	return &s.desc.Arrays[i], nil
+}
+
+// Buffers returns the validity, offsets and data bytes of the array called
+// name, inside the mapping (nil for an absent buffer). Valid until Close.
+func (s *Segment) Buffers(name string) (validity, offsets, data []byte, err error) {
+	a, err := s.Desc(name)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	mem, err := s.mapping()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return window(mem, a.Validity), window(mem, a.Offsets), window(mem, a.Data), nil
+}
+
+// Array returns the array called name as an arrow.Array over the mapped
+// pages, without copying. Release it when done; it is valid until Close in
+// any case. An N-D array comes back as its FixedSizeList storage.
+func (s *Segment) Array(name string) (arrow.Array, error) {
+	a, err := s.Desc(name)
+	if err != nil {
+		return nil, err
+	}
+	mem, err := s.mapping()
+	if err != nil {
+		return nil, err
+	}
+	return array.MakeFromData(arrowData(mem, a)), nil
+}
+
+// Record returns every array as one arrow.Record, zero-copy, with the
+// segment metadata on its schema. All arrays must share one length
+// (INVALID_ARGUMENT otherwise: use Array for each). Release it when done.
+func (s *Segment) Record() (arrow.Record, error) {
+	mem, err := s.mapping()
+	if err != nil {
+		return nil, err
+	}
+	fields := make([]arrow.Field, len(s.desc.Arrays))
+	cols := make([]arrow.Array, len(s.desc.Arrays))
+	rows := int64(0)
+	for i := range s.desc.Arrays {
+		a := &s.desc.Arrays[i]
+		if i == 0 {
+			rows = a.Length
+		} else if a.Length != rows {
+			return nil, fmt.Errorf("%w: segment %q is not a table: array %q has %d rows, %q has %d", format.ErrInvalidArgument, s.name, s.desc.Arrays[0].Name, rows, a.Name, a.Length)
+		}
+		fields[i] = a.ArrowField()
+		cols[i] = array.MakeFromData(arrowData(mem, a))
+	}
+	var md *arrow.Metadata
+	if len(s.desc.Metadata) > 0 {
+		keys := make([]string, len(s.desc.Metadata))
+		vals := make([]string, len(s.desc.Metadata))
+		for i, kv := range s.desc.Metadata {
+			keys[i], vals[i] = kv.Key, kv.Value
+		}
+		m := arrow.NewMetadata(keys, vals)
+		md = &m
+	}
+	rec := array.NewRecord(arrow.NewSchema(fields, md), cols, rows)
+	for _, c := range cols {
+		c.Release()
+	}
+	return rec, nil
+}
+
+// Values returns the data of the array called name as a []T over the
+// mapped pages (for an N-D array, all elements in C order). T must have
+// the array's width and kind: int64 for int64, date64, timestamp and
+// duration; int32 for int32 and date32; float64 for float64; and so on.
+// Null slots hold unspecified values: check the validity bitmap (Buffers).
+// Errors: NOT_FOUND, INVALID_ARGUMENT (type mismatch), CLOSED.
+func Values[T Element](s *Segment, name string) ([]T, error) {
+	a, err := s.Desc(name)
+	if err != nil {
+		return nil, err
+	}
+	want := elementType[T]()
+	if physical(a.Type) != want {
+		return nil, fmt.Errorf("%w: array %q of segment %q is %s, not readable as %s", format.ErrInvalidArgument, name, s.name, a.DType, reflect.TypeFor[T]())
+	}
+	mem, err := s.mapping()
+	if err != nil {
+		return nil, err
+	}
+	n := int(a.Length * a.RowElems())
+	if n == 0 {
+		return []T{}, nil
+	}
+	return unsafe.Slice((*T)(unsafe.Pointer(&mem[a.Data.Offset])), n), nil
+}
+
+// physical is the integer or float type whose Go slice reads t's data.
+func physical(t format.Type) format.Type {
+	switch t {
+	case format.Date32:
+		return format.Int32
+	case format.Date64, format.Timestamp, format.Duration:
+		return format.Int64
+	}
+	return t
+}
+
+// Validate runs the full validation (spec §11.2): offsets, null counts,
+// UTF-8 and data checksums. It reads every data page. A file truncated
+// under the mapping gives TRUNCATED instead of crashing the process.
+func (s *Segment) Validate() error {
+	mem, err := s.mapping()
+	if err != nil {
+		return err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := guard(func() error { return s.desc.Validate(mem) }); err != nil {
+		return fmt.Errorf("segment %q: %w", s.name, err)
+	}
+	return nil
+}
+
+// Close unmaps the segment. Every array, record, slice and buffer obtained
+// from it becomes invalid. Close never unlinks. It is idempotent.
+func (s *Segment) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mem == nil {
+		return nil
+	}
+	err := unmap(s.mem)
+	s.mem = nil
+	if err != nil {
+		return osError("unmap", s.name, s.path, err)
+	}
+	return nil
+}
+
+func (s *Segment) mapping() ([]byte, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.mem == nil {
+		return nil, fmt.Errorf("%w: segment %q was closed", format.ErrClosed, s.name)
+	}
+	return s.mem, nil
+}
+
+func window(mem []byte, b format.Buffer) []byte {
+	if b.Length == 0 {
+		return nil
+	}
+	return mem[b.Offset:b.End():b.End()]
+}
+
+func arrowBuffer(mem []byte, b format.Buffer) *memory.Buffer {
+	if b.Length == 0 {
+		return nil
+	}
+	return memory.NewBufferBytes(window(mem, b))
+}
+
+// arrowData builds Arrow array data over the mapped buffers of a.
+func arrowData(mem []byte, a *format.ArrayDesc) arrow.ArrayData {
+	n := int(a.Length)
+	validity := arrowBuffer(mem, a.Validity)
+	if a.NDim() > 1 {
+		child := array.NewData(a.DType.ArrowType(), n*int(a.RowElems()), []*memory.Buffer{nil, arrowBuffer(mem, a.Data)}, nil, 0, 0)
+		defer child.Release()
+		return array.NewData(a.ArrowType(), n, []*memory.Buffer{validity}, []arrow.ArrayData{child}, int(a.NullCount), 0)
+	}
+	bufs := []*memory.Buffer{validity, arrowBuffer(mem, a.Data)}
+	if a.Type.VarLength() {
+		offs := arrowBuffer(mem, a.Offsets)
+		if offs == nil {
+			// An empty array may store no offsets; Arrow wants one entry.
+			offs = memory.NewBufferBytes(make([]byte, a.Type.OffsetWidth()))
+		}
+		bufs = []*memory.Buffer{validity, offs, arrowBuffer(mem, a.Data)}
+	}
+	return array.NewData(a.ArrowType(), n, bufs, nil, int(a.NullCount), 0)
+}

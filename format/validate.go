@@ -1,0 +1,144 @@
+package format
+
+import (
+	"hash/crc32"
+	"math/bits"
+	"unicode/utf8"
+)
+
+// Validate runs the full validation of spec §11.2 over every array of s. b
+// must be the bytes s was decoded from. Unlike Decode it reads every data
+// page, so it costs O(data) and is never run implicitly at attach.
+func (s *Segment) Validate(b []byte) error {
+	for i := range s.Arrays {
+		if err := ValidateArray(b, &s.Arrays[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ValidateArray is the full validation of one array: the null count matches
+// the bitmap (BAD_SIZE), offsets start at 0, never decrease and stay inside
+// the data buffer (BAD_OFFSETS), utf8 values are UTF-8 (BAD_UTF8), and the
+// data CRC matches when the record carries one (CHECKSUM_MISMATCH).
+func ValidateArray(b []byte, a *ArrayDesc) error {
+	for _, buf := range []Buffer{a.Validity, a.Offsets, a.Data} {
+		if buf.Length != 0 && !within(buf.Offset, buf.Length, 0, uint64(len(b))) {
+			return errorf(OutOfBounds, "array %q: buffer [%d, +%d) is outside the %d-byte file", a.Name, buf.Offset, buf.Length, len(b))
+		}
+	}
+	if a.Validity.Length != 0 {
+		nulls := int64(a.Length) - countOnes(slice(b, a.Validity), uint64(a.Length))
+		if nulls != a.NullCount {
+			return errorf(BadSize, "array %q: null_count is %d but the bitmap has %d nulls", a.Name, a.NullCount, nulls)
+		}
+	}
+	if a.Type.VarLength() {
+		if err := validateOffsets(b, a); err != nil {
+			return err
+		}
+	}
+	if a.HasDataCRC {
+		if sum := DataCRC(slice(b, a.Validity), slice(b, a.Offsets), slice(b, a.Data)); sum != a.DataCRC {
+			return errorf(ChecksumMismatch, "array %q: data CRC-32 is %08x, the record says %08x", a.Name, sum, a.DataCRC)
+		}
+	}
+	return nil
+}
+
+// DataCRC is the per-array data checksum of spec §9: CRC-32 over the
+// validity, offsets and data bytes, in that order.
+func DataCRC(validity, offsets, data []byte) uint32 {
+	c := crc32.ChecksumIEEE(validity)
+	c = crc32.Update(c, crc32.IEEETable, offsets)
+	return crc32.Update(c, crc32.IEEETable, data)
+}
+
+func slice(b []byte, buf Buffer) []byte {
+	if buf.Length == 0 {
+		return nil
+	}
+	return b[buf.Offset:buf.End()]
+}
+
+// countOnes counts the set bits among the first n bits of bm (LSB first).
+func countOnes(bm []byte, n uint64) int64 {
+	var total int
+	full := n / 8
+	i := uint64(0)
+	for ; i+8 <= full; i += 8 {
+		total += bits.OnesCount64(le.Uint64(bm[i:]))
+	}
+	for ; i < full; i++ {
+		total += bits.OnesCount8(bm[i])
+	}
+	if rem := n % 8; rem != 0 {
+		total += bits.OnesCount8(bm[full] & (1<<rem - 1))
+	}
+	return int64(total)
+}
+
+func validateOffsets(b []byte, a *ArrayDesc) error {
+	n := uint64(a.Length)
+	if n == 0 && a.Offsets.Length == 0 {
+		return nil
+	}
+	offs := slice(b, a.Offsets)
+	w := uint64(a.Type.OffsetWidth())
+	at := func(i uint64) uint64 {
+		if w == 4 {
+			return uint64(int64(int32(le.Uint32(offs[i*4:]))))
+		}
+		return le.Uint64(offs[i*8:])
+	}
+	if first := at(0); first != 0 {
+		return errorf(BadOffsets, "array %q: offsets[0] is %d, must be 0", a.Name, int64(first))
+	}
+	prev := uint64(0)
+	for i := uint64(1); i <= n; i++ {
+		cur := at(i)
+		// A negative offset reads as a huge uint64, so one comparison against
+		// the data length catches both "beyond the data" and "negative".
+		if cur > a.Data.Length {
+			return errorf(BadOffsets, "array %q: offsets[%d] is %d, beyond the %d-byte data buffer", a.Name, i, int64(cur), a.Data.Length)
+		}
+		if cur < prev {
+			return errorf(BadOffsets, "array %q: offsets[%d] = %d is less than offsets[%d] = %d", a.Name, i, cur, i-1, prev)
+		}
+		prev = cur
+	}
+	if a.Type != Utf8 && a.Type != LargeUtf8 {
+		return nil
+	}
+	data := slice(b, a.Data)[:prev]
+	if isASCII(data) {
+		return nil
+	}
+	// Check value by value: a sequence valid as a whole may still split a
+	// character across two values.
+	start := uint64(0)
+	for i := uint64(1); i <= n; i++ {
+		end := at(i)
+		if !utf8.Valid(data[start:end]) {
+			return errorf(BadUTF8, "array %q: value %d is not valid UTF-8", a.Name, i-1)
+		}
+		start = end
+	}
+	return nil
+}
+
+func isASCII(p []byte) bool {
+	i := 0
+	for ; i+8 <= len(p); i += 8 {
+		if le.Uint64(p[i:])&0x8080808080808080 != 0 {
+			return false
+		}
+	}
+	for ; i < len(p); i++ {
+		if p[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
