@@ -1,32 +1,75 @@
 # shmarray — build, test and demo. `make test` is what CI runs (.ci/run);
-# `make demo` is the one-command tour. Both work on a fresh machine with Go,
-# gcc and Python: Go modules come from the module proxy on first use.
+# `make demo` is the one-command tour. Both work on a fresh Linux machine
+# with Go, gcc, make and Python 3: Go modules come from the module proxy and
+# the Python test environment (.venv: numpy, pyarrow, pytest) from PyPI, on
+# first use.
 
 GO        ?= go
+PYTHON    ?= python3
 FUZZTIME  ?= 60s
-# The short fuzz pass inside `make test`.
 TESTFUZZ  ?= 10s
 BUILD     := build
+VENV      := .venv
+PY        := $(VENV)/bin/python
+LIB       := $(BUILD)/libshmarray.so
+CC        ?= gcc
+CFLAGS_C  := -std=c99 -Wall -Wextra -Werror -O2 -gdwarf-4 -D_POSIX_C_SOURCE=200809L -Ibindings/c
+LDFLAGS_C := -L$(BUILD) -lshmarray -Wl,-rpath,$(abspath $(BUILD))
+GO_SRC    := $(shell find format arena capi -name '*.go' -not -name '*_test.go') $(wildcard capi/*.c capi/*.h) bindings/c/shmarray.h go.mod go.sum
+C_BINS    := $(BUILD)/worker $(BUILD)/writer $(BUILD)/test_reader $(BUILD)/test_capi $(BUILD)/demo-worker-c
 
-.PHONY: all build lint test test-go fuzz fuzz-short bench demo clean
+.PHONY: all build lib venv lint test test-go test-c test-python fuzz fuzz-short bench demo clean
 
 all: build
 
-## build: compile every Go package and the demo binary
-build:
+## build: every Go package, libshmarray.so, the C examples and the demo binary
+build: lib $(C_BINS)
 	$(GO) build ./...
-	$(GO) build -o $(BUILD)/demo ./demo
+	$(GO) build -o $(BUILD)/demo ./demo/go
+
+## lib: build/libshmarray.so (and a copy bundled into the Python package)
+lib: $(LIB)
+
+$(LIB): $(GO_SRC)
+	@mkdir -p $(BUILD)
+	@# DWARF 4 throughout: the valgrind run of the C tests cannot read DWARF 5.
+	GOEXPERIMENT=nodwarf5 CGO_CFLAGS="-O2 -g -gdwarf-4" $(GO) build -buildmode=c-shared -o $@ ./capi
+	@rm -f $(BUILD)/libshmarray.h  # cgo's header is not shipped: bindings/c/shmarray.h is the ABI
+	cp $@ bindings/python/shmarray/libshmarray.so
+
+$(BUILD)/%: bindings/c/examples/%.c bindings/c/shmarray.h $(LIB)
+	$(CC) $(CFLAGS_C) -o $@ $< $(LDFLAGS_C)
+
+$(BUILD)/%: bindings/c/tests/%.c bindings/c/tests/check.h bindings/c/shmarray.h $(LIB)
+	$(CC) $(CFLAGS_C) -o $@ $< $(LDFLAGS_C) -lpthread
+
+## venv: the Python environment for tests and the demo
+venv: $(VENV)/.ready
+
+$(VENV)/.ready: bindings/python/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check numpy pyarrow pytest
+	@touch $@
 
 ## lint: gofmt and go vet must be clean
 lint:
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-## test: everything — lint, Go tests with the race detector, a short fuzz pass
-test: lint test-go fuzz-short
+## test: everything — lint, Go (-race), C (+valgrind), Python, a short fuzz pass
+test: lint test-go test-c test-python fuzz-short
 
 test-go:
 	$(GO) test -race -count=1 ./...
+
+test-c: $(C_BINS)
+	bindings/c/tests/check_symbols.sh $(LIB)
+	./$(BUILD)/test_capi
+	./$(BUILD)/test_reader
+	bindings/c/tests/run_examples.sh $(BUILD)
+
+test-python: venv lib
+	PYTHONPATH=bindings/python $(PY) -m pytest -q bindings/python/tests
 
 fuzz-short:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(TESTFUZZ) -fuzzminimizetime 1s ./format/
@@ -39,10 +82,13 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./arena/
 
-## demo: one segment, several workers reading it at once, memory compared
-demo: build
-	./$(BUILD)/demo
+## demo: one segment, Go, Python and C workers reading it at once, memory compared
+demo: build venv
+	PYTHONPATH=bindings/python $(PY) demo/demo.py
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) bindings/python/shmarray/libshmarray.so
 	$(GO) clean -testcache
+
+$(BUILD)/demo-worker-c: demo/c/worker.c bindings/c/shmarray.h $(LIB)
+	$(CC) $(CFLAGS_C) -o $@ $< $(LDFLAGS_C)

@@ -1,6 +1,7 @@
 package arena
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"reflect"
@@ -37,13 +38,14 @@ func (b *Builder) AddField(field arrow.Field, arr arrow.Array) error {
 	if err := b.checkName(desc.Name); err != nil {
 		return err
 	}
+	mark := b.end
 	if !b.reference(desc, arr) {
 		if err := b.copyArrow(desc, arr); err != nil {
+			b.rollback(mark)
 			return err
 		}
 	}
-	b.add(desc)
-	return nil
+	return b.commit(desc, mark)
 }
 
 // AddRecord adds every column of rec under its field's name, with the
@@ -100,7 +102,7 @@ func AddTensor[T Element](b *Builder, name string, values []T, shape ...int64) e
 	}
 	copy(b.mem[off:], raw)
 	desc.Data = format.Buffer{Offset: off, Length: uint64(len(raw))}
-	b.add(desc)
+	b.add(desc) // fixed width without nulls: nothing to validate
 	return nil
 }
 
@@ -139,8 +141,7 @@ func (b *Builder) AddStrings(name string, values []string) error {
 	putOffset(offs, len(values), ow, int64(pos))
 	desc.Offsets = format.Buffer{Offset: offOff, Length: uint64((len(values) + 1) * ow)}
 	desc.Data = format.Buffer{Offset: dataOff, Length: uint64(total)}
-	b.add(desc)
-	return nil
+	return b.commit(desc, offOff)
 }
 
 func putOffset(b []byte, i, width int, v int64) {
@@ -191,6 +192,26 @@ func (b *Builder) checkName(name string) error {
 	return nil
 }
 
+// commit runs the full validation of spec §11.3 over the array just written
+// (so that nothing this writer publishes fails a reader's full validation)
+// and adds it; on failure it returns the space allocated since mark.
+// Called with mu held.
+func (b *Builder) commit(desc *format.ArrayDesc, mark uint64) error {
+	if err := format.ValidateArray(b.mem, desc); err != nil {
+		b.rollback(mark)
+		return fmt.Errorf("%w: segment %q: array %q is not valid: %v", format.ErrInvalidArgument, b.name, desc.Name, err)
+	}
+	b.add(desc)
+	return nil
+}
+
+// rollback returns the space allocated since mark, which no array uses.
+func (b *Builder) rollback(mark uint64) {
+	if mark >= b.pinned && mark <= b.end {
+		b.end = mark
+	}
+}
+
 // add appends a finished array and pins everything allocated so far.
 // Called with mu held.
 func (b *Builder) add(desc *format.ArrayDesc) {
@@ -222,7 +243,12 @@ func describe(field arrow.Field, arr arrow.Array) (*format.ArrayDesc, error) {
 			return nil, fmt.Errorf("%w: array %q: a fixed-size list stored as an N-D array may have null rows but not null elements inside a valid row", format.ErrInvalidArgument, field.Name)
 		}
 		desc.DType = elem
-		desc.Shape = append(desc.Shape, int64(fsl.Len()))
+		shape, err := tensorShape(field, int64(fsl.Len()))
+		if err != nil {
+			return nil, fmt.Errorf("array %q: %w", field.Name, err)
+		}
+		desc.Shape = append(desc.Shape, shape...)
+		desc.Metadata = withoutExtensionKeys(desc.Metadata)
 		return desc, nil
 	}
 	t, err := format.FromArrow(dt)
@@ -252,4 +278,45 @@ func nullElement(l *array.FixedSizeList, width int32) bool {
 		}
 	}
 	return false
+}
+
+// tensorShape is the shape of one row of a fixed-size list of width
+// elements: [width], or the "shape" of the arrow.fixed_shape_tensor
+// extension metadata when field carries it (its product must be width).
+func tensorShape(field arrow.Field, width int64) ([]int64, error) {
+	name, _ := field.Metadata.GetValue(format.ExtensionNameKey)
+	if name != format.TensorExtensionName {
+		return []int64{width}, nil
+	}
+	raw, _ := field.Metadata.GetValue(format.ExtensionMetaKey)
+	var meta struct {
+		Shape []int64 `json:"shape"`
+	}
+	if err := json.Unmarshal([]byte(raw), &meta); err != nil {
+		return nil, fmt.Errorf("%w: %s metadata %q is not JSON with a \"shape\": %v", format.ErrInvalidArgument, format.TensorExtensionName, raw, err)
+	}
+	prod := int64(1)
+	for _, d := range meta.Shape {
+		if d < 0 || (d > 0 && prod > math.MaxInt64/d) {
+			prod = -1
+			break
+		}
+		prod *= d
+	}
+	if prod != width || len(meta.Shape)+1 > format.MaxNDim {
+		return nil, fmt.Errorf("%w: tensor shape %v does not match rows of %d elements (at most %d dimensions)", format.ErrInvalidArgument, meta.Shape, width, format.MaxNDim-1)
+	}
+	return meta.Shape, nil
+}
+
+// withoutExtensionKeys drops the Arrow extension keys: the format records
+// the shape itself and readers add the keys back.
+func withoutExtensionKeys(md []format.KV) []format.KV {
+	out := md[:0:0]
+	for _, kv := range md {
+		if kv.Key != format.ExtensionNameKey && kv.Key != format.ExtensionMetaKey {
+			out = append(out, kv)
+		}
+	}
+	return out
 }

@@ -32,7 +32,7 @@ func (b *Builder) reference(desc *format.ArrayDesc, arr arrow.Array) bool {
 		if child.Offset() != 0 {
 			return false
 		}
-		d, ok = b.locate(child.Buffers()[1], n*uint64(desc.Shape[1])*uint64(desc.ElemWidth()))
+		d, ok = b.locate(child.Buffers()[1], n*uint64(desc.RowElems())*uint64(desc.ElemWidth()))
 	case desc.Type == format.Bool:
 		d, ok = b.locate(bufs[1], bitmapBytes(n))
 	case desc.Type.VarLength():
@@ -81,46 +81,58 @@ func (b *Builder) copyArrow(desc *format.ArrayDesc, arr arrow.Array) error {
 	n := uint64(desc.Length)
 	bufs := data.Buffers()
 	if desc.NullCount > 0 {
-		off, err := b.alloc(bitmapBytes(n))
-		if err != nil {
+		var err error
+		if desc.Validity, err = b.copyBitmap(bufs[0].Bytes(), start, n); err != nil {
 			return err
 		}
-		copyBits(b.mem[off:off+bitmapBytes(n)], bufs[0].Bytes(), start, n)
-		desc.Validity = format.Buffer{Offset: off, Length: bitmapBytes(n)}
 	}
 	var src []byte // the data bytes to copy as they are
 	switch {
 	case desc.NDim() > 1:
 		child := data.Children()[0]
 		w := uint64(desc.ElemWidth())
-		row := uint64(desc.Shape[1])
+		row := uint64(desc.RowElems())
 		from := (start*row + uint64(child.Offset())) * w
 		src = bytesOf(child.Buffers()[1], from, n*row*w)
 	case desc.Type == format.Bool:
-		off, err := b.alloc(bitmapBytes(n))
-		if err != nil {
-			return err
-		}
-		copyBits(b.mem[off:off+bitmapBytes(n)], bufs[1].Bytes(), start, n)
-		desc.Data = format.Buffer{Offset: off, Length: bitmapBytes(n)}
-		return nil
+		var err error
+		desc.Data, err = b.copyBitmap(bufs[1].Bytes(), start, n)
+		return err
 	case desc.Type.VarLength():
 		return b.copyVarLength(desc, bufs, start)
 	default:
 		w := uint64(desc.ElemWidth())
 		src = bytesOf(bufs[1], start*w, n*w)
 	}
-	off, err := b.alloc(uint64(len(src)))
-	if err != nil {
-		return err
-	}
-	copy(b.mem[off:], src)
-	desc.Data = format.Buffer{Offset: off, Length: uint64(len(src))}
-	return nil
+	var err error
+	desc.Data, err = b.copyIn(src)
+	return err
 }
 
-// copyVarLength copies offsets rebased to start at 0, and the data bytes
-// they cover.
+// copyIn copies src into newly allocated space. Called with mu held.
+func (b *Builder) copyIn(src []byte) (format.Buffer, error) {
+	off, err := b.alloc(uint64(len(src)))
+	if err != nil {
+		return format.Buffer{}, err
+	}
+	copy(b.mem[off:], src)
+	return format.Buffer{Offset: off, Length: uint64(len(src))}, nil
+}
+
+// copyBitmap copies n bits of src from bit start into a new bitmap that
+// starts at bit 0. Called with mu held.
+func (b *Builder) copyBitmap(src []byte, start, n uint64) (format.Buffer, error) {
+	size := bitmapBytes(n)
+	off, err := b.alloc(size)
+	if err != nil {
+		return format.Buffer{}, err
+	}
+	copyBits(b.mem[off:off+size], src, start, n)
+	return format.Buffer{Offset: off, Length: size}, nil
+}
+
+// copyVarLength copies the slots [start, start+length) of an Arrow
+// variable-length array. Called with mu held.
 func (b *Builder) copyVarLength(desc *format.ArrayDesc, bufs []*memory.Buffer, start uint64) error {
 	n := uint64(desc.Length)
 	if n == 0 {
@@ -128,8 +140,15 @@ func (b *Builder) copyVarLength(desc *format.ArrayDesc, bufs []*memory.Buffer, s
 	}
 	ow := uint64(desc.Type.OffsetWidth())
 	srcOffs := bytesOf(bufs[1], start*ow, (n+1)*ow)
-	base := readOffset(srcOffs, 0, ow)
-	last := readOffset(srcOffs, n, ow)
+	base, last := readOffset(srcOffs, 0, ow), readOffset(srcOffs, n, ow)
+	return b.copyVarLengthFrom(desc, srcOffs, bytesOf(bufs[2], 0, last), base, last)
+}
+
+// copyVarLengthFrom copies length+1 offsets rebased to start at 0, and the
+// data bytes [base, last) they cover. Called with mu held.
+func (b *Builder) copyVarLengthFrom(desc *format.ArrayDesc, srcOffs, srcData []byte, base, last uint64) error {
+	n := uint64(desc.Length)
+	ow := uint64(desc.Type.OffsetWidth())
 	offOff, err := b.alloc((n + 1) * ow)
 	if err != nil {
 		return err
@@ -144,13 +163,8 @@ func (b *Builder) copyVarLength(desc *format.ArrayDesc, bufs []*memory.Buffer, s
 		}
 	}
 	desc.Offsets = format.Buffer{Offset: offOff, Length: (n + 1) * ow}
-	dataOff, err := b.alloc(last - base)
-	if err != nil {
-		return err
-	}
-	copy(b.mem[dataOff:], bytesOf(bufs[2], base, last-base))
-	desc.Data = format.Buffer{Offset: dataOff, Length: last - base}
-	return nil
+	desc.Data, err = b.copyIn(srcData[base:last])
+	return err
 }
 
 func readOffset(offs []byte, i, width uint64) uint64 {

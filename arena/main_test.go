@@ -17,6 +17,7 @@ import (
 const (
 	childDigest = "digest" // print one line per array: name and SHA-256 of its buffers
 	childReader = "reader" // read every data byte, print "ready", wait for stdin to close
+	childCreate = "create" // publish an ephemeral segment and exit
 )
 
 func TestMain(m *testing.M) {
@@ -31,6 +32,16 @@ func TestMain(m *testing.M) {
 }
 
 func runChild(mode, name, dir string) error {
+	if mode == childCreate {
+		b, err := arena.Create(name, &arena.CreateOptions{Dir: dir, Ephemeral: true})
+		if err != nil {
+			return err
+		}
+		if err := arena.AddSlice(b, "x", []int32{1}); err != nil {
+			return err
+		}
+		return b.Publish()
+	}
 	s, err := arena.Attach(name, dir)
 	if err != nil {
 		return err

@@ -315,3 +315,31 @@ func TestFileModes(t *testing.T) {
 		assert.Equal(t, want, fileMode(t, dir, name), "%o", tc.mode)
 	}
 }
+
+// A tensor written as Arrow's fixed_shape_tensor storage with the extension
+// metadata keeps its shape, and reads back with the same field.
+func TestTensorExtensionField(t *testing.T) {
+	dir := tempDir(t)
+	b, err := arena.Create("tensor-field", &arena.CreateOptions{Dir: dir})
+	require.NoError(t, err)
+	defer b.Close()
+	arr := makeArray(t, memory.DefaultAllocator, arrow.FixedSizeListOf(3, arrow.PrimitiveTypes.Float64), 4, false)
+	defer arr.Release()
+	md := arrow.NewMetadata([]string{format.ExtensionNameKey, format.ExtensionMetaKey, "note"}, []string{format.TensorExtensionName, `{"shape":[3,1]}`, "x"})
+	require.NoError(t, b.AddField(arrow.Field{Name: "t", Metadata: md}, arr))
+	bad := arrow.NewMetadata([]string{format.ExtensionNameKey, format.ExtensionMetaKey}, []string{format.TensorExtensionName, `{"shape":[2,2]}`})
+	err = b.AddField(arrow.Field{Name: "bad", Metadata: bad}, arr)
+	assert.Equal(t, format.InvalidArgument, format.CodeOf(err))
+	require.NoError(t, b.Publish())
+	s, err := arena.Attach("tensor-field", dir)
+	require.NoError(t, err)
+	defer s.Close()
+	d, _ := s.Desc("t")
+	assert.Equal(t, []int64{4, 3, 1}, d.Shape)
+	assert.Equal(t, []format.KV{{Key: "note", Value: "x"}}, d.Metadata)
+	rec, err := s.Record()
+	require.NoError(t, err)
+	defer rec.Release()
+	v, _ := rec.Schema().Field(0).Metadata.GetValue(format.ExtensionMetaKey)
+	assert.JSONEq(t, `{"shape":[3,1]}`, v)
+}

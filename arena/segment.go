@@ -2,6 +2,7 @@ package arena
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"sync"
 	"unsafe"
@@ -113,9 +114,15 @@ func (s *Segment) Buffers(name string) (validity, offsets, data []byte, err erro
 // Array returns the array called name as an arrow.Array over the mapped
 // pages, without copying. Release it when done; it is valid until Close in
 // any case. An N-D array comes back as its FixedSizeList storage.
+//
+// Attach checks only the structure: for a segment from an untrusted writer,
+// call Validate first, or bad string offsets make Arrow accessors panic.
 func (s *Segment) Array(name string) (arrow.Array, error) {
 	a, err := s.Desc(name)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.arrowable(a); err != nil {
 		return nil, err
 	}
 	mem, err := s.mapping()
@@ -123,6 +130,15 @@ func (s *Segment) Array(name string) (arrow.Array, error) {
 		return nil, err
 	}
 	return array.MakeFromData(arrowData(mem, a)), nil
+}
+
+// arrowable refuses an N-D array whose rows are too wide for Arrow's
+// fixed-size list (an int32 width); the format allows them.
+func (s *Segment) arrowable(a *format.ArrayDesc) error {
+	if a.NDim() > 1 && a.RowElems() > math.MaxInt32 {
+		return fmt.Errorf("%w: array %q of segment %q has %d elements per row, more than Arrow's fixed-size list holds (2^31-1); read it with Values", format.ErrInvalidArgument, a.Name, s.name, a.RowElems())
+	}
+	return nil
 }
 
 // Record returns every array as one arrow.Record, zero-copy, with the
@@ -142,6 +158,9 @@ func (s *Segment) Record() (arrow.Record, error) {
 			rows = a.Length
 		} else if a.Length != rows {
 			return nil, fmt.Errorf("%w: segment %q is not a table: array %q has %d rows, %q has %d", format.ErrInvalidArgument, s.name, s.desc.Arrays[0].Name, rows, a.Name, a.Length)
+		}
+		if err := s.arrowable(a); err != nil {
+			return nil, err
 		}
 		fields[i] = a.ArrowField()
 		cols[i] = array.MakeFromData(arrowData(mem, a))
@@ -200,7 +219,7 @@ func physical(t format.Type) format.Type {
 	return t
 }
 
-// Validate runs the full validation (spec §11.2): offsets, null counts,
+// Validate runs the full validation (spec §11.3): offsets, null counts,
 // UTF-8 and data checksums. It reads every data page. A file truncated
 // under the mapping gives TRUNCATED instead of crashing the process.
 func (s *Segment) Validate() error {

@@ -69,6 +69,8 @@ type decoder struct {
 	metaEnd uint64
 	strtab  []byte
 	kvs     []byte
+	claimed []bool // key/value records already in some owner's range
+	strUsed uint64 // total length of the strings referenced so far
 }
 
 func (d *decoder) decode() (*Segment, error) {
@@ -235,8 +237,8 @@ func (d *decoder) buffers(r rawRecord, a *ArrayDesc) error {
 		return errorf(BadSize, "data buffer is %d bytes, %d slots need %d", r.data.Length, n, need)
 	}
 	if ow := uint64(a.Type.OffsetWidth()); ow != 0 {
-		needOff := (n + 1) * ow // n <= 2^62 and ow <= 8: no overflow
-		if !(n == 0 && r.offsets.Length == 0) && r.offsets.Length < needOff {
+		needOff, fits := mulCap(n+1, ow)
+		if !(n == 0 && r.offsets.Length == 0) && (!fits || r.offsets.Length < needOff) {
 			return errorf(BadSize, "offsets buffer is %d bytes, %d slots need %d", r.offsets.Length, n, needOff)
 		}
 	} else if r.offsets.Length != 0 {
@@ -287,6 +289,17 @@ func (d *decoder) kvRange(first, count uint32) ([]KV, error) {
 	if uint64(first)+uint64(count) > uint64(d.h.KVCount) {
 		return nil, errorf(OutOfBounds, "key/value records [%d, +%d) exceed kv_count %d", first, count, d.h.KVCount)
 	}
+	// Each record belongs to one owner at most, so the work of attach stays
+	// proportional to the metadata area even for a hostile file.
+	if d.claimed == nil {
+		d.claimed = make([]bool, d.h.KVCount)
+	}
+	for i := first; i < first+count; i++ {
+		if d.claimed[i] {
+			return nil, errorf(OutOfBounds, "key/value record %d already belongs to another array or the segment", i)
+		}
+		d.claimed[i] = true
+	}
 	out := make([]KV, count)
 	seen := make(map[string]struct{}, count)
 	for i := range out {
@@ -313,6 +326,12 @@ func (d *decoder) kvRange(first, count uint32) ([]KV, error) {
 func (d *decoder) text(what string, off, n uint32, minLen, maxLen int) (string, error) {
 	if !within(uint64(off), uint64(n), 0, uint64(len(d.strtab))) {
 		return "", errorf(OutOfBounds, "%s [%d, +%d) is outside the %d-byte string table", what, off, n, len(d.strtab))
+	}
+	// References may overlap, but not add up to more than the table: the
+	// work of copying and checking strings stays bounded by the file.
+	d.strUsed += uint64(n)
+	if d.strUsed > uint64(len(d.strtab)) {
+		return "", errorf(BadSize, "%s takes the referenced strings to %d bytes, more than the %d-byte string table", what, d.strUsed, len(d.strtab))
 	}
 	if int(n) < minLen || int(n) > maxLen {
 		return "", errorf(BadSize, "%s is %d bytes, expected %d to %d", what, n, minLen, maxLen)

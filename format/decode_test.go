@@ -204,3 +204,42 @@ func TestChecksumIsZlibCRC32(t *testing.T) {
 	assert.Equal(t, a, Checksum(hdr, []byte("x")))
 	assert.Equal(t, uint32(0xCBF43926), DataCRC([]byte("1234"), []byte("5"), []byte("6789")))
 }
+
+func TestDecodeRejectsSharedMetadataRecords(t *testing.T) {
+	b := sampleSegment(t)
+	// Point array 1 at array 0's metadata record: one record, two owners.
+	copy(recordAt(b, 1)[88:96], recordAt(b, 0)[88:96])
+	reseal(b)
+	_, err := Decode(b)
+	assert.Equal(t, OutOfBounds, CodeOf(err), "%v", err)
+}
+
+func TestDecodeHugeVarLengthArray(t *testing.T) {
+	// length 2^62 of large_utf8: (length+1) × 8 overflows; the offsets
+	// buffer is far too short either way.
+	b := buildSegment(t, []testArray{{desc: ArrayDesc{Name: "s", DType: DType{Type: LargeUtf8}, Length: 1},
+		offsets: le64(0, 1), data: []byte("a")}}, nil)
+	setRec(0, 24, 8, 1<<62)(b)
+	setRec(0, 104, 8, 1<<62)(b)
+	reseal(b)
+	_, err := Decode(b)
+	assert.Equal(t, BadSize, CodeOf(err), "%v", err)
+}
+
+func TestDecodeBoundsReferencedStrings(t *testing.T) {
+	b := sampleSegment(t)
+	// Every array name points at the whole string table: each reference is
+	// in range, but from array 1 on they add up to more than the table
+	// (array 0's metadata is dropped so that it does not get there first).
+	h, _ := ReadHeader(b)
+	setRec(0, 92, 4, 0)(b)
+	for i := 0; i < int(h.ArrayCount); i++ {
+		r := recordAt(b, i)
+		binary.LittleEndian.PutUint32(r[0:], 0)
+		binary.LittleEndian.PutUint32(r[4:], uint32(h.StrtabLength))
+	}
+	reseal(b)
+	_, err := Decode(b)
+	assert.Equal(t, BadSize, CodeOf(err), "%v", err)
+	assert.Contains(t, err.Error(), "array 1: name takes the referenced strings")
+}

@@ -130,10 +130,10 @@ func Encode(s *Seal) (header []byte, meta []byte, h Header, err error) {
 	return header, meta, h, nil
 }
 
-// strtab accumulates the string table. Identical strings are stored once.
+// strtab accumulates the string table. Every reference gets its own bytes:
+// the spec bounds the total length of references by the table's size.
 type strtab struct {
 	b        []byte
-	at       map[string]uint32
 	overflow bool
 }
 
@@ -141,18 +141,11 @@ func (t *strtab) add(s string) uint32 {
 	if s == "" {
 		return 0
 	}
-	if off, ok := t.at[s]; ok {
-		return off
-	}
-	if t.at == nil {
-		t.at = make(map[string]uint32)
-	}
 	if len(t.b)+len(s) > math.MaxUint32 {
 		t.overflow = true
 		return 0
 	}
 	off := uint32(len(t.b))
 	t.b = append(t.b, s...)
-	t.at[s] = off
 	return off
 }

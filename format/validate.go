@@ -6,7 +6,7 @@ import (
 	"unicode/utf8"
 )
 
-// Validate runs the full validation of spec §11.2 over every array of s. b
+// Validate runs the full validation of spec §11.3 over every array of s. b
 // must be the bytes s was decoded from. Unlike Decode it reads every data
 // page, so it costs O(data) and is never run implicitly at attach.
 func (s *Segment) Validate(b []byte) error {
@@ -29,7 +29,7 @@ func ValidateArray(b []byte, a *ArrayDesc) error {
 		}
 	}
 	if a.Validity.Length != 0 {
-		nulls := int64(a.Length) - countOnes(slice(b, a.Validity), uint64(a.Length))
+		nulls := int64(a.Length) - CountSet(slice(b, a.Validity), uint64(a.Length))
 		if nulls != a.NullCount {
 			return errorf(BadSize, "array %q: null_count is %d but the bitmap has %d nulls", a.Name, a.NullCount, nulls)
 		}
@@ -62,8 +62,9 @@ func slice(b []byte, buf Buffer) []byte {
 	return b[buf.Offset:buf.End()]
 }
 
-// countOnes counts the set bits among the first n bits of bm (LSB first).
-func countOnes(bm []byte, n uint64) int64 {
+// CountSet counts the set bits among the first n bits of bm (LSB first):
+// the valid slots of a validity bitmap. bm must hold at least ceil(n/8) bytes.
+func CountSet(bm []byte, n uint64) int64 {
 	var total int
 	full := n / 8
 	i := uint64(0)

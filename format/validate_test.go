@@ -63,12 +63,12 @@ func TestValidateBinaryNeedNotBeUTF8(t *testing.T) {
 	assert.NoError(t, s.Validate(b))
 }
 
-func TestCountOnes(t *testing.T) {
+func TestCountSet(t *testing.T) {
 	bm := []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0b0000_0101, 0xff}
 	for _, tc := range []struct {
 		n    uint64
 		want int64
 	}{{0, 0}, {3, 3}, {64, 64}, {65, 65}, {66, 65}, {67, 66}, {72, 66}, {73, 67}} {
-		assert.Equal(t, tc.want, countOnes(bm, tc.n), "n=%d", tc.n)
+		assert.Equal(t, tc.want, CountSet(bm, tc.n), "n=%d", tc.n)
 	}
 }

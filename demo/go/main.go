@@ -3,8 +3,8 @@
 // answer from the same physical pages, and the memory that costs compared
 // with giving every worker its own copy.
 //
-//	go run ./demo                 # create, run workers, compare, remove
-//	go run ./demo worker NAME     # one worker (used by the run above and by other demos)
+//	go run ./demo/go              # create, run Go workers, compare, remove
+//	go run ./demo/go worker NAME  # one worker (used by the run above and by demo/demo.py)
 package main
 
 import (

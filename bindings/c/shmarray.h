@@ -1,0 +1,356 @@
+/*
+ * shmarray.h — the C ABI of libshmarray.so. Hand-written; this file, not the
+ * header cgo generates, is the ABI of record. C99.
+ *
+ * Two halves with different rules:
+ *
+ *  - Reading (attach, enumerate, view, validate, export to Arrow, list,
+ *    unlink) is plain C compiled into the library. It never enters the Go
+ *    runtime, so it works in any process, including a child made by fork()
+ *    after the parent used the writing half.
+ *
+ *  - Writing (create, add, publish) runs Go code. A Go runtime does not
+ *    survive fork(): in a child of a process that loaded this library these
+ *    calls return SHMARRAY_FORKED at once instead of hanging. Create segments
+ *    before forking, or in a process started with exec (spawn).
+ *
+ * Errors: every function that can fail returns an int code from the table
+ * below (spec/format-v1.md §13), SHMARRAY_OK (0) on success. Functions that
+ * take `char *err, size_t err_len` also write a NUL-terminated message naming
+ * the problem and the fix into err (truncated to err_len bytes); err may be
+ * NULL. Output parameters are written only on success. No Go panic crosses
+ * this boundary: it becomes SHMARRAY_INTERNAL.
+ *
+ * Threads: distinct handles may be used from distinct threads; one handle
+ * must not be used concurrently with shmarray_close / discard / publish of it.
+ */
+#ifndef SHMARRAY_H
+#define SHMARRAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Versions ---------------------------------------------------------- */
+
+#define SHMARRAY_FORMAT_MAJOR 1
+#define SHMARRAY_FORMAT_MINOR 0
+
+/* Library version, e.g. "0.1.0". Static storage. */
+const char *shmarray_version(void);
+/* Format version this library writes and reads: (major << 16) | minor. */
+uint32_t shmarray_format_version(void);
+
+/* ---- Error codes (spec §13) -------------------------------------------- */
+
+#define SHMARRAY_OK                  0
+#define SHMARRAY_INVALID_ARGUMENT    1
+#define SHMARRAY_NOT_FOUND           2
+#define SHMARRAY_EXISTS              3
+#define SHMARRAY_NO_SPACE            4
+#define SHMARRAY_PERMISSION_DENIED   5
+#define SHMARRAY_NOT_A_SEGMENT       6
+#define SHMARRAY_UNSUPPORTED_VERSION 7
+#define SHMARRAY_TRUNCATED           8
+#define SHMARRAY_NOT_SEALED          9
+#define SHMARRAY_CHECKSUM_MISMATCH   10
+#define SHMARRAY_OUT_OF_BOUNDS       11
+#define SHMARRAY_MISALIGNED          12
+#define SHMARRAY_BAD_TYPE            13
+#define SHMARRAY_BAD_SHAPE           14
+#define SHMARRAY_BAD_SIZE            15
+#define SHMARRAY_BAD_OFFSETS         16
+#define SHMARRAY_BAD_UTF8            17
+#define SHMARRAY_DUPLICATE_NAME      18
+#define SHMARRAY_CLOSED              19
+#define SHMARRAY_FORKED              20
+#define SHMARRAY_IO_ERROR            21
+#define SHMARRAY_INTERNAL            22
+
+/* The spec name of a code ("NOT_FOUND"), or "UNKNOWN". Static storage. */
+const char *shmarray_error_name(int code);
+
+/* ---- Types (spec §6) --------------------------------------------------- */
+
+#define SHMARRAY_TYPE_BOOL              1
+#define SHMARRAY_TYPE_INT8              2
+#define SHMARRAY_TYPE_UINT8             3
+#define SHMARRAY_TYPE_INT16             4
+#define SHMARRAY_TYPE_UINT16            5
+#define SHMARRAY_TYPE_INT32             6
+#define SHMARRAY_TYPE_UINT32            7
+#define SHMARRAY_TYPE_INT64             8
+#define SHMARRAY_TYPE_UINT64            9
+#define SHMARRAY_TYPE_FLOAT16           10
+#define SHMARRAY_TYPE_FLOAT32           11
+#define SHMARRAY_TYPE_FLOAT64           12
+#define SHMARRAY_TYPE_UTF8              13
+#define SHMARRAY_TYPE_LARGE_UTF8        14
+#define SHMARRAY_TYPE_BINARY            15
+#define SHMARRAY_TYPE_LARGE_BINARY      16
+#define SHMARRAY_TYPE_FIXED_SIZE_BINARY 17
+#define SHMARRAY_TYPE_DATE32            18
+#define SHMARRAY_TYPE_DATE64            19
+#define SHMARRAY_TYPE_TIMESTAMP         20
+#define SHMARRAY_TYPE_DURATION          21
+
+#define SHMARRAY_UNIT_SECOND      0
+#define SHMARRAY_UNIT_MILLISECOND 1
+#define SHMARRAY_UNIT_MICROSECOND 2
+#define SHMARRAY_UNIT_NANOSECOND  3
+
+#define SHMARRAY_MAX_NDIM 8
+
+/* ---- Arrow C Data Interface (the canonical Arrow definitions) ----------- */
+
+#ifndef ARROW_C_DATA_INTERFACE
+#define ARROW_C_DATA_INTERFACE
+
+#define ARROW_FLAG_DICTIONARY_ORDERED 1
+#define ARROW_FLAG_NULLABLE 2
+#define ARROW_FLAG_MAP_KEYS_SORTED 4
+
+struct ArrowSchema {
+  const char *format;
+  const char *name;
+  const char *metadata;
+  int64_t flags;
+  int64_t n_children;
+  struct ArrowSchema **children;
+  struct ArrowSchema *dictionary;
+  void (*release)(struct ArrowSchema *);
+  void *private_data;
+};
+
+struct ArrowArray {
+  int64_t length;
+  int64_t null_count;
+  int64_t offset;
+  int64_t n_buffers;
+  int64_t n_children;
+  const void **buffers;
+  struct ArrowArray **children;
+  struct ArrowArray *dictionary;
+  void (*release)(struct ArrowArray *);
+  void *private_data;
+};
+
+#endif /* ARROW_C_DATA_INTERFACE */
+
+#ifndef ARROW_C_STREAM_INTERFACE
+#define ARROW_C_STREAM_INTERFACE
+
+struct ArrowArrayStream {
+  int (*get_schema)(struct ArrowArrayStream *, struct ArrowSchema *out);
+  int (*get_next)(struct ArrowArrayStream *, struct ArrowArray *out);
+  const char *(*get_last_error)(struct ArrowArrayStream *);
+  void (*release)(struct ArrowArrayStream *);
+  void *private_data;
+};
+
+#endif /* ARROW_C_STREAM_INTERFACE */
+
+/* ==== Reading: plain C, safe after fork() ================================ */
+
+/* An attached segment: a read-only mapping of the whole file. */
+typedef struct shmarray_segment shmarray_segment;
+
+/*
+ * Attach the published segment `name` in `dir` (NULL or "": $SHMARRAY_DIR,
+ * else /dev/shm): open, map read-only, check the header, the checksum and
+ * every directory record (spec §11.2). O(arrays), never touches data pages.
+ * On success *out is a handle to release with shmarray_close.
+ * Errors: INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED, IO_ERROR, and the
+ * invalid-segment codes 6..18.
+ */
+int shmarray_attach(const char *name, const char *dir, shmarray_segment **out,
+                    char *err, size_t err_len);
+
+/*
+ * Release the handle. The mapping is unmapped once no Arrow structure
+ * exported from it is alive (each holds a reference). Pointers obtained
+ * through shmarray_describe / shmarray_array_view / shmarray_metadata die
+ * here. Never unlinks. NULL is ignored.
+ */
+void shmarray_close(shmarray_segment *seg);
+
+/* Number of arrays. */
+size_t shmarray_array_count(const shmarray_segment *seg);
+
+/* Description of one array. Strings are NUL-terminated and owned by the
+ * handle (valid until shmarray_close). */
+typedef struct shmarray_array_info {
+  const char *name;
+  size_t name_length; /* bytes, without the NUL */
+  uint32_t type;      /* SHMARRAY_TYPE_* */
+  uint32_t time_unit; /* SHMARRAY_UNIT_*: timestamp and duration */
+  uint32_t byte_width;/* fixed_size_binary: bytes per value; else 0 */
+  uint32_t ndim;      /* 1 for a plain array */
+  const char *timezone; /* timestamp only; "" when none */
+  int64_t length;     /* slots = shape[0] */
+  int64_t null_count;
+  int64_t shape[SHMARRAY_MAX_NDIM]; /* shape[0..ndim) */
+  size_t metadata_count;            /* key/value pairs of this array */
+} shmarray_array_info;
+
+/* INVALID_ARGUMENT if index >= shmarray_array_count(seg). */
+int shmarray_describe(const shmarray_segment *seg, size_t index,
+                      shmarray_array_info *out);
+
+/* Index of the array called `name` (NUL-terminated); NOT_FOUND if none. */
+int shmarray_find_array(const shmarray_segment *seg, const char *name,
+                        size_t *index);
+
+/* The buffers of one array, pointing into the read-only mapping (valid until
+ * shmarray_close). An absent buffer is NULL with length 0: validity is NULL
+ * when the array has no bitmap, offsets is NULL for fixed-width types and
+ * may be NULL for an empty variable-length array. Layout: spec §7. */
+typedef struct shmarray_view {
+  const uint8_t *validity;
+  size_t validity_length;
+  const void *offsets; /* int32_t[length+1] or int64_t[length+1] */
+  size_t offsets_length;
+  const void *data;
+  size_t data_length;
+} shmarray_view;
+
+int shmarray_array_view(const shmarray_segment *seg, size_t index,
+                        shmarray_view *out);
+
+/* Key/value metadata pair `i` of array `array_index`, or of the segment when
+ * array_index is SHMARRAY_SEGMENT_METADATA. Strings are NUL-terminated,
+ * owned by the handle. INVALID_ARGUMENT when out of range. */
+#define SHMARRAY_SEGMENT_METADATA ((size_t)-1)
+size_t shmarray_metadata_count(const shmarray_segment *seg, size_t array_index);
+int shmarray_metadata(const shmarray_segment *seg, size_t array_index, size_t i,
+                      const char **key, const char **value);
+
+/* Full validation (spec §11.3): null counts, offsets, UTF-8, data checksums.
+ * Reads every data page. OK, or the first failing check's code. */
+int shmarray_validate(const shmarray_segment *seg, char *err, size_t err_len);
+
+/*
+ * Export array `index` through the Arrow C Data Interface, zero-copy: the
+ * buffers point into the mapping, which stays mapped until both structures
+ * are released (even after shmarray_close). N-D arrays are exported as the
+ * arrow.fixed_shape_tensor extension (storage fixed_size_list, field
+ * metadata ARROW:extension:name/metadata). The caller owns *out_array and
+ * *out_schema and must call their release callbacks.
+ */
+int shmarray_export_array(shmarray_segment *seg, size_t index,
+                          struct ArrowArray *out_array,
+                          struct ArrowSchema *out_schema,
+                          char *err, size_t err_len);
+
+/*
+ * Export every array as one record batch (a struct array) through an
+ * ArrowArrayStream yielding that single batch, zero-copy. All arrays must
+ * share one length (INVALID_ARGUMENT otherwise). The stream and every batch
+ * keep the mapping alive until released.
+ */
+int shmarray_export_stream(shmarray_segment *seg, struct ArrowArrayStream *out,
+                           char *err, size_t err_len);
+
+/* Remove segment `name` from `dir`. Attached processes keep reading it.
+ * Refuses (NOT_A_SEGMENT) to remove a file that is not a segment. */
+int shmarray_unlink(const char *name, const char *dir, char *err, size_t err_len);
+
+/* Segments in `dir`, from their headers (no mapping). */
+typedef struct shmarray_list_entry {
+  char name[256];
+  int64_t size;           /* bytes of the file */
+  uint32_t array_count;
+  uint32_t creator_pid;
+  int64_t created_ns;     /* Unix nanoseconds */
+  int creator_alive;      /* 1 if the creating process still runs */
+  int ephemeral;          /* 1 if the creator asked for unlink on exit */
+  int status;             /* SHMARRAY_OK, or why the header is not valid */
+} shmarray_list_entry;
+
+/* *out is an array of *count entries sorted by name, to free with
+ * shmarray_list_free (NULL when count is 0). */
+int shmarray_list(const char *dir, shmarray_list_entry **out, size_t *count,
+                  char *err, size_t err_len);
+void shmarray_list_free(shmarray_list_entry *entries);
+
+/* ==== Writing: enters Go; SHMARRAY_FORKED in a forked child ============== */
+
+/* An unpublished segment being filled. */
+typedef struct shmarray_builder shmarray_builder;
+
+#define SHMARRAY_CREATE_EPHEMERAL        1u /* record "unlink when I exit" */
+#define SHMARRAY_CREATE_NO_DATA_CHECKSUM 2u /* skip per-array data CRCs */
+
+typedef struct shmarray_create_options {
+  uint32_t mode;     /* file mode; 0 means 0600. 0640 and 0660 allowed. */
+  uint32_t flags;    /* SHMARRAY_CREATE_* */
+  int64_t capacity;  /* bytes to reserve at once (fail early); 0: grow */
+} shmarray_create_options;
+
+/* Start segment `name` in `dir` (NULL or "": $SHMARRAY_DIR, else /dev/shm).
+ * Nothing is visible under the name until publish. opts may be NULL.
+ * Errors: INVALID_ARGUMENT, NOT_FOUND (directory), EXISTS, NO_SPACE,
+ * PERMISSION_DENIED, FORKED. */
+int shmarray_create(const char *name, const char *dir,
+                    const shmarray_create_options *opts,
+                    shmarray_builder **out, char *err, size_t err_len);
+
+/* One array from raw buffers, copied into the segment at once (the caller
+ * keeps its memory). Layout of the inputs (spec §7), all little-endian: */
+typedef struct shmarray_array_spec {
+  uint32_t type;        /* SHMARRAY_TYPE_* */
+  uint32_t time_unit;   /* timestamp, duration */
+  uint32_t byte_width;  /* fixed_size_binary */
+  uint32_t ndim;        /* 0 or 1: plain array; 2..8: N-D, see shape */
+  const char *timezone; /* timestamp; NULL or "" for none */
+  int64_t length;       /* slots; for N-D must equal shape[0] */
+  const int64_t *shape; /* ndim entries when ndim >= 2, C order */
+  const uint8_t *validity; /* NULL: no nulls; else ceil(length/8) bytes,
+                              LSB first, 1 = valid */
+  const void *offsets;  /* var-length: length+1 int32 (utf8, binary) or
+                           int64 (large_*) entries; offsets[0] may be > 0 */
+  const void *data;     /* fixed width: length*prod(shape[1:])*width bytes;
+                           bool: ceil(length/8) bytes, LSB first;
+                           var-length: the bytes offsets index into */
+  const char *const *metadata_keys;   /* metadata_count NUL-terminated */
+  const char *const *metadata_values; /* UTF-8 strings each */
+  size_t metadata_count;
+} shmarray_array_spec;
+
+/* Errors: INVALID_ARGUMENT (name taken, bad spec, offsets or UTF-8 invalid),
+ * NO_SPACE, CLOSED, FORKED. On error nothing is added. */
+int shmarray_builder_add(shmarray_builder *b, const char *name,
+                         const shmarray_array_spec *spec,
+                         char *err, size_t err_len);
+
+/* One array from the Arrow C Data Interface, copied into the segment. The
+ * library takes ownership of *array and *schema (moves them): it releases
+ * both, on success and on error. The schema's field metadata is kept. */
+int shmarray_builder_add_arrow(shmarray_builder *b, const char *name,
+                               struct ArrowArray *array,
+                               struct ArrowSchema *schema,
+                               char *err, size_t err_len);
+
+/* Segment-level key/value metadata (replaces any set before). */
+int shmarray_builder_set_metadata(shmarray_builder *b,
+                                  const char *const *keys,
+                                  const char *const *values, size_t count,
+                                  char *err, size_t err_len);
+
+/* Seal and publish atomically: readers see the whole segment or nothing.
+ * EXISTS if the name was taken meanwhile (never replaces). Frees b in every
+ * case. */
+int shmarray_builder_publish(shmarray_builder *b, char *err, size_t err_len);
+
+/* Abandon an unpublished segment: nothing is left behind. Frees b. NULL is
+ * ignored. */
+void shmarray_builder_discard(shmarray_builder *b);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SHMARRAY_H */

@@ -1,0 +1,180 @@
+/* Tests of the writing half of the C ABI (create, add, add_arrow, metadata,
+ * publish, discard) and of fork safety: in a child made by fork() writing
+ * returns SHMARRAY_FORKED at once while reading still works. Prints
+ * "N passed, N failed" last; exits non-zero on any failure. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "shmarray.h"
+#include "check.h"
+
+static char dir[] = "/tmp/shmarray-capi-XXXXXX";
+
+/* Publishes "seg" with an int64 column "n" = 0..9 and a utf8 column "s". */
+static int publish_sample(const char *name) {
+  char err[256];
+  shmarray_builder *b = NULL;
+  int rc = shmarray_create(name, dir, NULL, &b, err, sizeof err);
+  if (rc) return rc;
+  int64_t n[10];
+  for (int i = 0; i < 10; i++) n[i] = i;
+  int32_t offs[4] = {3, 5, 5, 8}; /* offsets need not start at 0 */
+  const char *keys[] = {"unit"}, *vals[] = {"m"};
+  shmarray_array_spec ns = {.type = SHMARRAY_TYPE_INT64, .length = 10, .data = n,
+                            .metadata_keys = keys, .metadata_values = vals, .metadata_count = 1};
+  uint8_t valid = 0x5; /* slot 1 null */
+  shmarray_array_spec ss = {.type = SHMARRAY_TYPE_UTF8, .length = 3, .validity = &valid,
+                            .offsets = offs, .data = "xxxabcde"};
+  if ((rc = shmarray_builder_add(b, "n", &ns, err, sizeof err)) ||
+      (rc = shmarray_builder_add(b, "s", &ss, err, sizeof err)) ||
+      (rc = shmarray_builder_set_metadata(b, keys, vals, 1, err, sizeof err))) {
+    fprintf(stderr, "%s\n", err);
+    shmarray_builder_discard(b);
+    return rc;
+  }
+  return shmarray_builder_publish(b, err, sizeof err);
+}
+
+static void test_round_trip(void) {
+  CHECK(publish_sample("sample") == SHMARRAY_OK, "publish sample");
+  char err[256];
+  shmarray_segment *seg = NULL;
+  int rc = shmarray_attach("sample", dir, &seg, err, sizeof err);
+  CHECK(rc == SHMARRAY_OK, "attach: %s", err);
+  if (rc) return;
+  CHECK(shmarray_array_count(seg) == 2, "two arrays");
+  size_t i = 99;
+  CHECK(shmarray_find_array(seg, "s", &i) == SHMARRAY_OK && i == 1, "find s");
+  shmarray_array_info info;
+  CHECK(shmarray_describe(seg, i, &info) == SHMARRAY_OK && info.null_count == 1 && info.length == 3,
+        "s has 3 slots, 1 null");
+  shmarray_view v;
+  CHECK(shmarray_array_view(seg, i, &v) == SHMARRAY_OK, "view s");
+  const int32_t *o = v.offsets;
+  CHECK(o[0] == 0 && o[1] == 2 && o[3] == 5 && memcmp(v.data, "abcde", 5) == 0, "offsets rebased to 0");
+  CHECK(shmarray_metadata_count(seg, SHMARRAY_SEGMENT_METADATA) == 1, "segment metadata");
+  CHECK(shmarray_validate(seg, err, sizeof err) == SHMARRAY_OK, "full validation: %s", err);
+  shmarray_close(seg);
+}
+
+static void test_errors(void) {
+  char err[256];
+  shmarray_builder *b = NULL;
+  CHECK(shmarray_create("a/b", dir, NULL, &b, err, sizeof err) == SHMARRAY_INVALID_ARGUMENT, "bad name");
+  CHECK(strstr(err, "a/b") != NULL, "message names the segment: %s", err);
+  CHECK(shmarray_create("..", dir, NULL, &b, NULL, 0) == SHMARRAY_INVALID_ARGUMENT, "NULL err buffer");
+  char tiny[8];
+  CHECK(shmarray_create("", dir, NULL, &b, tiny, sizeof tiny) == SHMARRAY_INVALID_ARGUMENT &&
+            strlen(tiny) == sizeof tiny - 1, "message truncated and NUL-terminated");
+  CHECK(shmarray_create("x", "/nonexistent-dir", NULL, &b, err, sizeof err) == SHMARRAY_NOT_FOUND,
+        "missing dir: %s", err);
+  shmarray_create_options world = {.mode = 0644};
+  CHECK(shmarray_create("x", dir, &world, &b, err, sizeof err) == SHMARRAY_INVALID_ARGUMENT,
+        "world-readable mode refused");
+
+  CHECK(shmarray_create("errs", dir, NULL, &b, err, sizeof err) == SHMARRAY_OK, "create");
+  shmarray_array_spec bad_utf8 = {.type = SHMARRAY_TYPE_UTF8, .length = 1,
+                                  .offsets = (int32_t[]){0, 1}, .data = "\xff"};
+  CHECK(shmarray_builder_add(b, "u", &bad_utf8, err, sizeof err) == SHMARRAY_INVALID_ARGUMENT,
+        "invalid UTF-8 refused");
+  shmarray_array_spec unknown = {.type = 99, .length = 0};
+  CHECK(shmarray_builder_add(b, "t", &unknown, err, sizeof err) == SHMARRAY_INVALID_ARGUMENT, "bad type");
+  int64_t shape[2] = {2, 3};
+  double cells[6] = {0};
+  shmarray_array_spec nd = {.type = SHMARRAY_TYPE_FLOAT64, .ndim = 2, .shape = shape, .length = 2,
+                            .data = cells};
+  CHECK(shmarray_builder_add(b, "grid", &nd, err, sizeof err) == SHMARRAY_OK, "2-D add: %s", err);
+  CHECK(shmarray_builder_add(b, "grid", &nd, err, sizeof err) == SHMARRAY_INVALID_ARGUMENT, "duplicate");
+  shmarray_builder_discard(b);
+  shmarray_segment *seg = NULL;
+  CHECK(shmarray_attach("errs", dir, &seg, err, sizeof err) == SHMARRAY_NOT_FOUND,
+        "a discarded segment leaves nothing");
+
+  CHECK(shmarray_create("twice", dir, NULL, &b, err, sizeof err) == SHMARRAY_OK, "create first");
+  CHECK(publish_sample("twice") == SHMARRAY_OK, "another creator publishes first");
+  CHECK(shmarray_builder_publish(b, err, sizeof err) == SHMARRAY_EXISTS, "never replaces: %s", err);
+}
+
+/* A minimal Arrow int32 array owned by the test, to check that add_arrow
+ * takes ownership and releases exactly once. */
+static int schema_released, array_released;
+static void release_schema(struct ArrowSchema *s) { schema_released++; s->release = NULL; }
+static void release_array(struct ArrowArray *a) { array_released++; a->release = NULL; }
+
+static void test_add_arrow(void) {
+  static int32_t values[4] = {7, -1, 9, 11};
+  static const void *buffers[2] = {NULL, values};
+  struct ArrowSchema schema = {.format = "i", .name = "", .flags = ARROW_FLAG_NULLABLE,
+                               .release = release_schema};
+  struct ArrowArray array = {.length = 4, .n_buffers = 2, .buffers = buffers, .release = release_array};
+  char err[256];
+  shmarray_builder *b = NULL;
+  CHECK(shmarray_create("arrow-in", dir, NULL, &b, err, sizeof err) == SHMARRAY_OK, "create");
+  CHECK(shmarray_builder_add_arrow(b, "v", &array, &schema, err, sizeof err) == SHMARRAY_OK,
+        "add_arrow: %s", err);
+  CHECK(schema_released == 1 && array_released == 1, "both released once (%d, %d)", schema_released,
+        array_released);
+  struct ArrowSchema bad_schema = {.format = "tiM", .name = "", .release = release_schema}; /* interval */
+  struct ArrowArray bad_array = {.length = 0, .n_buffers = 2, .buffers = buffers, .release = release_array};
+  CHECK(shmarray_builder_add_arrow(b, "w", &bad_array, &bad_schema, err, sizeof err) ==
+            SHMARRAY_INVALID_ARGUMENT, "unsupported type refused: %s", err);
+  CHECK(schema_released == 2 && array_released == 2, "released on error too");
+  CHECK(shmarray_builder_publish(b, err, sizeof err) == SHMARRAY_OK, "publish");
+  shmarray_segment *seg = NULL;
+  CHECK(shmarray_attach("arrow-in", dir, &seg, err, sizeof err) == SHMARRAY_OK, "attach");
+  shmarray_view v;
+  CHECK(shmarray_array_view(seg, 0, &v) == SHMARRAY_OK && ((const int32_t *)v.data)[3] == 11, "values");
+  shmarray_close(seg);
+}
+
+/* In a forked child: writing is refused at once, reading works. */
+static void test_fork(void) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    alarm(20); /* a hang would kill the child by SIGALRM: the test fails */
+    char err[256];
+    shmarray_builder *b = NULL;
+    int rc = shmarray_create("from-child", dir, NULL, &b, err, sizeof err);
+    if (rc != SHMARRAY_FORKED) _exit(10);
+    if (!strstr(err, "fork")) _exit(11);
+    shmarray_segment *seg = NULL;
+    if (shmarray_attach("sample", dir, &seg, err, sizeof err) != SHMARRAY_OK) _exit(12);
+    shmarray_view v;
+    if (shmarray_array_view(seg, 0, &v) != SHMARRAY_OK || ((const int64_t *)v.data)[9] != 9) _exit(13);
+    shmarray_close(seg);
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+        "forked child: status %d (10: create not refused, 11: message, 12-13: reading failed, "
+        "signal: hang)", status);
+}
+
+int main(void) {
+  if (!mkdtemp(dir)) {
+    perror("mkdtemp");
+    return 1;
+  }
+  CHECK(shmarray_format_version() == ((SHMARRAY_FORMAT_MAJOR << 16) | SHMARRAY_FORMAT_MINOR), "format");
+  CHECK(strcmp(shmarray_error_name(SHMARRAY_FORKED), "FORKED") == 0, "error names");
+  test_round_trip();
+  test_errors();
+  test_add_arrow();
+  test_fork();
+  /* Everything the tests published goes, then the directory. */
+  shmarray_list_entry *entries = NULL;
+  size_t count = 0;
+  if (shmarray_list(dir, &entries, &count, NULL, 0) == SHMARRAY_OK) {
+    for (size_t i = 0; i < count; i++) shmarray_unlink(entries[i].name, dir, NULL, 0);
+    shmarray_list_free(entries);
+  }
+  rmdir(dir);
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
+}

@@ -1,0 +1,14 @@
+"""shmarray: typed arrays in named shared memory, read in place by any process.
+
+Reading (attach, views, pickling a segment, listing, unlinking) is pure Python
+and NumPy over ``mmap``: ``import shmarray`` loads nothing native, and every
+read works in workers started by fork, forkserver or spawn. Creating a
+segment calls into ``libshmarray.so`` (Go), loaded on first use.
+"""
+
+from ._errors import *  # noqa: F401,F403  (one exception class per spec code)
+from ._errors import ShmarrayError, InvalidSegmentError  # noqa: F401
+from ._segment import Segment, StringColumn, ArrayInfo, attach, unlink, list_segments, SegmentInfo  # noqa: F401
+from ._create import create  # noqa: F401
+
+__version__ = "0.1.0"

@@ -1,0 +1,31 @@
+"""`pip install bindings/python` gives a working package with the library
+bundled: create (Go, through the bundled .so) and attach from the installed
+copy, with no SHMARRAY_LIB and no source tree on the path."""
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+PKG = Path(__file__).resolve().parent.parent
+
+
+def test_pip_install_bundles_the_library(tmp_path):
+    target = tmp_path / "site"
+    out = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                          "--disable-pip-version-check", "--target", str(target), str(PKG)],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert (target / "shmarray" / "libshmarray.so").is_file()
+    code = textwrap.dedent(f"""
+        import numpy as np, shmarray
+        assert shmarray.__file__.startswith({str(target)!r}), shmarray.__file__
+        seg = shmarray.create("pip-check", {{"x": np.arange(5)}}, dir={str(tmp_path)!r})
+        print(int(seg["x"].sum()))
+    """)
+    env = {k: v for k, v in os.environ.items() if k not in ("SHMARRAY_LIB", "PYTHONPATH")}
+    env["PYTHONPATH"] = str(target)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
+                         cwd=tmp_path)
+    assert run.stdout.strip() == "10", run.stderr

@@ -1,0 +1,264 @@
+package main
+
+/*
+#include <stdlib.h>
+#include "sa_write.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime/cgo"
+	"unsafe"
+
+	"github.com/apache/arrow/go/v15/arrow/cdata"
+
+	"github.com/shmarray/shmarray/arena"
+	"github.com/shmarray/shmarray/format"
+)
+
+// The shims below are called only by the C wrappers of sa_fork.c, which
+// have already checked that this process may enter Go.
+
+//export shmarraygo_create
+func shmarraygo_create(name, dir *C.char, mode, flags C.uint32_t, capacity C.int64_t, out *C.uintptr_t, errBuf *C.char, errLen C.size_t) (rc C.int) {
+	defer recoverInto(&rc, errBuf, errLen)
+	opts := &arena.CreateOptions{
+		Dir:            goString(dir),
+		Mode:           os.FileMode(mode),
+		Capacity:       int64(capacity),
+		Ephemeral:      flags&C.SHMARRAY_CREATE_EPHEMERAL != 0,
+		NoDataChecksum: flags&C.SHMARRAY_CREATE_NO_DATA_CHECKSUM != 0,
+	}
+	b, err := arena.Create(goString(name), opts)
+	if err != nil {
+		return fail(err, errBuf, errLen)
+	}
+	*out = C.uintptr_t(cgo.NewHandle(b))
+	return C.SHMARRAY_OK
+}
+
+//export shmarraygo_builder_add
+func shmarraygo_builder_add(h C.uintptr_t, name *C.char, spec *C.shmarray_array_spec, errBuf *C.char, errLen C.size_t) (rc C.int) {
+	defer recoverInto(&rc, errBuf, errLen)
+	b := builder(h)
+	desc, validity, offsets, data, err := rawArray(goString(name), spec)
+	if err != nil {
+		return fail(err, errBuf, errLen)
+	}
+	return fail(b.AddBuffers(desc, validity, offsets, data), errBuf, errLen)
+}
+
+//export shmarraygo_builder_add_arrow
+func shmarraygo_builder_add_arrow(h C.uintptr_t, name *C.char, arr *C.struct_ArrowArray, schema *C.struct_ArrowSchema, errBuf *C.char, errLen C.size_t) (rc C.int) {
+	defer recoverInto(&rc, errBuf, errLen)
+	cArr := (*cdata.CArrowArray)(unsafe.Pointer(arr))
+	cSchema := (*cdata.CArrowSchema)(unsafe.Pointer(schema))
+	// The library owns both structures now: release them on every path.
+	defer func() {
+		if schema.release != nil {
+			cdata.ReleaseCArrowSchema(cSchema)
+		}
+		if arr.release != nil {
+			cdata.ReleaseCArrowArray(cArr)
+		}
+	}()
+	field, imported, err := cdata.ImportCArray(cArr, cSchema)
+	if err != nil {
+		return fail(fmt.Errorf("%w: importing Arrow array %q: %v", format.ErrInvalidArgument, goString(name), err), errBuf, errLen)
+	}
+	defer imported.Release()
+	field.Name = goString(name)
+	return fail(builder(h).AddField(field, imported), errBuf, errLen)
+}
+
+//export shmarraygo_builder_set_metadata
+func shmarraygo_builder_set_metadata(h C.uintptr_t, keys, values **C.char, count C.size_t, errBuf *C.char, errLen C.size_t) (rc C.int) {
+	defer recoverInto(&rc, errBuf, errLen)
+	md, err := metadata(keys, values, count)
+	if err != nil {
+		return fail(err, errBuf, errLen)
+	}
+	m := make(map[string]string, len(md))
+	for _, kv := range md {
+		m[kv.Key] = kv.Value
+	}
+	return fail(builder(h).SetMetadata(m), errBuf, errLen)
+}
+
+//export shmarraygo_builder_publish
+func shmarraygo_builder_publish(h C.uintptr_t, errBuf *C.char, errLen C.size_t) (rc C.int) {
+	defer recoverInto(&rc, errBuf, errLen)
+	handle := cgo.Handle(h)
+	defer handle.Delete()
+	return fail(handle.Value().(*arena.Builder).Publish(), errBuf, errLen)
+}
+
+//export shmarraygo_builder_discard
+func shmarraygo_builder_discard(h C.uintptr_t) {
+	defer func() { _ = recover() }()
+	handle := cgo.Handle(h)
+	_ = handle.Value().(*arena.Builder).Close()
+	handle.Delete()
+}
+
+func builder(h C.uintptr_t) *arena.Builder { return cgo.Handle(h).Value().(*arena.Builder) }
+
+// rawArray reads a shmarray_array_spec into a description and Go slices
+// over the caller's memory (copied by AddBuffers before this call returns).
+func rawArray(name string, s *C.shmarray_array_spec) (format.ArrayDesc, []byte, []byte, []byte, error) {
+	bad := func(f string, a ...any) (format.ArrayDesc, []byte, []byte, []byte, error) {
+		return format.ArrayDesc{}, nil, nil, nil, fmt.Errorf("%w: array %q: "+f, append([]any{format.ErrInvalidArgument, name}, a...)...)
+	}
+	if s == nil {
+		return bad("spec is NULL")
+	}
+	desc := format.ArrayDesc{
+		Name:   name,
+		DType:  format.DType{Type: format.Type(s._type), Unit: format.TimeUnit(s.time_unit), ByteWidth: int(s.byte_width), TimeZone: goString(s.timezone)},
+		Length: int64(s.length),
+	}
+	if s.length < 0 || s.length > format.MaxLength {
+		return bad("length %d is not in [0, 2^62]", int64(s.length))
+	}
+	if s.ndim > format.MaxNDim {
+		return bad("ndim %d exceeds %d", uint32(s.ndim), format.MaxNDim)
+	}
+	if s.ndim >= 2 {
+		if s.shape == nil {
+			return bad("ndim is %d but shape is NULL", uint32(s.ndim))
+		}
+		desc.Shape = append([]int64(nil), unsafe.Slice((*int64)(unsafe.Pointer(s.shape)), int(s.ndim))...)
+	}
+	md, err := metadata(s.metadata_keys, s.metadata_values, s.metadata_count)
+	if err != nil {
+		return bad("%v", err)
+	}
+	desc.Metadata = md
+	if !desc.Type.Known() {
+		return bad("unknown type code %d", uint32(s._type))
+	}
+	n := uint64(desc.Length)
+	var validity, offsets, data []byte
+	if s.validity != nil {
+		validity = bytesAt(unsafe.Pointer(s.validity), (n+7)/8)
+	}
+	switch {
+	case desc.Type == format.Bool:
+		data = bytesAt(s.data, (n+7)/8)
+	case desc.Type.VarLength():
+		if n == 0 {
+			break
+		}
+		if s.offsets == nil || s.data == nil && lastOffset(s.offsets, n, desc.Type.OffsetWidth()) > 0 {
+			return bad("a %s array needs offsets and data", desc.Type)
+		}
+		ow := uint64(desc.Type.OffsetWidth())
+		offsets = bytesAt(s.offsets, (n+1)*ow)
+		last := lastOffset(s.offsets, n, int(ow))
+		if last < 0 {
+			return bad("offsets[%d] is negative", n)
+		}
+		data = bytesAt(s.data, uint64(last))
+	default:
+		if len(desc.Shape) == 0 {
+			desc.Shape = []int64{desc.Length}
+		}
+		need, ok := dataSize(&desc)
+		if !ok {
+			return bad("size of %d slots overflows", n)
+		}
+		data = bytesAt(s.data, need)
+	}
+	return desc, validity, offsets, data, nil
+}
+
+// dataSize is the byte size of a fixed-width array's data, if it fits.
+func dataSize(d *format.ArrayDesc) (uint64, bool) {
+	size := uint64(d.ElemWidth())
+	for _, dim := range d.Shape {
+		if dim < 0 {
+			return 0, false
+		}
+		if dim != 0 && size > (1<<62)/uint64(dim) {
+			return 0, false
+		}
+		size *= uint64(dim)
+	}
+	return size, true
+}
+
+func lastOffset(offsets unsafe.Pointer, n uint64, width int) int64 {
+	if width == 4 {
+		return int64(unsafe.Slice((*int32)(offsets), n+1)[n])
+	}
+	return unsafe.Slice((*int64)(offsets), n+1)[n]
+}
+
+// bytesAt views n bytes of C memory; nil for a NULL pointer or n == 0.
+func bytesAt(p unsafe.Pointer, n uint64) []byte {
+	if p == nil || n == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(p), n)
+}
+
+func metadata(keys, values **C.char, count C.size_t) ([]format.KV, error) {
+	if count == 0 {
+		return nil, nil
+	}
+	if keys == nil || values == nil {
+		return nil, fmt.Errorf("%w: %d metadata pairs but keys or values is NULL", format.ErrInvalidArgument, count)
+	}
+	ks := unsafe.Slice(keys, int(count))
+	vs := unsafe.Slice(values, int(count))
+	out := make([]format.KV, count)
+	for i := range out {
+		if ks[i] == nil || vs[i] == nil {
+			return nil, fmt.Errorf("%w: metadata pair %d has a NULL key or value", format.ErrInvalidArgument, i)
+		}
+		out[i] = format.KV{Key: C.GoString(ks[i]), Value: C.GoString(vs[i])}
+	}
+	return out, nil
+}
+
+func goString(s *C.char) string {
+	if s == nil {
+		return ""
+	}
+	return C.GoString(s)
+}
+
+// fail writes err's message into the caller's buffer and returns its code.
+func fail(err error, buf *C.char, n C.size_t) C.int {
+	if err == nil {
+		return C.SHMARRAY_OK
+	}
+	writeMessage(err.Error(), buf, n)
+	return C.int(format.CodeOf(err))
+}
+
+func writeMessage(msg string, buf *C.char, n C.size_t) {
+	if buf == nil || n == 0 {
+		return
+	}
+	dst := unsafe.Slice((*byte)(unsafe.Pointer(buf)), int(n))
+	k := copy(dst[:n-1], msg)
+	dst[k] = 0
+}
+
+// recoverInto turns a Go panic into SHMARRAY_INTERNAL: no panic may cross
+// the C boundary.
+func recoverInto(rc *C.int, buf *C.char, n C.size_t) {
+	if r := recover(); r != nil {
+		err, ok := r.(error)
+		if !ok || errors.Is(err, format.ErrInternal) || format.CodeOf(err) == format.Internal {
+			writeMessage(fmt.Sprintf("shmarray: internal error: %v (please report this)", r), buf, n)
+			*rc = C.SHMARRAY_INTERNAL
+			return
+		}
+		*rc = fail(err, buf, n) // a panic carrying a code, e.g. NO_SPACE from the allocator
+	}
+}

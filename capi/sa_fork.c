@@ -1,0 +1,100 @@
+/* The writing half of the C ABI: C wrappers around the Go shims that refuse
+ * to enter Go in a child made by fork(). A Go runtime's threads do not exist
+ * in such a child; entering Go there hangs. A pthread_atfork handler sets a
+ * flag in every child, checked before each call. A process that loads the
+ * library after fork() (a fresh load) is not affected. */
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "sa_write.h"
+#include "sa_internal.h"
+#include "_cgo_export.h"
+
+static volatile int sa_forked = 0;
+
+static void sa_mark_child(void) { sa_forked = 1; }
+
+__attribute__((constructor)) static void sa_install_fork_handler(void) {
+  pthread_atfork(NULL, NULL, sa_mark_child);
+}
+
+static int sa_refuse_if_forked(char *err, size_t err_len) {
+  if (!sa_forked) return SHMARRAY_OK;
+  return sa_fail(SHMARRAY_FORKED, err, err_len,
+                 "this process was forked from one that loaded libshmarray, and "
+                 "writing needs the Go runtime, which does not survive fork(); "
+                 "create segments before forking, or start workers with spawn/exec "
+                 "(reading works in forked children)");
+}
+
+int shmarray_create(const char *name, const char *dir,
+                    const shmarray_create_options *opts,
+                    shmarray_builder **out, char *err, size_t err_len) {
+  int rc = sa_refuse_if_forked(err, err_len);
+  if (rc) return rc;
+  if (!name || !out)
+    return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len, "name and out must not be NULL");
+  shmarray_builder *b = malloc(sizeof *b);
+  if (!b) return sa_fail(SHMARRAY_INTERNAL, err, err_len, "out of memory");
+  uint32_t mode = opts ? opts->mode : 0, flags = opts ? opts->flags : 0;
+  int64_t capacity = opts ? opts->capacity : 0;
+  uintptr_t h = 0;
+  rc = shmarraygo_create((char *)name, (char *)dir, mode, flags, capacity, &h, err, err_len);
+  if (rc) {
+    free(b);
+    return rc;
+  }
+  b->handle = h;
+  *out = b;
+  return SHMARRAY_OK;
+}
+
+int shmarray_builder_add(shmarray_builder *b, const char *name,
+                         const shmarray_array_spec *spec, char *err, size_t err_len) {
+  int rc = sa_refuse_if_forked(err, err_len);
+  if (rc) return rc;
+  if (!b || !name || !spec)
+    return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len, "builder, name and spec must not be NULL");
+  return shmarraygo_builder_add(b->handle, (char *)name, (shmarray_array_spec *)spec, err, err_len);
+}
+
+int shmarray_builder_add_arrow(shmarray_builder *b, const char *name,
+                               struct ArrowArray *array, struct ArrowSchema *schema,
+                               char *err, size_t err_len) {
+  int rc = sa_refuse_if_forked(err, err_len);
+  if (!rc && (!b || !name || !array || !schema || !array->release || !schema->release))
+    rc = sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len,
+                 "builder, name, array and schema must not be NULL or released");
+  if (rc) {
+    /* Ownership moved to us: release what we were given, as promised. */
+    if (array && array->release) array->release(array);
+    if (schema && schema->release) schema->release(schema);
+    return rc;
+  }
+  return shmarraygo_builder_add_arrow(b->handle, (char *)name, array, schema, err, err_len);
+}
+
+int shmarray_builder_set_metadata(shmarray_builder *b, const char *const *keys,
+                                  const char *const *values, size_t count,
+                                  char *err, size_t err_len) {
+  int rc = sa_refuse_if_forked(err, err_len);
+  if (rc) return rc;
+  if (!b) return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len, "builder must not be NULL");
+  return shmarraygo_builder_set_metadata(b->handle, (char **)keys, (char **)values, count, err, err_len);
+}
+
+int shmarray_builder_publish(shmarray_builder *b, char *err, size_t err_len) {
+  int rc = sa_refuse_if_forked(err, err_len);
+  if (!rc && !b) rc = sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len, "builder must not be NULL");
+  if (!rc) rc = shmarraygo_builder_publish(b->handle, err, err_len);
+  free(b);
+  return rc;
+}
+
+void shmarray_builder_discard(shmarray_builder *b) {
+  if (!b) return;
+  /* In a forked child the Go side cannot run: the unnamed file vanishes
+   * with the process anyway, so only the box is freed. */
+  if (!sa_forked) shmarraygo_builder_discard(b->handle);
+  free(b);
+}
