@@ -16,9 +16,9 @@ CC        ?= gcc
 CFLAGS_C  := -std=c99 -Wall -Wextra -Werror -O2 -gdwarf-4 -D_POSIX_C_SOURCE=200809L -Ibindings/c
 LDFLAGS_C := -L$(BUILD) -lshmarray -Wl,-rpath,$(abspath $(BUILD))
 GO_SRC    := $(shell find format arena capi -name '*.go' -not -name '*_test.go') $(wildcard capi/*.c capi/*.h) bindings/c/shmarray.h go.mod go.sum
-C_BINS    := $(BUILD)/worker $(BUILD)/writer $(BUILD)/test_reader $(BUILD)/test_capi $(BUILD)/demo-worker-c
+C_BINS    := $(BUILD)/worker $(BUILD)/writer $(BUILD)/test_reader $(BUILD)/test_capi $(BUILD)/test_gc $(BUILD)/demo-worker-c
 
-.PHONY: all build lib venv lint test test-go test-c test-python fuzz fuzz-short bench demo clean
+.PHONY: all build lib venv lint test test-go test-c test-python conformance golden fuzz fuzz-short bench demo clean
 
 all: build
 
@@ -26,6 +26,7 @@ all: build
 build: lib $(C_BINS)
 	$(GO) build ./...
 	$(GO) build -o $(BUILD)/demo ./demo/go
+	$(GO) build -o $(BUILD)/shmarray ./cmd/shmarray
 
 ## lib: build/libshmarray.so (and a copy bundled into the Python package)
 lib: $(LIB)
@@ -56,8 +57,8 @@ lint:
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-## test: everything — lint, Go (-race), C (+valgrind), Python, a short fuzz pass
-test: lint test-go test-c test-python fuzz-short
+## test: everything — lint, Go (-race), C (+valgrind), Python, conformance, a short fuzz pass
+test: lint test-go test-c test-python conformance fuzz-short
 
 test-go:
 	$(GO) test -race -count=1 ./...
@@ -66,21 +67,34 @@ test-c: $(C_BINS)
 	bindings/c/tests/check_symbols.sh $(LIB)
 	./$(BUILD)/test_capi
 	./$(BUILD)/test_reader
+	./$(BUILD)/test_gc
 	bindings/c/tests/run_examples.sh $(BUILD)
 
 test-python: venv lib
-	PYTHONPATH=bindings/python $(PY) -m pytest -q bindings/python/tests
+	@# A hung worker must fail the run, not stall CI.
+	PYTHONPATH=bindings/python timeout 1200 $(PY) -m pytest -q bindings/python/tests
+
+## conformance: readers × vectors and writers × readers matrices; fails on any red cell
+conformance: lib venv
+	GO=$(GO) CC=$(CC) $(PY) conformance/run.py
+
+## golden: regenerate conformance/vectors from the case definitions (commit the result)
+golden:
+	$(GO) run ./conformance/cmd/golden
+
+FUZZ_TARGETS := FuzzReadHeader FuzzDecodeDirectory FuzzDecode FuzzDecodeResealed FuzzValidSegmentName
 
 fuzz-short:
-	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(TESTFUZZ) -fuzzminimizetime 1s ./format/
+	@for t in $(FUZZ_TARGETS); do $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(TESTFUZZ) -fuzzminimizetime 1s ./format/ || exit 1; done
 
 ## fuzz: each fuzz target for FUZZTIME (default 60s)
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./format/
+	@for t in $(FUZZ_TARGETS); do $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1s ./format/ || exit 1; done
 
 ## bench: Go benchmarks (attach latency by size, create vs memcpy)
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./arena/
+	$(GO) test -run '^$$' -bench BenchmarkCSVImport -benchtime 3x ./cmd/shmarray/
 
 ## demo: one segment, Go, Python and C workers reading it at once, memory compared
 demo: build venv

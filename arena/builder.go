@@ -35,6 +35,10 @@ type CreateOptions struct {
 	// NoDataChecksum skips the per-array data CRC computed at Publish
 	// (one read pass over the data) and leaves full validation without it.
 	NoDataChecksum bool
+	// Index names arrays to give a hash index (spec §7.8) at Publish, as
+	// Builder.AddIndex does; Publish fails (and publishes nothing) if one
+	// is missing, cannot be indexed or holds a value twice.
+	Index []string
 }
 
 const (
@@ -236,6 +240,11 @@ func (b *Builder) Publish() error {
 // seal writes the checksums, the metadata area and the header, unmaps, and
 // truncates the file to its final size. Called with mu held.
 func (b *Builder) seal() error {
+	for _, name := range b.opts.Index {
+		if err := b.addIndex(name); err != nil {
+			return err
+		}
+	}
 	if !b.opts.NoDataChecksum {
 		for i := range b.arrays {
 			a := &b.arrays[i]

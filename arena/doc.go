@@ -16,6 +16,9 @@
 //   - A Segment owns a read-only mapping. Every arrow.Array, arrow.Record,
 //     typed slice and buffer obtained from it points into that mapping and
 //     dies with Segment.Close: using one afterwards is a use-after-free.
+//     If the file's owner truncates it meanwhile, touching a lost page is
+//     fatal, except inside Segment.Validate and Segment.Guard, which turn
+//     the fault into a TRUNCATED error.
 //   - A published segment persists until Unlink, whoever created it. Attach
 //     and Close never unlink.
 //

@@ -6,3 +6,15 @@ func Used(b *Builder) uint64 {
 	defer b.mu.Unlock()
 	return b.end
 }
+
+// ForceTempFileFallback makes Create use the fallback publication path
+// (a hidden temporary name, then link) as on a file system without
+// O_TMPFILE, until restore is called.
+func ForceTempFileFallback() (restore func()) {
+	old := noTmpfile
+	noTmpfile = true
+	return func() { noTmpfile = old }
+}
+
+// TempPrefix is the start of the fallback path's hidden names.
+const TempPrefix = tempPrefix

@@ -1,14 +1,17 @@
 package arena_test
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/shmarray/shmarray/arena"
+	"github.com/shmarray/shmarray/format"
 )
 
 // TestGC: an ephemeral segment whose creator has exited is an orphan and
@@ -16,10 +19,7 @@ import (
 func TestGC(t *testing.T) {
 	dir := tempDir(t)
 	// A creator that has exited: a child process publishes and exits.
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "SHMARRAY_TEST_CHILD="+childCreate, "SHMARRAY_TEST_NAME=orphan", "SHMARRAY_TEST_DIR="+dir)
-	cmd.Stderr = os.Stderr
-	require.NoError(t, cmd.Run())
+	require.NoError(t, child(t, childCreate, "orphan", dir).Run())
 	for _, tc := range []struct {
 		name      string
 		ephemeral bool
@@ -48,4 +48,37 @@ func TestGC(t *testing.T) {
 	require.Len(t, gone, 1)
 	assert.Equal(t, "orphan", gone[0].Name)
 	assert.ElementsMatch(t, []string{"mine-ephemeral", "persistent"}, filesIn(t, dir))
+}
+
+// TestGCRemovesTemporaryFilesOfDeadWriters: the hidden file a writer on the
+// fallback path leaves when it dies goes once its pid (in the name) is
+// gone; a live writer's file, links and other hidden names stay.
+func TestGCRemovesTemporaryFilesOfDeadWriters(t *testing.T) {
+	dir := tempDir(t)
+	exited := exec.Command("true")
+	require.NoError(t, exited.Run())
+	dead := exited.Process.Pid
+	stale := fmt.Sprintf("%s%d-0123abcd", arena.TempPrefix, dead)
+	live := fmt.Sprintf("%s%d-4567ef01", arena.TempPrefix, os.Getpid())
+	for _, name := range []string{stale, live, arena.TempPrefix + "junk", arena.TempPrefix + "0-00", ".other", "plain"} {
+		writeFile(t, dir, name, []byte("unfinished"))
+	}
+	link := fmt.Sprintf("%s%d-89abcdef", arena.TempPrefix, dead)
+	require.NoError(t, os.Symlink(filepath.Join(dir, "plain"), filepath.Join(dir, link)))
+
+	infos, err := arena.List(dir)
+	require.NoError(t, err)
+	assert.Empty(t, infos, "hidden files are never listed")
+	would, err := arena.GC(dir, true)
+	require.NoError(t, err)
+	require.Len(t, would, 1)
+	assert.FileExists(t, filepath.Join(dir, stale), "a dry run removes nothing")
+	gone, err := arena.GC(dir, false)
+	require.NoError(t, err)
+	require.Len(t, gone, 1)
+	assert.Equal(t, stale, gone[0].Name)
+	assert.True(t, gone[0].Temporary)
+	assert.Equal(t, uint32(dead), gone[0].CreatorPID)
+	assert.Equal(t, format.NotSealed, format.CodeOf(gone[0].Err))
+	assert.ElementsMatch(t, []string{live, arena.TempPrefix + "junk", arena.TempPrefix + "0-00", ".other", "plain", link}, filesIn(t, dir))
 }

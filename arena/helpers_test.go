@@ -12,6 +12,9 @@ import (
 	"github.com/apache/arrow/go/v15/arrow/array"
 	"github.com/apache/arrow/go/v15/arrow/memory"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"github.com/shmarray/shmarray/arena"
 )
 
 // everyType lists one Arrow type per format v1 type, plus a fixed-size list
@@ -126,4 +129,37 @@ func fileMode(t testing.TB, dir, name string) uint32 {
 	st, err := os.Stat(filepath.Join(dir, name))
 	require.NoError(t, err)
 	return uint32(st.Mode().Perm())
+}
+
+// shmTempDir is a fresh directory on /dev/shm (tmpfs, as in production),
+// removed with everything in it when the test ends; a temp dir elsewhere if
+// there is no /dev/shm.
+func shmTempDir(t *testing.T) string {
+	if st, err := os.Stat(arena.DefaultDir); err != nil || !st.IsDir() {
+		return tempDir(t)
+	}
+	d, err := os.MkdirTemp(arena.DefaultDir, "shmarray-test-")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(d) })
+	return d
+}
+
+// smallTmpfs mounts a tmpfs of the given size ("8m") on a fresh directory
+// for the test, so that its free space is known and nothing else writes to
+// it. It needs root; the test is skipped otherwise.
+func smallTmpfs(t *testing.T, size string) string {
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root")
+	}
+	dir := tempDir(t)
+	require.NoError(t, unix.Mount("tmpfs", dir, "tmpfs", 0, "size="+size+",mode=0700"))
+	t.Cleanup(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
+	return dir
+}
+
+// usedBytes is the space in use on the file system of dir.
+func usedBytes(t testing.TB, dir string) uint64 {
+	var st unix.Statfs_t
+	require.NoError(t, unix.Statfs(dir, &st))
+	return (st.Blocks - st.Bfree) * uint64(st.Bsize)
 }

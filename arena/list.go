@@ -22,6 +22,10 @@ type Info struct {
 	CreatorAlive bool
 	// Ephemeral is whether the creator asked for unlink on exit.
 	Ephemeral bool
+	// Temporary marks, in GC's result only, a hidden temporary file that a
+	// writer on the fallback publication path left when it died (Name is
+	// its hidden name, CreatorPID the dead writer); List never returns one.
+	Temporary bool
 	// Err is set for a file that starts like a segment but is not a valid
 	// one (another version, unsealed, truncated header); the other fields
 	// are then best effort.

@@ -31,7 +31,14 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// childModes holds the child behaviours that other test files register
+// from their init functions, by mode name.
+var childModes = map[string]func(name, dir string) error{}
+
 func runChild(mode, name, dir string) error {
+	if f, ok := childModes[mode]; ok {
+		return f(name, dir)
+	}
 	if mode == childCreate {
 		b, err := arena.Create(name, &arena.CreateOptions{Dir: dir, Ephemeral: true})
 		if err != nil {

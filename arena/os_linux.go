@@ -12,15 +12,25 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// tempPrefix starts the hidden names of the fallback publication path; such
-// names are invalid segment names, so List never shows them.
+// tempPrefix starts the hidden names of the fallback publication path,
+// followed by the writer's pid, '-' and random hex; such names are invalid
+// segment names, so List never shows them, and GC removes the ones whose
+// writer no longer runs.
 const tempPrefix = ".shmarray-tmp-"
+
+// noTmpfile makes createFile take the fallback path as if the file system
+// had no O_TMPFILE. Only tests set it.
+var noTmpfile bool
 
 // createFile makes the file a Builder fills: unnamed (O_TMPFILE) where the
 // file system allows it, else under a hidden random name (returned as tmp).
 // Its mode is set exactly, whatever the umask.
 func createFile(dir string, mode uint32) (fd int, tmp string, err error) {
-	fd, err = unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, mode)
+	if noTmpfile {
+		err = unix.EOPNOTSUPP
+	} else {
+		fd, err = unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, mode)
+	}
 	if err != nil && (errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EISDIR) || errors.Is(err, unix.EINVAL)) {
 		for try := 0; try < 16; try++ {
 			var rnd [8]byte

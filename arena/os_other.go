@@ -22,6 +22,8 @@ var (
 
 const tempPrefix = ".shmarray-tmp-"
 
+var noTmpfile bool
+
 func createFile(string, uint32) (int, string, error) { return -1, "", errUnsupported }
 func discardFile(int, string)                        {}
 func reserve(int, int64, int64) error                { return errUnsupported }

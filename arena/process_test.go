@@ -19,7 +19,10 @@ import (
 
 func child(t *testing.T, mode, name, dir string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "SHMARRAY_TEST_CHILD="+mode, "SHMARRAY_TEST_NAME="+name, "SHMARRAY_TEST_DIR="+dir)
+	cmd.Env = append(os.Environ(), "SHMARRAY_TEST_CHILD="+mode, "SHMARRAY_TEST_NAME="+name, "SHMARRAY_TEST_DIR="+dir,
+		// Under -race a process sleeps 1 s at exit (to catch late reports)
+		// unless told not to; the tests start hundreds of children.
+		"GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	cmd.Stderr = os.Stderr
 	return cmd
 }

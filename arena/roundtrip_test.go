@@ -343,3 +343,32 @@ func TestTensorExtensionField(t *testing.T) {
 	v, _ := rec.Schema().Field(0).Metadata.GetValue(format.ExtensionMetaKey)
 	assert.JSONEq(t, `{"shape":[3,1]}`, v)
 }
+
+// TestZeroElementRows: an N-D array with a zero dimension is valid; Arrow
+// Go cannot describe its rows (a fixed-size list of size 0), so Array and
+// Record refuse it with INVALID_ARGUMENT instead of panicking (found by
+// FuzzDecodeDirectory), and Values reads it.
+func TestZeroElementRows(t *testing.T) {
+	dir := tempDir(t)
+	noLeaks(t, dir)
+	b, err := arena.Create("zero-rows", &arena.CreateOptions{Dir: dir})
+	require.NoError(t, err)
+	require.NoError(t, arena.AddTensor(b, "t", []float32{}, 4, 0))
+	require.NoError(t, arena.AddTensor(b, "u", []float32{}, 4, 3, 0, 2))
+	require.NoError(t, b.Publish())
+	s, err := arena.Attach("zero-rows", dir)
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.Validate())
+	for _, name := range []string{"t", "u"} {
+		_, err = s.Array(name)
+		assert.Equal(t, format.InvalidArgument, format.CodeOf(err), "%v", err)
+		v, err := arena.Values[float32](s, name)
+		require.NoError(t, err)
+		assert.Empty(t, v)
+	}
+	_, err = s.Record()
+	assert.Equal(t, format.InvalidArgument, format.CodeOf(err), "%v", err)
+	d, _ := s.Desc("u")
+	assert.Nil(t, d.ArrowType())
+}

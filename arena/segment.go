@@ -2,7 +2,6 @@ package arena
 
 import (
 	"fmt"
-	"math"
 	"reflect"
 	"sync"
 	"unsafe"
@@ -132,11 +131,12 @@ func (s *Segment) Array(name string) (arrow.Array, error) {
 	return array.MakeFromData(arrowData(mem, a)), nil
 }
 
-// arrowable refuses an N-D array whose rows are too wide for Arrow's
-// fixed-size list (an int32 width); the format allows them.
+// arrowable refuses an N-D array whose rows Arrow Go's fixed-size list
+// cannot describe: more than 2^31-1 elements (an int32 width), or none (a
+// zero dimension; arrow-go refuses a list size of 0). The format allows both.
 func (s *Segment) arrowable(a *format.ArrayDesc) error {
-	if a.NDim() > 1 && a.RowElems() > math.MaxInt32 {
-		return fmt.Errorf("%w: array %q of segment %q has %d elements per row, more than Arrow's fixed-size list holds (2^31-1); read it with Values", format.ErrInvalidArgument, a.Name, s.name, a.RowElems())
+	if !a.ArrowListable() {
+		return fmt.Errorf("%w: array %q of segment %q has %d elements per row; Arrow Go's fixed-size list holds 1 to 2^31-1; read it with Values", format.ErrInvalidArgument, a.Name, s.name, a.RowElems())
 	}
 	return nil
 }
@@ -231,6 +231,27 @@ func (s *Segment) Validate() error {
 	defer s.mu.RUnlock()
 	if err := guard(func() error { return s.desc.Validate(mem) }); err != nil {
 		return fmt.Errorf("segment %q: %w", s.name, err)
+	}
+	return nil
+}
+
+// Guard runs read, a function that reads this segment's mapped memory
+// (through Values, Buffers, Array, Record...), with memory faults turned
+// into an error: if the file was truncated under the mapping (spec §15),
+// the access to a page that no longer exists returns TRUNCATED from Guard
+// instead of killing the process with SIGBUS. Only accesses made by read
+// itself, on the calling goroutine, are protected; after a fault read has
+// stopped part-way, so discard whatever it produced. Other panics pass
+// through. Errors: CLOSED, TRUNCATED, or read's own error.
+func (s *Segment) Guard(read func() error) error {
+	if _, err := s.mapping(); err != nil {
+		return err
+	}
+	if err := guard(read); err != nil {
+		if format.CodeOf(err) == format.Truncated {
+			return fmt.Errorf("segment %q: %w", s.name, err)
+		}
+		return err
 	}
 	return nil
 }

@@ -11,8 +11,11 @@ import (
 	"fmt"
 	"os"
 	"runtime/cgo"
+	"strings"
 	"unsafe"
 
+	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/apache/arrow/go/v15/arrow/array"
 	"github.com/apache/arrow/go/v15/arrow/cdata"
 
 	"github.com/shmarray/shmarray/arena"
@@ -65,13 +68,58 @@ func shmarraygo_builder_add_arrow(h C.uintptr_t, name *C.char, arr *C.struct_Arr
 			cdata.ReleaseCArrowArray(cArr)
 		}
 	}()
-	field, imported, err := cdata.ImportCArray(cArr, cSchema)
+	cFormat := goString(schema.format) // read before the import consumes the schema
+	field, imported, err := importArrow(cArr, cSchema, cFormat)
 	if err != nil {
 		return fail(fmt.Errorf("%w: importing Arrow array %q: %v", format.ErrInvalidArgument, goString(name), err), errBuf, errLen)
 	}
+	imported = withFullTimeZone(imported, cFormat)
 	defer imported.Release()
 	field.Name = goString(name)
+	field.Type = imported.DataType()
 	return fail(builder(h).AddField(field, imported), errBuf, errLen)
+}
+
+// importArrow is cdata.ImportCArray with its panics turned into errors:
+// arrow-go panics on some inputs instead of returning an error, notably a
+// fixed-size list of 0 elements per row ("+w:0", which arrow-go cannot
+// represent), and that is a caller's unsupported input, not an internal
+// error. The schema is imported before the array is moved, so after a panic
+// both structures are still the caller's to release (the deferred release
+// of shmarraygo_builder_add_arrow does it).
+func importArrow(arr *cdata.CArrowArray, schema *cdata.CArrowSchema, cFormat string) (f arrow.Field, a arrow.Array, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("arrow-go cannot import it: %v", r)
+			if cFormat == "+w:0" {
+				err = fmt.Errorf("%v (a fixed-size list of 0 elements per row: give such an array as raw buffers, shmarray_builder_add, or from Python as a NumPy array)", err)
+			}
+		}
+	}()
+	return cdata.ImportCArray(arr, schema)
+}
+
+// withFullTimeZone works around arrow-go v15's C Data import, which splits
+// a timestamp's format string "ts<unit>:<tz>" at every ':' and so cuts a
+// time zone such as "+07:30" to "+07". The time zone is everything after the
+// first ':' (Arrow C Data Interface); if the import got it wrong, arr is
+// replaced by the same data under the right type (arr is released).
+func withFullTimeZone(arr arrow.Array, cFormat string) arrow.Array {
+	ts, ok := arr.DataType().(*arrow.TimestampType)
+	if !ok || len(cFormat) < 4 || !strings.HasPrefix(cFormat, "ts") || cFormat[3] != ':' || cFormat[4:] == ts.TimeZone {
+		return arr
+	}
+	d := arr.Data()
+	fixed := array.NewData(&arrow.TimestampType{Unit: ts.Unit, TimeZone: cFormat[4:]}, d.Len(), d.Buffers(), d.Children(), d.NullN(), d.Offset())
+	defer fixed.Release()
+	arr.Release()
+	return array.MakeFromData(fixed)
+}
+
+//export shmarraygo_builder_add_index
+func shmarraygo_builder_add_index(h C.uintptr_t, name *C.char, errBuf *C.char, errLen C.size_t) (rc C.int) {
+	defer recoverInto(&rc, errBuf, errLen)
+	return fail(builder(h).AddIndex(goString(name)), errBuf, errLen)
 }
 
 //export shmarraygo_builder_set_metadata

@@ -74,6 +74,15 @@ int shmarray_builder_add_arrow(shmarray_builder *b, const char *name,
   return shmarraygo_builder_add_arrow(b->handle, (char *)name, array, schema, err, err_len);
 }
 
+int shmarray_builder_add_index(shmarray_builder *b, const char *name, char *err,
+                               size_t err_len) {
+  int rc = sa_refuse_if_forked(err, err_len);
+  if (rc) return rc;
+  if (!b || !name)
+    return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len, "builder and name must not be NULL");
+  return shmarraygo_builder_add_index(b->handle, (char *)name, err, err_len);
+}
+
 int shmarray_builder_set_metadata(shmarray_builder *b, const char *const *keys,
                                   const char *const *values, size_t count,
                                   char *err, size_t err_len) {

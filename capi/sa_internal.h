@@ -94,6 +94,8 @@ typedef struct sa_array {
   uint32_t kv_first, kv_count;
   uint32_t data_crc;
   int64_t shape[SHMARRAY_MAX_NDIM];
+  uint64_t index_off, index_len; /* hash index (format 1.1, spec §7.8) */
+  uint8_t index_kind, index_width, index_log2; /* kind 0 after decode unless checked */
   /* Resolved once the record passed its checks. */
   const char *name; /* NUL-terminated, owned by the segment */
   const char *tz;   /* "" when none */
@@ -151,6 +153,18 @@ SA_HIDDEN int sa_decode(shmarray_segment *seg, const uint8_t *b, size_t size, ch
 
 /* Full validation (spec §11.3) of one array. */
 SA_HIDDEN int sa_validate_array(const shmarray_segment *seg, size_t index, char *err,
+                                size_t err_len);
+
+/* ---- Hash indexes (sa_index.c; format 1.1, spec §7.8) ------------------ */
+
+/* Step 9.5a of structural validation for a record with index_kind 1 in a
+ * file of minor >= 1: returns the code and writes the bare message (no
+ * "shmarray: code:" prefix) into msg. */
+SA_HIDDEN int sa_index_check(const sa_header *h, const sa_array *a, char *msg, size_t msg_len);
+
+/* Step 5 of full validation (spec §11.3) of an indexed array whose offsets
+ * passed step 2. */
+SA_HIDDEN int sa_validate_index(const shmarray_segment *seg, size_t index, char *err,
                                 size_t err_len);
 
 /* Frees everything seg owns, unmaps it if mapped, and frees seg. */

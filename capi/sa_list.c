@@ -1,9 +1,10 @@
-/* Listing and unlinking segments, as arena/list.go: from headers alone,
- * never mapping a file. */
+/* Listing, unlinking and garbage-collecting segments, as arena/list.go and
+ * arena/gc.go: from headers alone, never mapping a file. */
 #define _DEFAULT_SOURCE /* d_type and DT_* even under strict feature macros */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,4 +174,86 @@ int shmarray_unlink(const char *name, const char *dir, char *err, size_t err_len
   }
   free(path);
   return rc;
+}
+
+/* The writer's pid in a fallback temporary name ".shmarray-tmp-PID-HEX"
+ * (arena/os_linux.go), or 0 if name is not one. */
+static uint32_t temp_file_pid(const char *name) {
+  static const char prefix[] = ".shmarray-tmp-";
+  if (strncmp(name, prefix, sizeof prefix - 1) != 0) return 0;
+  const char *p = name + sizeof prefix - 1;
+  uint64_t pid = 0;
+  if (*p < '0' || *p > '9') return 0;
+  for (; *p >= '0' && *p <= '9'; p++) {
+    pid = pid * 10 + (uint64_t)(*p - '0');
+    if (pid > UINT32_MAX) return 0;
+  }
+  return *p == '-' ? (uint32_t)pid : 0;
+}
+
+/* Whether dir/name, read again, is still the orphan e that listing found
+ * (same creator, same creation time). */
+static int still_orphan(const char *dir, const shmarray_list_entry *e) {
+  shmarray_list_entry again;
+  return probe(dir, e->name, &again) && again.ephemeral && !again.creator_alive &&
+         again.creator_pid == e->creator_pid && again.created_ns == e->created_ns;
+}
+
+/* Keeps the first error: returns rc if first is still OK. */
+static int first_error(int first, int rc) { return first ? first : rc; }
+
+int shmarray_gc(const char *dir, int dry_run, size_t *removed, char *err, size_t err_len) {
+  size_t count = 0;
+  if (removed) *removed = 0;
+  shmarray_list_entry *list = NULL;
+  size_t n = 0;
+  int rc = shmarray_list(dir, &list, &n, err, err_len);
+  if (rc) return rc;
+  const char *d = sa_resolve_dir(dir);
+  int first = SHMARRAY_OK;
+  for (size_t i = 0; i < n; i++) {
+    const shmarray_list_entry *e = &list[i];
+    if (!e->ephemeral || e->creator_alive) continue;
+    if (dry_run) {
+      count++;
+      continue;
+    }
+    if (!still_orphan(d, e)) continue; /* replaced or removed since listing */
+    /* Only the first error's message is kept in err. */
+    int r = shmarray_unlink(e->name, dir, first ? NULL : err, first ? 0 : err_len);
+    if (r) first = first_error(first, r);
+    else count++;
+  }
+  shmarray_list_free(list);
+
+  DIR *dd = opendir(d);
+  if (!dd) {
+    int r = sa_os_error(errno, "gc", "*", d, first ? NULL : err, first ? 0 : err_len);
+    if (removed) *removed = count;
+    return first_error(first, r);
+  }
+  for (;;) {
+    errno = 0;
+    struct dirent *de = readdir(dd);
+    if (!de) break;
+    uint32_t pid = temp_file_pid(de->d_name);
+    struct stat st;
+    if (!pid || fstatat(dirfd(dd), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+        !S_ISREG(st.st_mode) || creator_alive(pid, 0))
+      continue;
+    if (dry_run || unlinkat(dirfd(dd), de->d_name, 0) == 0 || errno == ENOENT) {
+      count++;
+    } else if (!first) {
+      int errnum = errno;
+      char *path = sa_join(d, de->d_name);
+      first = sa_fail(errnum == EACCES || errnum == EPERM || errnum == EROFS ? SHMARRAY_PERMISSION_DENIED
+                                                                              : SHMARRAY_IO_ERROR,
+                      err, err_len, "gc: removing the temporary file %s of dead writer %u: %s",
+                      path ? path : de->d_name, pid, strerror(errnum));
+      free(path);
+    }
+  }
+  closedir(dd);
+  if (removed) *removed = count;
+  return first;
 }

@@ -537,6 +537,11 @@ static void read_record(const uint8_t *p, sa_array *a) {
   a->kv_count = sa_le32(p + 92);
   a->data_crc = sa_le32(p + 96);
   for (int k = 0; k < SHMARRAY_MAX_NDIM; k++) a->shape[k] = (int64_t)sa_le64(p + 104 + 8 * k);
+  a->index_off = sa_le64(p + 168);
+  a->index_len = sa_le64(p + 176);
+  a->index_kind = p[184];
+  a->index_width = p[185];
+  a->index_log2 = p[186];
 }
 
 /* §11.2 step 9.2. */
@@ -711,6 +716,14 @@ static int decode_tables(dec *d) {
     snprintf(d->where, sizeof d->where, "array %u: \"%s\": ", i, a->name);
     if ((rc = check_type(d, a)) || (rc = check_shape(d, a)) || (rc = check_buffers(d, a)))
       return rc;
+    /* Step 9.5a: the index fields mean something only from minor 1 on, and
+     * only for a kind this reader knows (spec §5.1); otherwise no index. */
+    if (h->minor >= 1 && a->index_kind == 1) {
+      char msg[300];
+      if ((rc = sa_index_check(h, a, msg, sizeof msg))) return dfail(d, rc, "%s", msg);
+    } else {
+      a->index_kind = 0;
+    }
     snprintf(d->where, sizeof d->where, "array %u: \"%s\" metadata: ", i, a->name);
     if ((rc = owner_kvs(d, a->kv_first, a->kv_count, &a->kv))) return rc;
     snprintf(d->where, sizeof d->where, "array %u: ", i);
@@ -1047,6 +1060,7 @@ int sa_validate_array(const shmarray_segment *seg, size_t index, char *err, size
       return vfail(seg, a, SHMARRAY_CHECKSUM_MISMATCH, err, err_len,
                    "data CRC-32 is %08x, the record says %08x", sum, a->data_crc);
   }
+  if (a->index_kind == 1) return sa_validate_index(seg, index, err, err_len);
   return SHMARRAY_OK;
 }
 

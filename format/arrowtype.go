@@ -3,6 +3,7 @@ package format
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/apache/arrow/go/v15/arrow"
@@ -69,12 +70,28 @@ func (d DType) ArrowType() arrow.DataType {
 
 // ArrowType is the Arrow type of the array: ArrowType of its element for a
 // plain array, and for an N-D array the storage type of
-// arrow.fixed_shape_tensor, FixedSizeList<element>[RowElems].
+// arrow.fixed_shape_tensor, FixedSizeList<element>[RowElems]. It is nil for
+// an N-D array whose rows hold 0 elements (a zero dimension, which the
+// format allows) or more than 2^31-1, which Arrow Go's fixed-size list
+// cannot describe (its constructor panics on them).
 func (a *ArrayDesc) ArrowType() arrow.DataType {
 	if a.NDim() > 1 {
+		if !a.ArrowListable() {
+			return nil
+		}
 		return arrow.FixedSizeListOf(int32(a.RowElems()), a.DType.ArrowType())
 	}
 	return a.DType.ArrowType()
+}
+
+// ArrowListable reports whether an N-D array's rows fit Arrow Go's
+// fixed-size list: 1 to 2^31-1 elements each. Plain arrays always do.
+func (a *ArrayDesc) ArrowListable() bool {
+	if a.NDim() <= 1 {
+		return true
+	}
+	n := a.RowElems()
+	return n >= 1 && n <= math.MaxInt32
 }
 
 // ArrowField is the Arrow field for the array, carrying its metadata and,

@@ -134,6 +134,11 @@ func (d *decoder) array(r rawRecord, a *ArrayDesc) error {
 	if err := d.buffers(r, a); err != nil {
 		return wrapf(err, "%q", name)
 	}
+	if d.h.Minor >= MinorIndex && r.indexKind == IndexHash {
+		if err := checkIndex(&r, a, uint64(d.h.HeaderSize), d.h.MetaOffset); err != nil {
+			return wrapf(err, "%q", name)
+		}
+	}
 	md, err := d.kvRange(r.kvFirst, r.kvCount)
 	if err != nil {
 		return wrapf(err, "%q metadata", name)

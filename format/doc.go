@@ -15,6 +15,7 @@
 //   - names.go:    rules for segment, array and metadata names.
 //   - decode.go:   structural validation (run at every attach, O(arrays)).
 //   - validate.go: full validation of the data pages (an explicit call).
+//   - index.go:    hash indexes (format 1.1): hash, build, probe, checks.
 //   - encode.go:   building the metadata area and header when sealing.
 //   - arrowtype.go: mapping between format types and Arrow data types.
 package format

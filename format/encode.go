@@ -38,6 +38,9 @@ func Encode(s *Seal) (header []byte, meta []byte, h Header, err error) {
 	if nkv > MaxKV {
 		return nil, nil, h, errorf(InvalidArgument, "%d metadata pairs, the limit is %d", nkv, MaxKV)
 	}
+	// Minor 1 only when some array has an index, so that a segment without
+	// one is a 1.0 file byte for byte (spec §12).
+	minor := uint16(0)
 	dirLen := uint64(len(s.Arrays)) * RecordSize
 	kvLen := uint64(nkv) * KVRecordSize
 	var st strtab
@@ -84,6 +87,12 @@ func Encode(s *Seal) (header []byte, meta []byte, h Header, err error) {
 		if a.Type == FixedSizeBinary && (a.ByteWidth < 1 || a.ByteWidth > math.MaxInt32) {
 			return nil, nil, h, errorf(InvalidArgument, "array %q: fixed_size_binary width %d is not in [1, 2^31)", a.Name, a.ByteWidth)
 		}
+		if a.Index.Present() {
+			if !a.Type.Indexable() || len(a.Shape) != 1 {
+				return nil, nil, h, errorf(InvalidArgument, "array %q: a %s array of %d dimensions cannot have a hash index", a.Name, a.Type, len(a.Shape))
+			}
+			minor = MinorIndex
+		}
 		nameOff := st.add(a.Name)
 		tzOff := st.add(a.TimeZone)
 		kvFirst, err := addKVs(a.Metadata)
@@ -102,7 +111,7 @@ func Encode(s *Seal) (header []byte, meta []byte, h Header, err error) {
 	meta = make([]byte, 0, dirLen+kvLen+uint64(len(st.b)))
 	meta = append(append(append(meta, dir...), kvs...), st.b...)
 	h = Header{
-		Major: Major, Minor: Minor, HeaderSize: HeaderSize,
+		Major: Major, Minor: minor, HeaderSize: HeaderSize,
 		FileSize:         s.MetaOffset + uint64(len(meta)),
 		Flags:            s.Flags | FlagSealed,
 		ArrayCount:       uint32(len(s.Arrays)),

@@ -5,11 +5,14 @@ import (
 	"hash/crc32"
 )
 
-// Layout constants of format v1.0 (spec §3-5).
+// Layout constants of format v1 (spec §3-5).
 const (
-	Magic          = "SHMARRAY"
-	Major          = 1
-	Minor          = 0
+	Magic = "SHMARRAY"
+	Major = 1
+	// Minor is the newest minor version this package reads and writes: 1.1
+	// adds hash indexes. Encode writes minor 0 for a segment without an
+	// index, so that it is a 1.0 file byte for byte.
+	Minor          = 1
 	HeaderSize     = 128 // bytes of the v1.0 header
 	RecordSize     = 192 // bytes of a v1.0 directory record
 	KVRecordSize   = 16  // bytes of a key/value record

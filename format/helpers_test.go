@@ -58,7 +58,14 @@ func reseal(b []byte) {
 	if h.MetaOffset > uint64(len(b)) || h.MetaLength > uint64(len(b))-h.MetaOffset {
 		return
 	}
-	binary.LittleEndian.PutUint32(b[checksumOffset:], Checksum(b[:HeaderSize], b[h.MetaOffset:h.MetaOffset+h.MetaLength]))
+	// The checksum covers the whole header, which may be longer than 128
+	// bytes (a later minor version); a header_size the file cannot hold, or
+	// below 128, fails before the checksum is checked anyway.
+	hs := uint64(HeaderSize)
+	if uint64(h.HeaderSize) > hs && uint64(h.HeaderSize) <= uint64(len(b)) {
+		hs = uint64(h.HeaderSize)
+	}
+	binary.LittleEndian.PutUint32(b[checksumOffset:], Checksum(b[:hs], b[h.MetaOffset:h.MetaOffset+h.MetaLength]))
 }
 
 // recordAt returns the bytes of directory record i.

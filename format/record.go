@@ -46,6 +46,9 @@ type ArrayDesc struct {
 	// order; meaningful only when HasDataCRC.
 	DataCRC    uint32
 	HasDataCRC bool
+	// Index locates the array's hash index (spec §7.8, format 1.1); the
+	// zero value means none.
+	Index Index
 }
 
 // NDim is the number of dimensions (1 for a plain array).
@@ -101,6 +104,12 @@ func putRecord(b []byte, a *ArrayDesc, nameOff, tzOff uint32, kvFirst uint32) {
 	for i, d := range a.Shape {
 		le.PutUint64(b[104+8*i:], uint64(d))
 	}
+	if a.Index.Present() {
+		putBuffer(b[168:], a.Index.Buffer)
+		b[184] = a.Index.Kind
+		b[185] = uint8(a.Index.SlotWidth)
+		b[186] = a.Index.Log2
+	}
 }
 
 func putBuffer(b []byte, buf Buffer) {
@@ -127,6 +136,11 @@ type rawRecord struct {
 	kvFirst, kvCount  uint32
 	dataCRC           uint32
 	shape             [MaxNDim]int64
+	// Index fields (format 1.1), meaningful only in files of minor >= 1.
+	index      Buffer
+	indexKind  uint8
+	indexWidth uint8
+	indexLog2  uint8
 }
 
 func readRecord(b []byte) rawRecord {
@@ -148,6 +162,8 @@ func readRecord(b []byte) rawRecord {
 		kvFirst:   le.Uint32(b[88:]),
 		kvCount:   le.Uint32(b[92:]),
 		dataCRC:   le.Uint32(b[96:]),
+		index:     Buffer{le.Uint64(b[168:]), le.Uint64(b[176:])},
+		indexKind: b[184], indexWidth: b[185], indexLog2: b[186],
 	}
 	for i := range r.shape {
 		r.shape[i] = int64(le.Uint64(b[104+8*i:]))

@@ -20,10 +20,12 @@ func (s *Segment) Validate(b []byte) error {
 
 // ValidateArray is the full validation of one array: the null count matches
 // the bitmap (BAD_SIZE), offsets start at 0, never decrease and stay inside
-// the data buffer (BAD_OFFSETS), utf8 values are UTF-8 (BAD_UTF8), and the
-// data CRC matches when the record carries one (CHECKSUM_MISMATCH).
+// the data buffer (BAD_OFFSETS), utf8 values are UTF-8 (BAD_UTF8), the
+// data CRC matches when the record carries one (CHECKSUM_MISMATCH), and a
+// hash index finds every key at its row (spec §11.3 step 5: OUT_OF_BOUNDS,
+// BAD_SIZE, DUPLICATE_NAME, CHECKSUM_MISMATCH).
 func ValidateArray(b []byte, a *ArrayDesc) error {
-	for _, buf := range []Buffer{a.Validity, a.Offsets, a.Data} {
+	for _, buf := range []Buffer{a.Validity, a.Offsets, a.Data, a.Index.Buffer} {
 		if buf.Length != 0 && !within(buf.Offset, buf.Length, 0, uint64(len(b))) {
 			return errorf(OutOfBounds, "array %q: buffer [%d, +%d) is outside the %d-byte file", a.Name, buf.Offset, buf.Length, len(b))
 		}
@@ -43,6 +45,9 @@ func ValidateArray(b []byte, a *ArrayDesc) error {
 		if sum := DataCRC(slice(b, a.Validity), slice(b, a.Offsets), slice(b, a.Data)); sum != a.DataCRC {
 			return errorf(ChecksumMismatch, "array %q: data CRC-32 is %08x, the record says %08x", a.Name, sum, a.DataCRC)
 		}
+	}
+	if a.Index.Present() {
+		return validateIndex(b, a)
 	}
 	return nil
 }
@@ -117,10 +122,15 @@ func validateOffsets(b []byte, a *ArrayDesc) error {
 		return nil
 	}
 	// Check value by value: a sequence valid as a whole may still split a
-	// character across two values.
+	// character across two values. The offsets are read again, so they are
+	// checked again: the file's owner may have changed them meanwhile
+	// (spec §15), and an unchecked slice would panic.
 	start := uint64(0)
 	for i := uint64(1); i <= n; i++ {
 		end := at(i)
+		if end < start || end > prev {
+			return errorf(BadOffsets, "array %q: offsets[%d] changed during validation (the file was modified)", a.Name, i)
+		}
 		if !utf8.Valid(data[start:end]) {
 			return errorf(BadUTF8, "array %q: value %d is not valid UTF-8", a.Name, i-1)
 		}

@@ -37,7 +37,7 @@ extern "C" {
 /* ---- Versions ---------------------------------------------------------- */
 
 #define SHMARRAY_FORMAT_MAJOR 1
-#define SHMARRAY_FORMAT_MINOR 0
+#define SHMARRAY_FORMAT_MINOR 1
 
 /* Library version, e.g. "0.1.0". Static storage. */
 const char *shmarray_version(void);
@@ -228,9 +228,90 @@ size_t shmarray_metadata_count(const shmarray_segment *seg, size_t array_index);
 int shmarray_metadata(const shmarray_segment *seg, size_t array_index, size_t i,
                       const char **key, const char **value);
 
-/* Full validation (spec §11.3): null counts, offsets, UTF-8, data checksums.
- * Reads every data page. OK, or the first failing check's code. */
+/* Full validation (spec §11.3): null counts, offsets, UTF-8, data checksums,
+ * hash indexes. Reads every data page. OK, or the first failing check's code.
+ * Like every read of the mapping, it raises SIGBUS if the file's owner
+ * truncated the file after attach (spec §15); the library installs no signal
+ * handler. */
 int shmarray_validate(const shmarray_segment *seg, char *err, size_t err_len);
+
+/* ---- Hash index lookups (format 1.1, spec §7.8) -------------------------
+ * An array may carry a hash index over its values (built at create time:
+ * shmarray_builder_add_index). Lookups are plain C, allocate nothing and
+ * read only the mapped pages, so they work in forked children. */
+
+/* 1 if array `index` has a hash index, else 0. */
+int shmarray_has_index(const shmarray_segment *seg, size_t index);
+
+/* Keys to look up, in one of these layouts (`kind`). Strings are compared
+ * by their bytes; integers by value, so any integer key type can be looked
+ * up with INT64 or UINT64 keys (a key the array's type cannot hold, such
+ * as -1 in a uint32 array, is not found). */
+#define SHMARRAY_KEYS_STRINGS32 1 /* offsets: int32_t[count + 1], data: the bytes
+                                     they index (Arrow utf8/binary); offsets[0]
+                                     may be > 0 */
+#define SHMARRAY_KEYS_STRINGS64 2 /* the same with int64_t offsets (Arrow large_*) */
+#define SHMARRAY_KEYS_FIXED     3 /* data: count keys of `width` bytes each */
+#define SHMARRAY_KEYS_UTF32     4 /* data: count keys of `width` UTF-32 code points
+                                     each (NumPy 'U'), trailing NULs not part of
+                                     the key; compared by their UTF-8 */
+#define SHMARRAY_KEYS_INT64     5 /* data: int64_t[count] */
+#define SHMARRAY_KEYS_UINT64    6 /* data: uint64_t[count] */
+
+typedef struct shmarray_keys {
+  uint32_t kind;            /* SHMARRAY_KEYS_* */
+  uint32_t width;           /* FIXED: bytes per key; UTF32: code points per key */
+  size_t count;             /* number of keys */
+  const void *offsets;      /* STRINGS32/64 */
+  const void *data;         /* see kind */
+  const uint8_t *validity;  /* NULL, or 1 bit per key from bit validity_offset,
+                               LSB first; 0 = a null key, never found */
+  uint64_t validity_offset;
+} shmarray_keys;
+
+/*
+ * Look up keys->count keys in the hash index of array `array_index`:
+ * rows_out[i] (count entries, caller-allocated) becomes the row holding key
+ * i, or -1 if no row does (null keys, keys of the wrong width for a
+ * fixed_size_binary array, integers out of the key type's range). Keys are
+ * processed in small batches with their memory accesses overlapped; the
+ * call reads only the array's buffers and the caller's keys.
+ * Errors: INVALID_ARGUMENT (no index; integer keys for a string index or the
+ * reverse; a NULL or malformed keys), and, for an index that full
+ * validation would reject, OUT_OF_BOUNDS or BAD_OFFSETS — never a read
+ * outside the array's checked buffers. On error rows_out is unspecified.
+ */
+int shmarray_lookup(const shmarray_segment *seg, size_t array_index,
+                    const shmarray_keys *keys, int64_t *rows_out,
+                    char *err, size_t err_len);
+
+/* The index of one array as plain pointers, for callers that map segments
+ * themselves (the Python binding does): lookups then need no handle. */
+typedef struct shmarray_index_view {
+  uint32_t type;          /* SHMARRAY_TYPE_* of the array */
+  uint32_t byte_width;    /* fixed_size_binary */
+  int64_t length;         /* rows */
+  const void *offsets;    /* variable-length types: the offsets buffer */
+  size_t offsets_length;  /* its bytes */
+  const void *data;       /* the data buffer */
+  size_t data_length;     /* its bytes */
+  const void *table;      /* 2^log2 slots of slot_width bytes (spec §7.8.3) */
+  uint32_t slot_width;    /* 4 or 8 */
+  uint32_t log2;
+} shmarray_index_view;
+
+/* Fill *out for array `index` (pointers into the mapping, valid until
+ * shmarray_close). INVALID_ARGUMENT if the array has no hash index. */
+int shmarray_index_view_of(const shmarray_segment *seg, size_t index,
+                           shmarray_index_view *out);
+
+/* shmarray_lookup over a view. The view's buffers must be readable for the
+ * lengths it gives and the table for 2^log2 * slot_width bytes, and must
+ * come from a structurally validated directory record (§11.2); their
+ * contents are not trusted, as in shmarray_lookup. */
+int shmarray_lookup_view(const shmarray_index_view *view,
+                         const shmarray_keys *keys, int64_t *rows_out,
+                         char *err, size_t err_len);
 
 /*
  * Export array `index` through the Arrow C Data Interface, zero-copy: the
@@ -275,6 +356,23 @@ typedef struct shmarray_list_entry {
 int shmarray_list(const char *dir, shmarray_list_entry **out, size_t *count,
                   char *err, size_t err_len);
 void shmarray_list_free(shmarray_list_entry *entries);
+
+/*
+ * Remove the orphans of `dir` (NULL or "": $SHMARRAY_DIR, else /dev/shm):
+ * segments created with SHMARRAY_CREATE_EPHEMERAL whose creator no longer
+ * runs (creator_pid and its start time, spec §10.5). A segment created
+ * without that flag, or whose creator runs, is never removed. Each header is
+ * read again just before its unlink, so a segment published under the same
+ * name meanwhile stays. Also removes the hidden temporary files
+ * ".shmarray-tmp-PID-..." that a writer on the fallback publication path
+ * (file systems without O_TMPFILE) left when it died, once PID no longer
+ * runs. With dry_run non-zero nothing is removed.
+ * *removed (may be NULL) is set to the number of files removed (or that would
+ * be) even when an error is returned: gc goes on past errors and returns the
+ * first. Pids mean something only in the creator's pid namespace: do not gc
+ * a directory shared with processes of another one.
+ */
+int shmarray_gc(const char *dir, int dry_run, size_t *removed, char *err, size_t err_len);
 
 /* ==== Writing: enters Go; SHMARRAY_FORKED in a forked child ============== */
 
@@ -332,6 +430,16 @@ int shmarray_builder_add(shmarray_builder *b, const char *name,
 int shmarray_builder_add_arrow(shmarray_builder *b, const char *name,
                                struct ArrowArray *array,
                                struct ArrowSchema *schema,
+                               char *err, size_t err_len);
+
+/* Build a hash index (spec §7.8) over the array called `name`, already
+ * added: one pass, in the segment, published with it. Null values are not
+ * indexed; the others must be unique: a repeated value fails with
+ * INVALID_ARGUMENT naming it and two of its rows. Indexable: one-dimensional
+ * integer, utf8, large_utf8, binary, large_binary and fixed_size_binary
+ * arrays. A segment with an index is format 1.1. Errors: NOT_FOUND (no such
+ * array), INVALID_ARGUMENT, NO_SPACE, CLOSED, FORKED. */
+int shmarray_builder_add_index(shmarray_builder *b, const char *name,
                                char *err, size_t err_len);
 
 /* Segment-level key/value metadata (replaces any set before). */

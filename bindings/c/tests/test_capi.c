@@ -100,6 +100,64 @@ static void test_errors(void) {
   CHECK(shmarray_builder_publish(b, err, sizeof err) == SHMARRAY_EXISTS, "never replaces: %s", err);
 }
 
+/* Names and modes on the writing path (spec §2.1, §10.2, §15): invalid names
+ * are refused before anything is created, the mode is exact whatever the
+ * umask and never gives others access, and a symbolic link planted under
+ * the name is never followed. */
+static void test_names_modes_links(void) {
+  char err[256], path[512], target[512];
+  shmarray_builder *b = NULL;
+  char longname[202];
+  memset(longname, 'n', 201);
+  longname[201] = '\0';
+  const char *bad[] = {"a/b", "..", ".", "", ".hidden", "a..b", "sp ace", "/etc/passwd", longname};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    CHECK(shmarray_create(bad[i], dir, NULL, &b, err, sizeof err) == SHMARRAY_INVALID_ARGUMENT,
+          "create %.20s: %s", bad[i], err);
+  longname[200] = '\0';
+  CHECK(shmarray_create(longname, dir, NULL, &b, err, sizeof err) == SHMARRAY_OK, "200-byte name");
+  shmarray_builder_discard(b);
+
+  struct {
+    uint32_t mode, want; /* want 0: refused */
+  } modes[] = {{0, 0600}, {0600, 0600}, {0640, 0640}, {0660, 0660}, {0644, 0}, {0666, 0},
+               {0604, 0}, {0602, 0}, {0700, 0}, {0400, 0}, {04600, 0}};
+  mode_t old = umask(077);
+  for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+    char name[32];
+    snprintf(name, sizeof name, "mode-%o", modes[i].mode);
+    shmarray_create_options o = {.mode = modes[i].mode};
+    int rc = shmarray_create(name, dir, &o, &b, err, sizeof err);
+    if (!modes[i].want) {
+      CHECK(rc == SHMARRAY_INVALID_ARGUMENT, "mode %o refused: %s", modes[i].mode, err);
+      continue;
+    }
+    CHECK(rc == SHMARRAY_OK && shmarray_builder_publish(b, err, sizeof err) == SHMARRAY_OK,
+          "mode %o: %s", modes[i].mode, err);
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    CHECK(stat(path, &st) == 0 && (st.st_mode & 07777) == modes[i].want, "mode %o gives %o",
+          modes[i].mode, (unsigned)(st.st_mode & 07777));
+    shmarray_unlink(name, dir, NULL, 0);
+  }
+  umask(old);
+
+  snprintf(target, sizeof target, "%s/link-target", dir);
+  snprintf(path, sizeof path, "%s/planted", dir);
+  CHECK(symlink(target, path) == 0, "plant a link");
+  CHECK(shmarray_create("planted", dir, NULL, &b, err, sizeof err) == SHMARRAY_EXISTS,
+        "a link under the name: %s", err);
+  CHECK(shmarray_create("late", dir, NULL, &b, err, sizeof err) == SHMARRAY_OK, "create late");
+  snprintf(path, sizeof path, "%s/late", dir);
+  CHECK(symlink(target, path) == 0, "plant a link before publish");
+  CHECK(shmarray_builder_publish(b, err, sizeof err) == SHMARRAY_EXISTS, "publish over a link: %s", err);
+  CHECK(access(target, F_OK) != 0, "the link's target was never created");
+  CHECK(shmarray_unlink("late", dir, err, sizeof err) == SHMARRAY_NOT_A_SEGMENT, "unlink refuses a link");
+  unlink(path);
+  snprintf(path, sizeof path, "%s/planted", dir);
+  unlink(path);
+}
+
 /* A minimal Arrow int32 array owned by the test, to check that add_arrow
  * takes ownership and releases exactly once. */
 static int schema_released, array_released;
@@ -165,6 +223,7 @@ int main(void) {
   CHECK(strcmp(shmarray_error_name(SHMARRAY_FORKED), "FORKED") == 0, "error names");
   test_round_trip();
   test_errors();
+  test_names_modes_links();
   test_add_arrow();
   test_fork();
   /* Everything the tests published goes, then the directory. */

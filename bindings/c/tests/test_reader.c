@@ -347,7 +347,7 @@ static int attach_code(const char *name, const char *in) {
 
 static void test_versions_and_names(void) {
   CHECK(strcmp(shmarray_version(), "0.1.0") == 0, "version %s", shmarray_version());
-  CHECK(shmarray_format_version() == 0x10000u, "format version %x", shmarray_format_version());
+  CHECK(shmarray_format_version() == 0x10001u, "format version %x", shmarray_format_version());
   CHECK(strcmp(shmarray_error_name(SHMARRAY_OK), "OK") == 0, "name of 0");
   CHECK(strcmp(shmarray_error_name(SHMARRAY_NOT_FOUND), "NOT_FOUND") == 0, "name of 2");
   CHECK(strcmp(shmarray_error_name(SHMARRAY_INTERNAL), "INTERNAL") == 0, "name of 22");

@@ -33,7 +33,8 @@ _INT32_MAX = 2**31 - 1
 
 
 def create(name: str, columns, *, dir: str | None = None, mode: int = 0o600,
-           metadata: Mapping[str, str] | None = None, unlink_on_exit: bool = False) -> Segment:
+           metadata: Mapping[str, str] | None = None, unlink_on_exit: bool = False,
+           index=()) -> Segment:
     """Create, fill and publish segment ``name``; return it attached.
 
     ``columns`` is a mapping of array name to one of:
@@ -51,6 +52,12 @@ def create(name: str, columns, *, dir: str | None = None, mode: int = 0o600,
     Nothing is visible under ``name`` until the segment is complete, and an
     existing segment is never replaced (:class:`~shmarray.ExistsError`).
     ``mode`` is 0o600 by default; 0o640 and 0o660 share with the group.
+    ``index`` names columns to give a hash index (spec §7.8): then any process
+    finds the row of a key with :meth:`Segment.lookup`, :meth:`Segment.contains`
+    or :meth:`Segment.index`, straight from the shared pages. An indexed column
+    is 1-D of an integer, str or bytes type; its non-null values must be unique
+    (:class:`~shmarray.InvalidArgumentError` names a repeated one and two of its
+    rows); nulls are not indexed. With an index the segment is format 1.1.
     With ``unlink_on_exit`` the segment is removed when this process exits
     (normally, by an exception, or by SIGTERM); otherwise it persists until
     :func:`shmarray.unlink`.
@@ -67,6 +74,13 @@ def create(name: str, columns, *, dir: str | None = None, mode: int = 0o600,
     """
     lib = _lib.lib()
     items = _items(columns)
+    if isinstance(index, str):
+        index = [index]
+    index = [str(c) for c in index]
+    missing = [c for c in index if c not in {col for col, _, _ in items}]
+    if missing:
+        raise InvalidArgumentError(f"shmarray: invalid argument: index names {missing!r}, which "
+                                   "are not columns of the segment")
     opts = _lib.CreateOptions(mode=mode, flags=_lib.CREATE_EPHEMERAL if unlink_on_exit else 0)
     err = _lib.err_buffer()
     handle = ctypes.c_void_p()
@@ -75,6 +89,8 @@ def create(name: str, columns, *, dir: str | None = None, mode: int = 0o600,
     try:
         for col, value, field in items:
             _add(lib, handle, col, value, field)
+        for col in index:
+            _lib.check(lib.shmarray_builder_add_index(handle, _encode(col, "array name"), err, len(err)), err)
         if metadata:
             keys, values = _string_array(metadata.keys()), _string_array(metadata.values())
             _lib.check(lib.shmarray_builder_set_metadata(handle, keys, values, len(metadata), err, len(err)), err)

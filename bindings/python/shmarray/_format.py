@@ -62,9 +62,14 @@ RECORD_FLAG_DATA_CRC = 1 << 0
 # Header fields after the 8-byte magic; "4x" are the reserved fields.
 _HEADER = struct.Struct("<HHIQIIQQQIIQQQIIqI4xQI4x")
 assert 8 + _HEADER.size == HEADER_SIZE
-# The first 168 bytes of a directory record (the last 24 are reserved).
-_RECORD = struct.Struct("<IIBBBBIIIqqQQQQQQIII4x8q")
-assert _RECORD.size == 168
+# The 192 bytes of a directory record: bytes 168-186 are the index fields
+# of format 1.1 (spec §5.1), reserved in files of minor 0.
+_RECORD = struct.Struct("<IIBBBBIIIqqQQQQQQIII4x8qQQBBB5x")
+assert _RECORD.size == 192
+# Hash indexes (spec §7.8): kind 1, indexable type codes, limit of index_log2.
+INDEX_HASH = 1
+INDEXABLE = frozenset(range(2, 10)) | frozenset(range(13, 18))
+MAX_INDEX_LOG2 = 59
 _KV = struct.Struct("<IIII")
 
 
@@ -154,7 +159,8 @@ class ArrayDesc:
     """
 
     __slots__ = ("name", "type", "unit", "timezone", "byte_width", "length", "null_count",
-                 "shape", "validity", "offsets", "data", "metadata", "has_data_crc", "data_crc")
+                 "shape", "validity", "offsets", "data", "metadata", "has_data_crc", "data_crc",
+                 "index")
 
     name: str
     type: int
@@ -170,6 +176,7 @@ class ArrayDesc:
     metadata: dict
     has_data_crc: bool
     data_crc: int
+    index: "IndexDesc | None"  # the hash index (format 1.1), or None
 
     @property
     def info(self) -> TypeInfo:
@@ -200,6 +207,19 @@ class ArrayDesc:
         return (f"ArrayDesc({self.name!r}, {self.type_name}, shape={self.shape}, "
                 f"null_count={self.null_count}, validity={self.validity}, "
                 f"offsets={self.offsets}, data={self.data})")
+
+
+class IndexDesc(NamedTuple):
+    """Where an array's hash index is (spec §7.8): 2^log2 slots of slot_width bytes
+    at file offset ``offset``, in a buffer of ``length`` bytes (checked at decode)."""
+    slot_width: int
+    log2: int
+    offset: int
+    length: int
+
+    @property
+    def slots(self) -> int:
+        return 1 << self.log2
 
 
 class DecodedSegment(NamedTuple):
@@ -391,7 +411,9 @@ class _Decoder:
         """Steps 9.1-9.6 for one raw record; the caller does 9.7 (duplicates)."""
         (name_off, name_len, typ, ndim, unit, flags, byte_width, tz_off, tz_len,
          length, null_count, v_off, v_len, o_off, o_len, d_off, d_len,
-         kv_first, kv_count, data_crc, *shape) = r
+         kv_first, kv_count, data_crc) = r[:20]
+        shape = r[20:28]
+        ix_off, ix_len, ix_kind, ix_width, ix_log2 = r[28:]
         # 9.1 name
         name = self._text("name", name_off, name_len, 1, MAX_NAME_LEN)
         try:
@@ -462,6 +484,11 @@ class _Decoder:
             elif o_len != 0:
                 raise BadSizeError(
                     f"type {t.name} has no offsets but the offsets buffer is {o_len} bytes")
+            # 9.5a index: only from minor 1 on, and only a kind we know (spec §5.1)
+            index = None
+            if ix_kind == INDEX_HASH and self.h.minor >= 1:
+                index = _check_index(t, ndim, length, null_count, ix_off, ix_len, ix_width,
+                                     ix_log2, lo, hi)
             # 9.6 array metadata
             md = {}
             if kv_count:
@@ -486,6 +513,7 @@ class _Decoder:
         a.metadata = md
         a.has_data_crc = bool(flags & RECORD_FLAG_DATA_CRC)
         a.data_crc = data_crc
+        a.index = index
         return a
 
     def _type_params(self, t: TypeInfo, unit: int, byte_width: int, tz_off: int,
@@ -544,6 +572,32 @@ def _place(what: str, off: int, n: int, lo: int, hi: int) -> None:
     if not (lo <= off <= hi and n <= hi - off):
         raise OutOfBoundsError(
             f"{what} buffer [{off}, +{n}) is outside the data area [{lo}, {hi})")
+
+
+def _check_index(t: TypeInfo, ndim: int, length: int, null_count: int, off: int, n: int,
+                 width: int, log2: int, lo: int, hi: int) -> IndexDesc:
+    """Step 9.5a for a record with index_kind 1 in a file of minor >= 1."""
+    if t.code not in INDEXABLE or ndim != 1:
+        raise BadTypeError(f"a {t.name} array of {ndim} dimensions cannot have a hash index")
+    if n:
+        if off % ALIGNMENT:
+            raise MisalignedError(f"index buffer offset {off} is not a multiple of {ALIGNMENT}")
+        if not (lo <= off <= hi and n <= hi - off):
+            raise OutOfBoundsError(
+                f"index buffer [{off}, +{n}) is outside the data area [{lo}, {hi})")
+    keys = length - null_count
+    if width not in (4, 8):
+        raise BadSizeError(f"index slot width is {width}, must be 4 or 8")
+    if log2 > MAX_INDEX_LOG2:
+        raise BadSizeError(f"index_log2 is {log2}, at most {MAX_INDEX_LOG2}")
+    if width == 4 and length > 0xFFFFFFFF:
+        raise BadSizeError(f"index slots of 4 bytes cannot name the rows of a {length}-row array")
+    if (1 << log2) < 2 * keys:
+        raise BadSizeError(f"index of 2^{log2} slots is more than half full with {keys} keys")
+    if n < (1 << log2) * width:
+        raise BadSizeError(f"index buffer is {n} bytes, 2^{log2} slots of {width} bytes need "
+                           f"{(1 << log2) * width}")
+    return IndexDesc(width, log2, off, n)
 
 
 _new_desc = object.__new__
@@ -687,7 +741,8 @@ def data_crc(buf, a: ArrayDesc) -> int:
 def validate_array(buf, a: ArrayDesc) -> None:
     """Full validation (spec §11.3) of one array decoded from ``buf``, in order:
     null count against the bitmap (BAD_SIZE), offsets (BAD_OFFSETS), UTF-8 of
-    utf8/large_utf8 values (BAD_UTF8), data CRC when recorded (CHECKSUM_MISMATCH).
+    utf8/large_utf8 values (BAD_UTF8), data CRC when recorded (CHECKSUM_MISMATCH),
+    the hash index if any (step 5, see :func:`._index.validate_index`).
     Reads every byte of the array's buffers."""
     size = len(buf)
     for off, n in (a.validity, a.offsets, a.data):
@@ -708,6 +763,9 @@ def validate_array(buf, a: ArrayDesc) -> None:
         if c != a.data_crc:
             raise ChecksumMismatchError(
                 f"array {a.name!r}: data CRC-32 is {c:08x}, the record says {a.data_crc:08x}")
+    if a.index is not None:
+        from . import _index  # step 5 (format 1.1): NumPy only, like the rest of this module
+        _index.validate_index(buf, a)
 
 
 def validate(buf, seg: DecodedSegment) -> None:

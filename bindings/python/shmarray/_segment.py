@@ -131,6 +131,7 @@ class ArrayInfo:
     timezone: str | None
     byte_width: int
     metadata: dict
+    indexed: bool = False  # has a hash index (format 1.1): see Segment.lookup
 
     @property
     def ndim(self) -> int:
@@ -354,7 +355,8 @@ class Segment(collections.abc.Mapping):
         return ArrayInfo(name=a.name, type=a.type_name, dtype=_numpy_dtype(a), length=a.length,
                          null_count=a.null_count, shape=a.shape,
                          unit=F.UNITS[a.unit] if timed else None, timezone=a.timezone,
-                         byte_width=a.byte_width, metadata=dict(a.metadata))
+                         byte_width=a.byte_width, metadata=dict(a.metadata),
+                         indexed=a.index is not None)
 
     def _mapping(self):
         mm = self._mm
@@ -411,6 +413,41 @@ class Segment(collections.abc.Mapping):
         except ShmarrayError as e:
             raise type(e)(f"segment {self._name!r}: {e}") from None
         self._validated = True
+
+    # -- hash indexes (format 1.1) -----------------------------------------
+
+    def lookup(self, name: str, keys) -> np.ndarray:
+        """The row of each key in the hash index of array ``name`` (int64), -1
+        where it is not a key. See :meth:`index` and :mod:`shmarray._index`.
+
+        ``keys``: a list of str/bytes/int (None is never found), a NumPy
+        array, a pyarrow array, or a StringColumn. Batches run in plain C in
+        ``libshmarray.so`` when it can be found (safe in forked workers; no Go),
+        else in NumPy. Errors: :class:`NotFoundError` (no such array),
+        :class:`InvalidArgumentError` (no index, or keys of the wrong kind).
+
+        >>> import shmarray, tempfile
+        >>> d = tempfile.mkdtemp()
+        >>> seg = shmarray.create("doc-lookup", {"id": [b"x", b"y"], "n": np.array([7, 9])},
+        ...                       dir=d, index=["id", "n"])
+        >>> seg.lookup("id", [b"y", b"z"]).tolist(), seg.contains("n", np.array([9, 8])).tolist()
+        ([1, -1], [True, False])
+        >>> seg.close(); shmarray.unlink("doc-lookup", dir=d)
+        """
+        from . import _index
+        return _index.index_of(self, name).lookup(keys)
+
+    def contains(self, name: str, keys) -> np.ndarray:
+        """Whether each key is in the hash index of array ``name`` (bool array); see :meth:`lookup`."""
+        from . import _index
+        return _index.index_of(self, name).contains(keys)
+
+    def index(self, name: str):
+        """The hash index of array ``name``: a read-only Mapping of key to row
+        (:class:`shmarray._index.Index`): ``key in idx``, ``idx[key]``,
+        ``idx.get(key)``, and batch ``idx.lookup(keys)``."""
+        from . import _index
+        return _index.index_of(self, name)
 
     # -- Arrow ------------------------------------------------------------
 

@@ -110,6 +110,31 @@ def test_pyarrow_inputs(shm_dir, seg_name):
         np.testing.assert_array_equal(seg["tensor"].ravel(), np.arange(12, dtype=np.float32))
 
 
+def test_pyarrow_time_zone_with_colon(shm_dir, seg_name):
+    # Regression (found by the conformance suite): arrow-go's C Data import
+    # split the format "tsn:+07:30" at every ':' and stored the time zone "+07".
+    pa = pytest.importorskip("pyarrow")
+    cols = {tz or "none": pa.array([1, None], pa.timestamp("ns", tz=tz))
+            for tz in ("+07:30", "-03:00", "Europe/Paris", None)}
+    with shmarray.create(seg_name, cols, dir=shm_dir) as seg:
+        assert [seg.info(n).timezone for n in cols] == ["+07:30", "-03:00", "Europe/Paris", None]
+        assert seg.column_to_arrow("+07:30").type == pa.timestamp("ns", tz="+07:30")
+
+
+def test_pyarrow_zero_width_rows_are_invalid_argument(shm_dir, seg_name):
+    # Regression (found by the conformance suite): a fixed-size list of 0
+    # elements per row made arrow-go's C Data import panic, reported as
+    # INTERNAL ("please report this"); it is an unsupported input.
+    pa = pytest.importorskip("pyarrow")
+    rows = pa.Array.from_buffers(pa.list_(pa.float32(), 0), 4, [None],
+                                 children=[pa.array(np.zeros(0, dtype=np.float32))])
+    with pytest.raises(shmarray.InvalidArgumentError, match="0 elements per row"):
+        shmarray.create(seg_name, {"t": rows}, dir=shm_dir)
+    assert not os.path.exists(os.path.join(shm_dir, seg_name))
+    with shmarray.create(seg_name, {"t": np.zeros((4, 0), dtype=np.float32)}, dir=shm_dir) as seg:
+        assert seg["t"].shape == (4, 0)
+
+
 def test_errors(shm_dir, seg_name):
     with pytest.raises(shmarray.InvalidArgumentError, match="a/b"):
         shmarray.create("a/b", {"x": np.zeros(1)}, dir=shm_dir)

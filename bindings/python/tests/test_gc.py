@@ -1,0 +1,118 @@
+"""Segment lifecycle and ``shmarray.gc``: a segment created with
+``unlink_on_exit`` dies with its creator when the creator can act (see
+test_create.py for normal exit, exception and SIGTERM); when it cannot
+(SIGKILL) the segment is an orphan, ``list_segments`` marks it, and ``gc``
+removes it and nothing else. Attaching and closing never unlink."""
+
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import shmarray
+from shmarray import _gc
+
+gc = getattr(shmarray, "gc", _gc.gc)  # exported from the package as shmarray.gc
+
+
+def _creator(shm_dir, name, unlink_on_exit):
+    """A process that creates `name` and waits to be killed."""
+    script = textwrap.dedent(f"""
+        import sys
+        import numpy as np, shmarray
+        shmarray.create({name!r}, {{"x": np.arange(10)}}, dir={shm_dir!r}, unlink_on_exit={unlink_on_exit!r})
+        print("created", flush=True)
+        sys.stdin.readline()
+    """)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    proc = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            env=env, text=True)
+    assert proc.stdout.readline().strip() == "created"
+    return proc
+
+
+def _killed_creator(shm_dir, name, unlink_on_exit=True):
+    """Create `name` in a process killed with SIGKILL (no chance to clean up); its pid."""
+    proc = _creator(shm_dir, name, unlink_on_exit)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    return proc.pid
+
+
+def _names(shm_dir):
+    return sorted(os.listdir(shm_dir))
+
+
+def test_sigkilled_creator_leaves_an_orphan_that_gc_removes(shm_dir):
+    pid = _killed_creator(shm_dir, "orphan")
+    _killed_creator(shm_dir, "persistent", unlink_on_exit=False)
+    live = _creator(shm_dir, "live", True)
+    try:
+        shmarray.create("mine", {"x": np.arange(3)}, dir=shm_dir, unlink_on_exit=True).close()
+        infos = {i.name: i for i in shmarray.list_segments(shm_dir)}
+        assert infos["orphan"].orphan and infos["orphan"].creator_pid == pid
+        assert not infos["orphan"].creator_alive
+        assert not infos["persistent"].orphan, "a segment without unlink_on_exit is never an orphan"
+        assert not infos["live"].orphan and infos["live"].creator_alive
+        assert not infos["mine"].orphan
+
+        for _ in range(3):  # attaching and closing never unlink
+            with shmarray.attach("orphan", dir=shm_dir) as seg:
+                assert seg["x"].tolist() == list(range(10))
+        assert "orphan" in _names(shm_dir)
+
+        would = gc(shm_dir, dry_run=True)
+        assert [i.name for i in would] == ["orphan"]
+        assert "orphan" in _names(shm_dir), "a dry run removes nothing"
+        gone = gc(shm_dir)
+        assert [i.name for i in gone] == ["orphan"] and gone[0].creator_pid == pid
+        assert _names(shm_dir) == ["live", "mine", "persistent"]
+        assert gc(shm_dir) == []
+    finally:
+        live.communicate("go\n", timeout=60)
+    assert "live" not in _names(shm_dir), "unlink_on_exit ran when the live creator exited"
+
+
+def test_gc_removes_temporary_files_of_dead_writers_only(shm_dir):
+    dead = _killed_creator(shm_dir, "victim", unlink_on_exit=False)
+    stale = f".shmarray-tmp-{dead}-0123abcd"
+    live = f".shmarray-tmp-{os.getpid()}-4567ef01"
+    for name in (stale, live, "notes", ".shmarray-tmp-junk", ".shmarray-tmp-0-00"):
+        with open(os.path.join(shm_dir, name), "w") as f:
+            f.write("x")
+    os.symlink(os.path.join(shm_dir, "notes"), os.path.join(shm_dir, f".shmarray-tmp-{dead}-89abcdef"))
+    assert [i.name for i in shmarray.list_segments(shm_dir)] == ["victim"], "hidden files are never listed"
+    gone = gc(shm_dir)
+    assert [i.name for i in gone] == [stale]
+    assert isinstance(gone[0].error, shmarray.NotSealedError) and gone[0].creator_pid == dead
+    assert stale not in _names(shm_dir)
+    assert {live, "notes", "victim", ".shmarray-tmp-junk", f".shmarray-tmp-{dead}-89abcdef"} <= set(_names(shm_dir))
+
+
+def _gc_in_child(shm_dir, q):
+    q.put([i.name for i in gc(shm_dir, dry_run=True)])
+
+
+def test_gc_in_a_forked_worker(shm_dir):
+    """gc is pure Python: it works in a child forked after this process
+    loaded libshmarray's Go runtime (create above did)."""
+    _killed_creator(shm_dir, "orphan")
+    shmarray.create("loaded-go", {"x": np.arange(3)}, dir=shm_dir).close()
+    ctx = multiprocessing.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=_gc_in_child, args=(shm_dir, q))
+    p.start()
+    p.join(60)
+    assert p.exitcode == 0
+    assert q.get(timeout=10) == ["orphan"]
+
+
+def test_gc_missing_directory(tmp_path):
+    with pytest.raises(shmarray.NotFoundError):
+        gc(tmp_path / "missing")

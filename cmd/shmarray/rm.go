@@ -1,0 +1,39 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/shmarray/shmarray/arena"
+)
+
+const rmAbout = `
+Removes (unlinks) each named segment. Processes that have it attached keep
+reading it; its memory is freed when the last one detaches. Files that are
+not shmarray segments are never removed. Every name is tried; the exit
+status is 1 if any failed.`
+
+func cmdRm(e *env, args []string) error {
+	f := newFlags("rm", "NAME...", rmAbout)
+	pos, err := f.parse(e, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return f.fail("expected at least one segment name")
+	}
+	var last error
+	for _, name := range pos {
+		if err := arena.Unlink(name, f.dir); err != nil {
+			last = segmentError(fmt.Sprintf("rm %q", name), name, f.dir, err)
+			if len(pos) > 1 {
+				fmt.Fprintln(e.stderr, last.Error())
+			}
+			continue
+		}
+		fmt.Fprintf(e.stdout, "removed %s\n", name)
+	}
+	if last != nil && len(pos) > 1 {
+		return &cliError{what: "rm", why: "some segments were not removed", fix: "see the messages above"}
+	}
+	return last
+}
