@@ -16,9 +16,9 @@ CC        ?= gcc
 CFLAGS_C  := -std=c99 -Wall -Wextra -Werror -O2 -gdwarf-4 -D_POSIX_C_SOURCE=200809L -Ibindings/c
 LDFLAGS_C := -L$(BUILD) -lshmarray -Wl,-rpath,$(abspath $(BUILD))
 GO_SRC    := $(shell find format arena capi -name '*.go' -not -name '*_test.go') $(wildcard capi/*.c capi/*.h) bindings/c/shmarray.h go.mod go.sum
-C_BINS    := $(BUILD)/worker $(BUILD)/writer $(BUILD)/test_reader $(BUILD)/test_capi $(BUILD)/test_gc $(BUILD)/demo-worker-c
+C_BINS    := $(BUILD)/worker $(BUILD)/writer $(BUILD)/test_reader $(BUILD)/test_capi $(BUILD)/test_gc $(BUILD)/test_index $(BUILD)/demo-worker-c
 
-.PHONY: all build lib venv lint test test-go test-c test-python conformance golden fuzz fuzz-short bench demo clean
+.PHONY: all build lib venv lint test test-go test-c test-python conformance golden fuzz fuzz-short bench bench-index demo clean
 
 all: build
 
@@ -68,6 +68,7 @@ test-c: $(C_BINS)
 	./$(BUILD)/test_capi
 	./$(BUILD)/test_reader
 	./$(BUILD)/test_gc
+	./$(BUILD)/test_index
 	bindings/c/tests/run_examples.sh $(BUILD)
 
 test-python: venv lib
@@ -82,7 +83,7 @@ conformance: lib venv
 golden:
 	$(GO) run ./conformance/cmd/golden
 
-FUZZ_TARGETS := FuzzReadHeader FuzzDecodeDirectory FuzzDecode FuzzDecodeResealed FuzzValidSegmentName
+FUZZ_TARGETS := FuzzReadHeader FuzzDecodeDirectory FuzzDecode FuzzDecodeResealed FuzzValidSegmentName FuzzIndexProbe
 
 fuzz-short:
 	@for t in $(FUZZ_TARGETS); do $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(TESTFUZZ) -fuzzminimizetime 1s ./format/ || exit 1; done
@@ -95,6 +96,10 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./arena/
 	$(GO) test -run '^$$' -bench BenchmarkCSVImport -benchtime 3x ./cmd/shmarray/
+
+## bench-index: the shared lookup index against dict (fork, spawn) and sqlite
+bench-index: lib venv
+	PYTHONPATH=bindings/python $(PY) bench/index_bench.py $(if $(BENCH_SCALE),--scale $(BENCH_SCALE))
 
 ## demo: one segment, Go, Python and C workers reading it at once, memory compared
 demo: build venv

@@ -48,6 +48,7 @@ class Config:
     dir: str = "/dev/shm"
     python: str = sys.executable
     numeric_budget: float = 300.0  # seconds: repetitions after the first stop here
+    huge_dir: str = ""  # optional: a tmpfs mounted with huge=, for shmarray_huge
 
     def bytes(self, base: int, align: int = 8, minimum: int = 1 * MiB) -> int:
         """base × scale, rounded down to align, at least minimum."""

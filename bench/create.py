@@ -6,7 +6,8 @@ the unlink afterwards is not timed), a copy into a buffer already touched
 (the machine's memcpy bandwidth), a copy into a new array (which pays the
 page faults of fresh memory; NumPy asks for transparent huge pages), and,
 as a floor for any writer, posix_fallocate of as many bytes in the segment
-directory (the kernel allocating and zeroing the pages, nothing copied). Go's figures come from
+directory (the kernel allocating and zeroing the pages, nothing copied).
+With --huge-dir, also create into that directory (a tmpfs with huge pages). Go's figures come from
 arena's BenchmarkCreate (bench/gobench.py).
 """
 
@@ -42,7 +43,7 @@ def run(cfg: Config) -> dict:
     cases = {"numeric": ({"x": numeric}, [numeric.view(np.uint8)]),
              "strings": ({"s": strs}, str_parts)}
     name = f"bench-create-{os.getpid()}"
-    hows = ["shmarray", "memcpy", "memcpy-fresh", "tmpfs-fallocate"]
+    hows = ["shmarray", "memcpy", "memcpy-fresh", "tmpfs-fallocate"] + (["shmarray-huge"] if cfg.huge_dir else [])
     times = {(case, how): [] for case in cases for how in hows}
     for case, (cols, parts) in cases.items():
         total = sum(p.nbytes for p in parts)
@@ -52,11 +53,12 @@ def run(cfg: Config) -> dict:
         for rep in range(max(cfg.reps, 3)):
             for how in rotate(hows, rep):
                 t = time.perf_counter()
-                if how == "shmarray":
-                    seg = shmarray.create(name, cols, dir=cfg.dir)
+                if how in ("shmarray", "shmarray-huge"):
+                    d = cfg.huge_dir if how == "shmarray-huge" else cfg.dir
+                    seg = shmarray.create(name, cols, dir=d)
                     dt = time.perf_counter() - t
                     seg.close()
-                    shmarray.unlink(name, dir=cfg.dir)
+                    shmarray.unlink(name, dir=d)
                 elif how == "memcpy":
                     for w, p in zip(warm, parts):
                         np.copyto(w, p)

@@ -43,10 +43,10 @@ def parse(text: str) -> dict[str, dict]:
     return out
 
 
-def _go(cfg: Config, pattern: str, pkg: str, benchtime: str, env: dict) -> tuple[dict, str]:
+def _go(cfg: Config, pattern: str, pkg: str, benchtime: str, env: dict, count: int | None = None) -> tuple[dict, str]:
     go = os.environ.get("GO", "go")
     cmd = [go, "test", "-run", "^$", "-bench", pattern, "-benchtime", benchtime,
-           "-count", str(cfg.reps), "-timeout", "60m", pkg]
+           "-count", str(count or cfg.reps), "-timeout", "60m", pkg]
     log("go: " + " ".join(cmd))
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, **env})
     if proc.returncode != 0:
@@ -66,8 +66,19 @@ def run_arena(cfg: Config, attach_sizes: list[int], array_counts: list[int]) -> 
            "SHMARRAY_BENCH_ATTACH_SIZES": ",".join(_size(s) for s in attach_sizes),
            "SHMARRAY_BENCH_ATTACH_ARRAYS": ",".join(str(n) for n in array_counts),
            "SHMARRAY_BENCH_CREATE_SIZE": _size(cfg.bytes(512 * MiB, align=MiB))}
-    attach, skipped = _go(cfg, "^BenchmarkAttach", "./arena/", "0.3s", env)
-    create, _ = _go(cfg, "^BenchmarkCreate$", "./arena/", "3x", env)
+    # One `go test` per repetition, each running every size once: the sizes
+    # are interleaved, as in the C and Python measurements (-count N would
+    # run each size N times in a row).
+    attach, create, skipped = {}, {}, ""
+    for _ in range(cfg.reps):
+        for into, pattern, benchtime in ((attach, "^BenchmarkAttach", "0.3s"), (create, "^BenchmarkCreate$", "3x")):
+            res, skip = _go(cfg, pattern, "./arena/", benchtime, env, count=1)
+            skipped = skipped or skip
+            for name, r in res.items():
+                into.setdefault(name, {"package": r["package"], "runs": []})["runs"] += r["runs"]
+    for r in list(attach.values()) + list(create.values()):
+        units = {u for run in r["runs"] for u in run if u != "iterations"}
+        r["median"] = {u: median([run.get(u) for run in r["runs"]]) for u in units}
     return {"env": env, "attach": attach, "create": create, "skipped": skipped}
 
 

@@ -151,7 +151,6 @@ def worker(method: str, kind: str, w: int, cfg: dict, shared, ready, measured, r
 def _work(method, kind, w, cfg, shared, lock) -> dict:
     n, q = cfg["n"], cfg["q"]
     BASE_N[0] = n
-    idx = query_indices(w, n, q)
     out: dict = {}
     if method == "shmarray":
         import shmarray
@@ -191,6 +190,7 @@ def _work(method, kind, w, cfg, shared, lock) -> dict:
         def run(form, keys):
             rows = [d.get(k, -1) for k in keys]
             return len(rows) - rows.count(-1)
+    idx = query_indices(w, n, q)  # after attaching, so that no worker computes while another attaches
     times = {f: 0.0 for f in forms}
     want = 0
     for batch, hits in chunks(kind, idx, forms):

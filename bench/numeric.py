@@ -28,6 +28,9 @@ Approaches (the parent is a fresh interpreter per trial, see common.run_trial):
                  pyarrow.memory_map (zero-copy)
   numpy_memmap   a raw file in the segment directory, numpy.memmap
   baseline_*     workers given nothing: the processes alone
+  shmarray_huge  shmarray with the segment on a tmpfs mounted with huge=
+                 (only with --huge-dir / BENCH_HUGE_DIR): the same pages as
+                 transparent huge pages
 
 Every approach but fork (and baseline_fork) starts workers with the
 configured start method (spawn unless BENCH_START says otherwise).
@@ -57,6 +60,7 @@ LABELS = {
     "numpy_memmap": "numpy.memmap",
     "baseline_spawn": "no data (processes only)",
     "baseline_fork": "no data, fork (processes only)",
+    "shmarray_huge": "shmarray, segment on a huge-page tmpfs",
 }
 FORKED = {"fork", "baseline_fork"}
 PATTERN = np.arange(1000, dtype=np.float64) * 0.25  # multiples of 0.25: sums are exact in any order
@@ -83,7 +87,7 @@ def open_data(approach: str, handle):
     """The worker's array and whatever must stay alive with it."""
     if approach in ("pickle", "fork"):
         return handle, None
-    if approach == "shmarray":
+    if approach in ("shmarray", "shmarray_huge"):
         import shmarray
         name, d = handle
         seg = shmarray.attach(name, dir=d)
@@ -107,23 +111,24 @@ def open_data(approach: str, handle):
 
 
 def huge_share(arr: np.ndarray) -> float | None:
-    """Share of the resident pages of the mapping that holds arr which are
-    huge pages (AnonHugePages, ShmemPmdMapped, FilePmdMapped in
-    /proc/self/smaps): fewer TLB misses, faster scans."""
-    addr = arr.__array_interface__["data"][0]
-    rss = huge = None
+    """Share of the resident pages under arr that are huge pages
+    (AnonHugePages, ShmemPmdMapped, FilePmdMapped in /proc/self/smaps, over
+    every mapping the array's bytes overlap): fewer TLB misses, faster scans."""
+    lo_arr = arr.__array_interface__["data"][0]
+    hi_arr = lo_arr + arr.nbytes
+    rss = huge = 0
+    inside = False
     with open("/proc/self/smaps") as f:
         for line in f:
             head = line.split(None, 1)[0]
             if "-" in head and not head.endswith(":"):
                 lo, hi = (int(x, 16) for x in head.split("-"))
-                inside = lo <= addr < hi
+                inside = lo < hi_arr and lo_arr < hi
                 continue
             if inside:
                 key, value = line.split(":", 1)
                 if key == "Rss":
-                    rss = int(value.split()[0])
-                    huge = 0
+                    rss += int(value.split()[0])
                 elif key in ("AnonHugePages", "ShmemPmdMapped", "FilePmdMapped"):
                     huge += int(value.split()[0])
     return huge / rss if rss else None
@@ -131,7 +136,7 @@ def huge_share(arr: np.ndarray) -> float | None:
 
 def prepare(approach: str) -> None:
     """What a worker imports before it is ready: the modules its approach needs."""
-    if approach == "shmarray":
+    if approach in ("shmarray", "shmarray_huge"):
         import shmarray  # noqa: F401
     elif approach == "shared_memory":
         from multiprocessing import shared_memory  # noqa: F401
@@ -208,11 +213,12 @@ def trial(cfg: Config, a: dict) -> dict:
         start = time.perf_counter() - t0
         # Phase 2: hand the data over.
         t0 = time.perf_counter()
-        if approach == "shmarray":
-            seg = shmarray.create(name, {"x": data}, dir=cfg.dir, unlink_on_exit=True)
+        if approach in ("shmarray", "shmarray_huge"):
+            d = cfg.huge_dir if approach == "shmarray_huge" else cfg.dir
+            seg = shmarray.create(name, {"x": data}, dir=d, unlink_on_exit=True)
             cleanup.append(seg.close)
-            cleanup.append(lambda: shmarray.unlink(name, dir=cfg.dir))
-            handle = (name, cfg.dir)
+            cleanup.append(lambda: shmarray.unlink(name, dir=d))
+            handle = (name, d)
         elif approach == "pickle":
             handle = data
         elif approach == "shared_memory":
@@ -289,9 +295,10 @@ def run(cfg: Config) -> dict:
     trials, skipped, failed = [], [], []
     deadline = time.monotonic() + cfg.numeric_budget
     last = {}  # (approach, workers) -> seconds the last such trial took
+    approaches = APPROACHES + (["shmarray_huge"] if cfg.huge_dir else [])
     for rep in range(cfg.reps):
         for i, n in enumerate(cfg.workers):
-            for approach in rotate(APPROACHES, rep + i):
+            for approach in rotate(approaches, rep + i):
                 # pickling holds the array in the parent, its pickle, and one copy per worker
                 need = (n + 3) * nbytes if approach == "pickle" else 3 * nbytes
                 why = None
@@ -328,7 +335,7 @@ def summarize(trials: list, cfg: Config) -> dict:
     rows = {}
     keys = ["start_s", "handoff_s", "hold_s", "scanned_s", "publish_s", "total_pss", "parent_pss",
             "scan_ratio", "scan_view_s", "scan_private_s", "huge_view", "huge_private"]
-    for approach in APPROACHES:
+    for approach in APPROACHES + ["shmarray_huge"]:
         for n in cfg.workers:
             ts = [t for t in trials if t["approach"] == approach and t["workers"] == n]
             if not ts:

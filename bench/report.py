@@ -25,6 +25,7 @@ NUMERIC_LABELS = {
     "numpy_memmap": "numpy.memmap",
     "baseline_spawn": "*no data: processes only*",
     "baseline_fork": "*no data: fork, processes only*",
+    "shmarray_huge": "shmarray, segment on a huge-page tmpfs",
 }
 OBJECT_LABELS = {
     "list_fork": "list of ints, fork workers",
@@ -116,9 +117,14 @@ def targets(res: dict) -> list[dict]:
     n1 = min(workers) if workers else None
     a = s.get(f"shmarray/{n1}") if n1 else None
     if a and a.get("scan_ratio"):
+        h = s.get(f"shmarray_huge/{n1}") or {}
+        huge = (f"; with the segment on a tmpfs mounted with huge pages: {h['scan_ratio']:.2f}"
+                if h.get("scan_ratio") else "")
         out.append({"target": "Scan ratio (view / private array) ≥ 0.95",
-                    "measured": f"{a['scan_ratio']:.2f} ({gbs(data / a['scan_view_s'])} through the view, "
-                                f"{gbs(data / a['scan_private_s'])} private)",
+                    "measured": f"{a['scan_ratio']:.2f} in {res.get('config', {}).get('dir', '/dev/shm')} "
+                                f"({gbs(data / a['scan_view_s'])} through the view, "
+                                f"{gbs(data / a['scan_private_s'])} private; huge pages: view "
+                                f"{pct(a.get('huge_view'))}, private copy {pct(a.get('huge_private'))}){huge}",
                     "met": a["scan_ratio"] >= 0.95})
     else:
         out.append({"target": "Scan ratio (view / private array) ≥ 0.95", "measured": "not measured", "met": None})
@@ -129,8 +135,10 @@ def targets(res: dict) -> list[dict]:
             if r.get("shmarray") and r.get("memcpy"):
                 frac = r["shmarray"] / r["memcpy"]
                 fresh = r.get("memcpy-fresh")
+                huge = r.get("shmarray-huge")
                 parts.append(f"{lang} {case}: {gbs(r['shmarray'])} = {frac:.0%} of memcpy {gbs(r['memcpy'])}"
-                             + (f" ({r['shmarray'] / fresh:.0%} of a copy into fresh memory)" if fresh else ""))
+                             + (f" ({r['shmarray'] / fresh:.0%} of a copy into fresh memory)" if fresh else "")
+                             + (f"; into a huge-page tmpfs {gbs(huge)} = {huge / r['memcpy']:.0%}" if huge else ""))
                 met = (met is not False) and frac >= 0.5
     out.append({"target": "Create ≥ 50% of memcpy bandwidth", "measured": "; ".join(parts) or "not measured",
                 "met": met})
@@ -366,7 +374,7 @@ def section_create(res: dict) -> str:
     for lang, cases in groups:
         for case, r in cases.items():
             m = r.get("memcpy")
-            for how in ("shmarray", "shmarray-nocrc", "memcpy", "memcpy-fresh", "tmpfs-fallocate"):
+            for how in ("shmarray", "shmarray-nocrc", "shmarray-huge", "memcpy", "memcpy-fresh", "tmpfs-fallocate"):
                 if how in r:
                     rows.append([lang, case, how, gbs(r[how]), f"{r[how] / m:.0%}" if m else "–"])
     go_bytes = ((res.get("go") or {}).get("env") or {}).get("SHMARRAY_BENCH_CREATE_SIZE")
@@ -378,7 +386,8 @@ def section_create(res: dict) -> str:
         "`memcpy-fresh`: copied into newly allocated memory, which pays the page faults a new segment pays "
         "(Go: plain 4 KiB pages; NumPy: transparent huge pages where the kernel gives them). "
         "`tmpfs-fallocate`: only reserving that many bytes in the segment directory (the kernel allocating "
-        "and zeroing pages, no copy): a floor for any writer of a new segment there. "
+        "and zeroing pages, no copy): a floor for any writer of a new segment there. `shmarray-huge`: "
+        "create into a tmpfs mounted with huge pages (only when the run was given --huge-dir). "
         f"Sizes: Go {go_bytes or '–'}, Python {size_text(py_bytes) if py_bytes else '–'} "
         "(strings: the offsets and data of a utf8 array of 8–24-byte values).\n",
         table(["language", "array", "how", "throughput", "of memcpy"], rows, "lllrr"), ""])
@@ -436,7 +445,10 @@ def machine_text(res: dict) -> str:
     m, c = res.get("meta", {}), res.get("config", {})
     lines = [
         f"- Machine: {m.get('cpu', '?')}, {m.get('cores', '?')} cores, {mib(m.get('mem_total'))} RAM, "
-        f"{m.get('shm_dir', '/dev/shm')} {mib(m.get('shm_total'))} ({mib(m.get('shm_free'))} free at start); "
+        f"{m.get('shm_dir', '/dev/shm')} {mib(m.get('shm_total'))} ({mib(m.get('shm_free'))} free at start), "
+        f"mounted {m.get('shm_mount', '?')}"
+        + (f"; huge-page directory {res.get('config', {}).get('huge_dir')}: {m.get('huge_mount')}"
+           if m.get("huge_mount") else "") + "; "
         f"Linux {m.get('kernel', '?')}; transparent huge pages: {m.get('thp', '?')} (shmem: {m.get('thp_shmem', '?')})",
         f"- Software: Python {m.get('python', '?')}, NumPy {m.get('numpy', '?')}, pyarrow {m.get('pyarrow', '?')}, "
         f"{m.get('go', '?')}; shmarray commit {m.get('commit', '?')}",
@@ -506,7 +518,7 @@ def chart(res: dict, path: Path) -> str | None:
                  f"(scale {res.get('config', {}).get('scale')}; medians)", fontsize=14)
     colors = {"shmarray": "#d62728", "pickle": "#7f7f7f", "fork": "#1f77b4", "shared_memory": "#2ca02c",
               "arrow_ipc": "#9467bd", "numpy_memmap": "#8c564b", "baseline_spawn": "#bbbbbb",
-              "baseline_fork": "#dddddd"}
+              "baseline_fork": "#dddddd", "shmarray_huge": "#ff7f0e"}
     num = res.get("numeric")
     ax1, ax2, ax3, ax4 = axes[0]
     ax5, ax6, ax7, ax8 = axes[1]
@@ -567,12 +579,12 @@ def chart(res: dict, path: Path) -> str | None:
         labels, values, cols = [], [], []
         for lang, cases in groups:
             for case, r in cases.items():
-                for how in ("shmarray", "tmpfs-fallocate", "memcpy-fresh", "memcpy"):
+                for how in ("shmarray", "shmarray-huge", "tmpfs-fallocate", "memcpy-fresh", "memcpy"):
                     if how in r:
                         labels.append(f"{lang} {case}: {how}")
                         values.append(r[how] / 1e9)
                         cols.append({"shmarray": "#d62728", "memcpy": "#7f7f7f", "memcpy-fresh": "#bbbbbb",
-                                     "tmpfs-fallocate": "#ff9896"}[how])
+                                     "tmpfs-fallocate": "#ff9896", "shmarray-huge": "#ff7f0e"}[how])
         ax6.barh(range(len(values)), values, color=cols)
         ax6.set_yticks(range(len(values)), labels, fontsize=7)
         ax6.invert_yaxis()

@@ -48,6 +48,9 @@ def options() -> argparse.Namespace:
                     help="start method of the non-fork workers (default spawn)")
     ap.add_argument("--numeric-budget", type=float, default=float(env("BENCH_NUMERIC_BUDGET") or 300),
                     help="seconds for the numeric workload: repetitions after the first stop there (default 300)")
+    ap.add_argument("--huge-dir", default=env("BENCH_HUGE_DIR") or "",
+                    help="also run shmarray with segments in this directory, a tmpfs mounted with huge= "
+                         "(e.g. mount -t tmpfs -o huge=within_size,size=4G tmpfs DIR)")
     ap.add_argument("--dir", default=env("SHMARRAY_DIR") or "/dev/shm", help="segment directory")
     ap.add_argument("--only", default=env("BENCH_ONLY") or ",".join(STEPS),
                     help=f"comma-separated steps to run, of {','.join(STEPS)}")
@@ -84,10 +87,19 @@ def meta(cfg: Config) -> dict:
         except (OSError, ValueError):
             return "?"
 
+    def mount_of(path):
+        best = ("?", "?")
+        for line in Path("/proc/mounts").read_text().splitlines():
+            f = line.split()
+            if len(f) > 3 and (path == f[1] or path.startswith(f[1].rstrip("/") + "/")) and len(f[1]) >= len(best[0]):
+                best = (f[1], f[3])
+        return f"{best[0]} ({best[1]})"
+
     dirty = _cmd("git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no")
     return {
         "cpu": cpu, "cores": os.cpu_count(), "mem_total": mem.get("MemTotal"),
-        "shm_dir": cfg.dir, "shm_total": st.f_blocks * st.f_frsize, "shm_free": free_bytes(cfg.dir),
+        "shm_dir": cfg.dir, "shm_mount": mount_of(os.path.realpath(cfg.dir)),
+        "huge_mount": mount_of(os.path.realpath(cfg.huge_dir)) if cfg.huge_dir else None, "shm_total": st.f_blocks * st.f_frsize, "shm_free": free_bytes(cfg.dir),
         "kernel": platform.release(), "thp": thp("enabled"), "thp_shmem": thp("shmem_enabled"),
         "python": platform.python_version(), "numpy": numpy.__version__, "pyarrow": pa_version,
         "go": _cmd(os.environ.get("GO", "go"), "version").replace("go version ", ""),
@@ -136,7 +148,7 @@ def main() -> int:
     args = options()
     cfg = Config(scale=args.scale, reps=max(args.reps, 1), start_method=args.start, dir=args.dir,
                  workers=tuple(int(x) for x in args.workers.split(",")), python=sys.executable,
-                 numeric_budget=args.numeric_budget)
+                 numeric_budget=args.numeric_budget, huge_dir=args.huge_dir)
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = set(only) - set(STEPS)
     if unknown:

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/shmarray/shmarray/conformance/index"
 	"github.com/shmarray/shmarray/format"
 )
 
@@ -67,6 +68,13 @@ func Golden() (map[string][]byte, error) {
 		}
 		files["invalid/"+inv.Name+".shm"] = b
 		files["invalid/"+inv.Name+".json"] = inv.JSON().Marshal()
+	}
+	indexFiles, err := index.Files()
+	if err != nil {
+		return nil, err
+	}
+	for name, b := range indexFiles {
+		files[name] = b
 	}
 	return files, nil
 }

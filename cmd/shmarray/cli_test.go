@@ -111,7 +111,7 @@ func TestErrors(t *testing.T) {
 		{"no such dir", []string{"ls", "--dir", filepath.Join(src, "missing")}, []string{"does not exist", "--dir"}},
 		{"bad name", []string{"create", "a/b", "--from", good, "--dir", dir}, []string{"segment name", "'/'"}},
 		{"exists", []string{"create", "taken", "--from", good, "--dir", dir}, []string{"already exists", "shmarray rm taken"}},
-		{"index", []string{"create", "x", "--from", good, "--index", "a", "--dir", dir}, []string{"indexes are not supported yet by this version", "without --index"}},
+		{"index", []string{"create", "x", "--from", good, "--index", "nope", "--dir", dir}, []string{"--index nope", "unique keys"}},
 		{"missing input", []string{"create", "x", "--from", filepath.Join(src, "nope.csv"), "--dir", dir}, []string{"no such file", "--from"}},
 		{"unknown format", []string{"create", "x", "--from", write("data.xyz", "??"), "--dir", dir}, []string{"cannot tell the format", "--format"}},
 		{"fifo, no format", []string{"create", "x", "--from", fifo, "--dir", dir}, []string{"not a regular file", "--format"}},

@@ -43,7 +43,8 @@ type input struct {
 	prog *progress
 
 	csv       csvOptions
-	arrayName string // .npy: the array's name
+	arrayName string   // .npy: the array's name
+	indexes   []string // columns to build a hash index over
 }
 
 // loaders stream one input format into a Builder. They check ctx between
@@ -60,7 +61,7 @@ func cmdCreate(e *env, args []string) error {
 	from := f.String("from", "", "the input `FILE`; \"-\" reads stdin (then --format is needed)")
 	formatName := f.String("format", "", "input `format`: csv, arrow, parquet or npy (default: from the file name or contents)")
 	var indexes, types listFlag
-	f.Var(&indexes, "index", "hash-index column `COL` (may repeat; not supported yet by this version)")
+	f.Var(&indexes, "index", "build a hash index over column `COL` (may repeat; keys must be unique)")
 	f.Var(&types, "type", "CSV: store a column as a type, `COL=TYPE` (may repeat)")
 	delim := f.String("delimiter", "", "CSV: the field delimiter, one `character` or \"tab\" (default \",\", tab for .tsv)")
 	noHeader := f.Bool("no-header", false, "CSV: the first line is data; columns are named f0, f1, ...")
@@ -80,9 +81,6 @@ func cmdCreate(e *env, args []string) error {
 	if err := format.ValidSegmentName(name); err != nil {
 		return failf(what, "", "%s", reason(err))
 	}
-	if len(indexes) > 0 {
-		return failf(what, "create the segment without --index", "--index %s: indexes are not supported yet by this version", strings.Join(indexes, ", "))
-	}
 	kind, err := inputFormat(*formatName, *from)
 	if err != nil {
 		return &cliError{what: what, why: err.Error(), fix: "pass --format csv, arrow, parquet or npy"}
@@ -93,7 +91,7 @@ func cmdCreate(e *env, args []string) error {
 	if kind != "npy" && *arrayName != "" {
 		return f.fail("--name applies to .npy input only; other inputs name their arrays after their columns")
 	}
-	in := &input{path: *from, arrayName: *arrayName}
+	in := &input{path: *from, arrayName: *arrayName, indexes: indexes}
 	if in.csv, err = csvOptionsFrom(*delim, !*noHeader, types, *from); err != nil {
 		return f.fail("%v", err)
 	}
@@ -142,6 +140,11 @@ func create(e *env, name, dir, kind string, in *input) error {
 		return interrupted()
 	case err != nil:
 		return importError(what, name, dir, in, err)
+	}
+	for _, col := range in.indexes {
+		if err := b.AddIndex(col); err != nil {
+			return &cliError{what: what, why: fmt.Sprintf("--index %s: %v", col, err), fix: "index a column that exists, holds integers, strings or binary, and has unique keys"}
+		}
 	}
 	if err := b.Publish(); err != nil {
 		return segmentError(what, name, dir, err)

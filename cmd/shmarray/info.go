@@ -15,8 +15,8 @@ import (
 const infoAbout = `
 Describes one segment from its header and directory (no data is read):
 size, format version, creator and age, the segment's metadata, and for each
-array its name, type, length, null count, shape and metadata.
-Hash indexes are not part of this format version: "indexes: none".`
+array its name, type, length, null count, shape and metadata, and which
+arrays carry a hash index (built with create --index).`
 
 type infoArray struct {
 	Name      string            `json:"name"`
@@ -88,6 +88,9 @@ func describeSegment(s *arena.Segment, dir string) infoSegment {
 		seg.Rows = &n
 	}
 	for _, a := range s.Arrays() {
+		if a.Index.Present() {
+			seg.Indexes = append(seg.Indexes, a.Name)
+		}
 		seg.Arrays = append(seg.Arrays, infoArray{
 			Name: a.Name, Type: a.DType.String(), Length: a.Length, NullCount: a.NullCount,
 			Shape: a.Shape, Metadata: kvMap(a.Metadata), Checksum: a.HasDataCRC,
@@ -116,7 +119,11 @@ func writeInfo(e *env, seg infoSegment) error {
 	head.add("creator", fmt.Sprintf("pid %d (%s)", seg.CreatorPID, alive))
 	head.add("ephemeral", yesNo(seg.Ephemeral))
 	head.add("arrays", fmt.Sprintf("%d, %s", len(seg.Arrays), rows))
-	head.add("indexes", "none")
+	indexes := "none"
+	if len(seg.Indexes) > 0 {
+		indexes = strings.Join(seg.Indexes, ", ")
+	}
+	head.add("indexes", indexes)
 	md := kvText(seg.Metadata)
 	if len(md) == 0 {
 		md = []string{"none"}

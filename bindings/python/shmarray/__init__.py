@@ -11,5 +11,6 @@ from ._errors import ShmarrayError, InvalidSegmentError  # noqa: F401
 from ._segment import Segment, StringColumn, ArrayInfo, attach, unlink, list_segments, SegmentInfo  # noqa: F401
 from ._create import create  # noqa: F401
 from ._gc import gc  # noqa: F401
+from ._index import Index  # noqa: F401
 
 __version__ = "0.1.0"

@@ -821,6 +821,12 @@ def index_of(seg, name: str) -> Index:
     return ix
 
 
+def forget(seg) -> None:
+    """Drop the cached indexes of a segment being closed (they hold views of
+    its mapping; an Index the caller still holds keeps working)."""
+    _cache.pop(seg, None)
+
+
 def lookup(seg, name: str, keys) -> np.ndarray:
     return index_of(seg, name).lookup(keys)
 

@@ -525,6 +525,9 @@ class Segment(collections.abc.Mapping):
         Reading through the Segment after close raises :class:`ClosedError`.
         """
         mm, self._mm = self._mm, None
+        index = sys.modules.get("shmarray._index")
+        if index is not None:
+            index.forget(self)  # its cached indexes hold views of the mapping
         if mm is not None:
             try:
                 mm.close()

@@ -437,3 +437,16 @@ def test_long_unicode_keys(shm_dir, seg_name, engine):
         q = np.array(["日" * 90, "é" * 200, "é" * 199 + "e", "b" * 300, "b" * 299])
         assert seg.lookup("w", q).tolist() == [2, 0, -1, 1, -1]
         assert seg.lookup("w", q.tolist()).tolist() == [2, 0, -1, 1, -1]
+
+
+def test_close_releases_the_mapping(shm_dir, seg_name):
+    seg = shmarray.create(seg_name, {"k": ["a", "b"]}, dir=shm_dir, index=["k"])
+    assert seg.lookup("k", ["b"]).tolist() == [1]
+    idx = seg.index("k")
+    seg.close()
+    assert idx["a"] == 0, "an Index held by the caller keeps the mapping alive"
+    del idx
+    import gc
+    gc.collect()
+    path = os.path.join(shm_dir, seg_name)
+    assert path not in open("/proc/self/maps").read(), "the cache let the mapping go"
