@@ -92,10 +92,20 @@ fuzz-short:
 fuzz:
 	@for t in $(FUZZ_TARGETS); do $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1s ./format/ || exit 1; done
 
-## bench: Go benchmarks (attach latency by size, create vs memcpy)
-bench:
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./arena/
-	$(GO) test -run '^$$' -bench BenchmarkCSVImport -benchtime 3x ./cmd/shmarray/
+## bench: every workload side by side (docs/benchmarks.md and .png); BENCH_SCALE=0.1 for a quick run
+VENV_BENCH := .venv-bench
+
+$(VENV_BENCH)/.ready:
+	$(PYTHON) -m venv $(VENV_BENCH)
+	@# matplotlib draws docs/benchmarks.png; it is a dependency of the benchmarks only.
+	$(VENV_BENCH)/bin/pip install --quiet --disable-pip-version-check numpy pyarrow matplotlib
+	@touch $@
+
+$(BUILD)/attach_bench: bench/attach_bench.c bindings/c/shmarray.h $(LIB)
+	$(CC) $(CFLAGS_C) -o $@ $< $(LDFLAGS_C)
+
+bench: build $(BUILD)/attach_bench $(VENV_BENCH)/.ready
+	PYTHONPATH=bindings/python $(VENV_BENCH)/bin/python bench/run.py $(if $(BENCH_SCALE),--scale $(BENCH_SCALE))
 
 ## bench-index: the shared lookup index against dict (fork, spawn) and sqlite
 bench-index: lib venv
