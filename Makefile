@@ -36,7 +36,8 @@ $(LIB): $(GO_SRC)
 	@# DWARF 4 throughout: the valgrind run of the C tests cannot read DWARF 5.
 	GOEXPERIMENT=nodwarf5 CGO_CFLAGS="-O2 -g -gdwarf-4" $(GO) build -buildmode=c-shared -o $@ ./capi
 	@rm -f $(BUILD)/libshmarray.h  # cgo's header is not shipped: bindings/c/shmarray.h is the ABI
-	cp $@ bindings/python/shmarray/libshmarray.so
+	@# Replace, never overwrite in place: running processes may have the old copy mapped.
+	cp $@ bindings/python/shmarray/.libshmarray.so.tmp && mv -f bindings/python/shmarray/.libshmarray.so.tmp bindings/python/shmarray/libshmarray.so
 
 $(BUILD)/%: bindings/c/examples/%.c bindings/c/shmarray.h $(LIB)
 	$(CC) $(CFLAGS_C) -o $@ $< $(LDFLAGS_C)

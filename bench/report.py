@@ -476,9 +476,11 @@ make bench BENCH_SCALE=0.1    # every data size × 0.1: a quick check
 ```
 
 Or directly: `PYTHONPATH=bindings/python .venv-bench/bin/python bench/run.py --help` (options: `--scale`,
-`--reps`, `--workers 1,2,4,8`, `--start spawn|forkserver`, `--only numeric,objects,attach,go,create,arrow,extra,hooks`;
-each also as an environment variable `BENCH_SCALE`, `BENCH_REPS`, `BENCH_WORKERS`, `BENCH_START`, `BENCH_ONLY`).
-`python bench/report.py` re-renders this page from `docs/benchmarks.json`.
+`--reps`, `--workers 1,2,4,8`, `--start spawn|forkserver`, `--only numeric,objects,attach,go,create,arrow,extra,hooks`,
+`--numeric-budget SECONDS` (default 300: repetitions after the first stop there), `--huge-dir DIR` (also run
+shmarray with segments on a tmpfs mounted with `huge=`, e.g. `mount -t tmpfs -o huge=within_size,size=4G tmpfs DIR`);
+each also as an environment variable `BENCH_SCALE`, `BENCH_REPS`, `BENCH_WORKERS`, `BENCH_START`, `BENCH_ONLY`,
+`BENCH_NUMERIC_BUDGET`, `BENCH_HUGE_DIR`). `python bench/report.py` re-renders this page from `docs/benchmarks.json`.
 
 How it measures: competitors run in the same invocation, interleaved (each repetition runs every
 approach in turn, starting with a different one), and every figure is a median. Each numeric and
@@ -592,12 +594,14 @@ def chart(res: dict, path: Path) -> str | None:
     ar = res.get("arrow")
     if ar:
         rs = ar["results"]
-        ax7.barh(range(len(rs)), [r["handoff_s"] * 1e3 for r in rs],
-                 color=["#d62728", "#ff9896", "#2ca02c", "#9467bd", "#7f7f7f"][:len(rs)])
+        bars = ax7.barh(range(len(rs)), [r["handoff_s"] * 1e3 for r in rs],
+                        color=["#d62728", "#ff9896", "#2ca02c", "#9467bd", "#7f7f7f"][:len(rs)])
+        ax7.bar_label(bars, [time_text(r["handoff_s"]) for r in rs], fontsize=8, padding=2)
         ax7.set_yticks(range(len(rs)), [ARROW_LABELS[r["approach"]].replace("`", "").replace(": ", ":\n")
                                         .replace(" + ", "\n+ ") for r in rs], fontsize=7)
         ax7.invert_yaxis()
-        ax7.set(title=f"Arrow hand-off, {ar['rows']:,} rows", xlabel="ms")
+        ax7.set(title=f"Arrow hand-off, {ar['rows']:,} rows", xlabel="ms (log)", xscale="log")
+        ax7.set_xlim(right=max(r["handoff_s"] for r in rs) * 1e3 * 8)
     for ax in axes.flat:
         ax.grid(alpha=0.3)
     fig.tight_layout(rect=(0, 0, 1, 0.96))
