@@ -2,6 +2,7 @@ package format
 
 import (
 	"encoding/binary"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -18,6 +19,16 @@ type testArray struct {
 // 128 at multiples of 64, then the metadata area, header last.
 func buildSegment(t testing.TB, arrays []testArray, md []KV) []byte {
 	t.Helper()
+	file, err := layoutSegment(arrays, Seal{Metadata: md, Created: 1, PID: 2, StartTime: 3}, nil)
+	require.NoError(t, err)
+	return file
+}
+
+// layoutSegment is buildSegment with the header fields of seal (its Arrays
+// and MetaOffset are filled in) and a hook: extra, when set, runs after an
+// array's buffers are placed and may place more (an index table) with place,
+// the file so far being file().
+func layoutSegment(arrays []testArray, seal Seal, extra func(d *ArrayDesc, file func() []byte, place func([]byte) Buffer) error) ([]byte, error) {
 	file := make([]byte, HeaderSize)
 	place := func(b []byte) Buffer {
 		if len(b) == 0 {
@@ -30,7 +41,7 @@ func buildSegment(t testing.TB, arrays []testArray, md []KV) []byte {
 		}
 		return Buffer{Offset: off, Length: uint64(len(b))}
 	}
-	descs := make([]ArrayDesc, len(arrays))
+	seal.Arrays = make([]ArrayDesc, len(arrays))
 	for i, a := range arrays {
 		d := a.desc
 		d.Validity, d.Offsets, d.Data = place(a.validity), place(a.offsets), place(a.data)
@@ -38,14 +49,24 @@ func buildSegment(t testing.TB, arrays []testArray, md []KV) []byte {
 		if d.Shape == nil {
 			d.Shape = []int64{d.Length}
 		}
-		descs[i] = d
+		if extra != nil {
+			if err := extra(&d, func() []byte { return file }, place); err != nil {
+				return nil, err
+			}
+		}
+		seal.Arrays[i] = d
 	}
-	header, meta, h, err := Encode(&Seal{Arrays: descs, Metadata: md, MetaOffset: uint64(len(file)), Created: 1, PID: 2, StartTime: 3})
-	require.NoError(t, err)
+	seal.MetaOffset = uint64(len(file))
+	header, meta, h, err := Encode(&seal)
+	if err != nil {
+		return nil, err
+	}
 	file = append(file, meta...)
 	copy(file, header)
-	require.Equal(t, int(h.FileSize), len(file))
-	return file
+	if int(h.FileSize) != len(file) {
+		return nil, fmt.Errorf("laid out %d bytes, header says %d", len(file), h.FileSize)
+	}
+	return file, nil
 }
 
 // reseal recomputes the header checksum after a test edited the header or

@@ -2,7 +2,6 @@ package format
 
 import (
 	"encoding/binary"
-	"fmt"
 	"strings"
 	"testing"
 
@@ -21,26 +20,7 @@ func ixBuild(t testing.TB, arrays []testArray, indexed ...string) []byte {
 }
 
 func ixBuildErr(arrays []testArray, edit func(name string, ix *Index), indexed ...string) ([]byte, error) {
-	file := make([]byte, HeaderSize)
-	place := func(b []byte) Buffer {
-		if len(b) == 0 {
-			return Buffer{}
-		}
-		off := uint64(len(file))
-		file = append(file, b...)
-		for len(file)%Alignment != 0 {
-			file = append(file, 0)
-		}
-		return Buffer{Offset: off, Length: uint64(len(b))}
-	}
-	descs := make([]ArrayDesc, len(arrays))
-	for i, a := range arrays {
-		d := a.desc
-		d.Validity, d.Offsets, d.Data = place(a.validity), place(a.offsets), place(a.data)
-		d.DataCRC, d.HasDataCRC = DataCRC(a.validity, a.offsets, a.data), true
-		if d.Shape == nil {
-			d.Shape = []int64{d.Length}
-		}
+	return layoutSegment(arrays, Seal{}, func(d *ArrayDesc, file func() []byte, place func([]byte) Buffer) error {
 		for _, name := range indexed {
 			if name != d.Name {
 				continue
@@ -51,24 +31,14 @@ func ixBuildErr(arrays []testArray, edit func(name string, ix *Index), indexed .
 				edit(d.Name, &ix)
 			}
 			table := make([]byte, ix.TableBytes())
-			if err := BuildIndex(file, &d, ix, table); err != nil {
-				return nil, err
+			if err := BuildIndex(file(), d, ix, table); err != nil {
+				return err
 			}
 			ix.Buffer = place(table)
 			d.Index = ix
 		}
-		descs[i] = d
-	}
-	header, meta, h, err := Encode(&Seal{Arrays: descs, MetaOffset: uint64(len(file))})
-	if err != nil {
-		return nil, err
-	}
-	file = append(file, meta...)
-	copy(file, header)
-	if int(h.FileSize) != len(file) {
-		return nil, fmt.Errorf("laid out %d bytes, header says %d", len(file), h.FileSize)
-	}
-	return file, nil
+		return nil
+	})
 }
 
 func ixStrings(name string, typ Type, vals ...any) testArray {
