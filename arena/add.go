@@ -39,13 +39,14 @@ func (b *Builder) AddField(field arrow.Field, arr arrow.Array) error {
 		return err
 	}
 	mark := b.end
-	if !b.reference(desc, arr) {
+	copied := !b.reference(desc, arr)
+	if copied {
 		if err := b.copyArrow(desc, arr); err != nil {
 			b.rollback(mark)
 			return err
 		}
 	}
-	return b.commit(desc, mark)
+	return b.commit(desc, mark, copied)
 }
 
 // AddRecord adds every column of rec under its field's name, with the
@@ -96,12 +97,12 @@ func AddTensor[T Element](b *Builder, name string, values []T, shape ...int64) e
 	if err := b.checkName(name); err != nil {
 		return err
 	}
-	off, err := b.alloc(uint64(len(raw)))
-	if err != nil {
+	b.sum = 0
+	var err error
+	if desc.Data, err = b.copyIn(raw); err != nil {
 		return err
 	}
-	copy(b.mem[off:], raw)
-	desc.Data = format.Buffer{Offset: off, Length: uint64(len(raw))}
+	b.checksummed(desc)
 	b.add(desc) // fixed width without nulls: nothing to validate
 	return nil
 }
@@ -141,7 +142,7 @@ func (b *Builder) AddStrings(name string, values []string) error {
 	putOffset(offs, len(values), ow, int64(pos))
 	desc.Offsets = format.Buffer{Offset: offOff, Length: uint64((len(values) + 1) * ow)}
 	desc.Data = format.Buffer{Offset: dataOff, Length: uint64(total)}
-	return b.commit(desc, offOff)
+	return b.commit(desc, offOff, false)
 }
 
 func putOffset(b []byte, i, width int, v int64) {
@@ -195,14 +196,26 @@ func (b *Builder) checkName(name string) error {
 // commit runs the full validation of spec §11.3 over the array just written
 // (so that nothing this writer publishes fails a reader's full validation)
 // and adds it; on failure it returns the space allocated since mark.
-// Called with mu held.
-func (b *Builder) commit(desc *format.ArrayDesc, mark uint64) error {
+// copied says the array's buffers were copied in, so b.sum is their data
+// checksum. Called with mu held.
+func (b *Builder) commit(desc *format.ArrayDesc, mark uint64, copied bool) error {
 	if err := format.ValidateArray(b.mem, desc); err != nil {
 		b.rollback(mark)
 		return fmt.Errorf("%w: segment %q: array %q is not valid: %v", format.ErrInvalidArgument, b.name, desc.Name, err)
 	}
+	if copied {
+		b.checksummed(desc)
+	}
 	b.add(desc)
 	return nil
+}
+
+// checksummed records b.sum, the checksum taken while desc's buffers were
+// copied, as its data checksum. Called with mu held.
+func (b *Builder) checksummed(desc *format.ArrayDesc) {
+	if !b.opts.NoDataChecksum {
+		desc.DataCRC, desc.HasDataCRC = b.sum, true
+	}
 }
 
 // rollback returns the space allocated since mark, which no array uses.

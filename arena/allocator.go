@@ -42,6 +42,7 @@ func (a *allocator) Reallocate(size int, old []byte) []byte {
 		if end > b.end && b.end < b.high {
 			clear(b.mem[b.end:min(end, b.high)])
 		}
+		b.populate(max(b.end, b.high), end)
 		b.end = max(end, off)
 		b.high = max(b.high, b.end)
 		b.mu.Unlock()

@@ -43,8 +43,16 @@ type CreateOptions struct {
 
 const (
 	defaultMaxSize = 64 << 30
-	growStep       = 1 << 30 // grow the reservation by at most this at once
-	minGrow        = 4 << 20
+	// Space is reserved ahead of need by as much as is reserved already,
+	// up to growSlack (and at least minGrow in all), so that many small
+	// arrays cost few fallocate calls. The
+	// slack is bounded, not proportional to the file: every reserved byte
+	// is a fresh page the kernel must allocate and zero, and what is not
+	// used is handed back at Publish.
+	growSlack = 16 << 20
+	minGrow   = 4 << 20
+
+	populateMin = 64 << 10 // smaller allocations fault their few pages in
 )
 
 // Builder is an unpublished segment being filled. It owns an unnamed file
@@ -64,7 +72,8 @@ type Builder struct {
 	end     uint64 // next free byte
 	high    uint64 // bytes above this were never handed out, so are zero
 	pinned  uint64 // allocations below this back added arrays: never reused
-	fileLen uint64 // bytes of the file reserved with fallocate
+	fileLen uint64 // bytes of the file backed by real space (fallocate or written)
+	sum     uint32 // data checksum of the array being copied
 	arrays  []format.ArrayDesc
 	names   map[string]struct{}
 	meta    []format.KV
@@ -121,24 +130,28 @@ func Create(name string, opts *CreateOptions) (*Builder, error) {
 		discardFile(fd, tmp)
 		return nil, osError("map", name, path, err)
 	}
-	prefault(b.mem[:b.fileLen])
 	return b, nil
 }
 
 // Name is the segment's name.
 func (b *Builder) Name() string { return b.name }
 
-// grow reserves the file up to at least need bytes, geometrically so that
-// many small arrays do not cost one fallocate each. Called with mu held.
+// grow reserves the file up to at least need bytes, with some slack for the
+// arrays that follow. Called with mu held.
 func (b *Builder) grow(need uint64) error {
+	return b.reserveTo(need, max(need+min(b.fileLen, growSlack), minGrow))
+}
+
+// reserveTo reserves the file up to want bytes (want >= need), or if that
+// does not fit, up to need. Called with mu held.
+func (b *Builder) reserveTo(need, want uint64) error {
 	if need <= b.fileLen {
 		return nil
 	}
 	if need > uint64(b.opts.MaxSize) {
-		return fmt.Errorf("%w: segment %q needs %s, more than its MaxSize %s (set CreateOptions.MaxSize)", format.ErrNoSpace, b.name, bytesText(need), bytesText(uint64(b.opts.MaxSize)))
+		return b.tooBig(need)
 	}
-	target := max(need, b.fileLen+min(b.fileLen, growStep), minGrow)
-	target = min(target, uint64(b.opts.MaxSize))
+	target := min(want, uint64(b.opts.MaxSize))
 	err := reserve(b.fd, int64(b.fileLen), int64(target))
 	if err != nil && target > need {
 		target = need
@@ -146,17 +159,24 @@ func (b *Builder) grow(need uint64) error {
 	}
 	if err != nil {
 		if isNoSpace(err) {
-			free, _ := freeBytes(b.dir)
-			return fmt.Errorf("%w: segment %q: %s has %s free, needs %s more (%s in all) (set %s or the dir option to a larger directory, or enlarge %s)",
-				format.ErrNoSpace, b.name, b.dir, bytesText(free), bytesText(need-b.fileLen), bytesText(need), EnvDir, b.dir)
+			return b.noSpace(need)
 		}
 		return osError("reserve space for", b.name, b.path, err)
 	}
-	if b.mem != nil {
-		prefault(b.mem[b.fileLen:target])
-	}
 	b.fileLen = target
 	return nil
+}
+
+// tooBig is the error for a segment that would outgrow its MaxSize.
+func (b *Builder) tooBig(need uint64) error {
+	return fmt.Errorf("%w: segment %q needs %s, more than its MaxSize %s (set CreateOptions.MaxSize)", format.ErrNoSpace, b.name, bytesText(need), bytesText(uint64(b.opts.MaxSize)))
+}
+
+// noSpace is the error for a directory without room for need bytes.
+func (b *Builder) noSpace(need uint64) error {
+	free, _ := freeBytes(b.dir)
+	return fmt.Errorf("%w: segment %q: %s has %s free, needs %s more (%s in all) (set %s or the dir option to a larger directory, or enlarge %s)",
+		format.ErrNoSpace, b.name, b.dir, bytesText(free), bytesText(need-min(need, b.fileLen)), bytesText(need), EnvDir, b.dir)
 }
 
 // alloc hands out size bytes at a 64-byte aligned offset, zeroed. Called
@@ -176,9 +196,20 @@ func (b *Builder) alloc(size uint64) (uint64, error) {
 	if off < b.high {
 		clear(b.mem[off:min(end, b.high)])
 	}
+	b.populate(max(off, b.high), end)
 	b.end = end
 	b.high = max(b.high, end)
 	return off, nil
+}
+
+// populate maps the reserved bytes [from, to) of the file, handed out for
+// the first time, into the page table in one call (spare the page faults
+// of writing them one 4 KiB page at a time), when there are enough of them
+// to matter. Called with mu held.
+func (b *Builder) populate(from, to uint64) {
+	if to > from && to-from >= populateMin {
+		prefault(b.mem[from:to])
+	}
 }
 
 // offsetOf returns the offset of p inside the mapping, or false.
@@ -247,9 +278,12 @@ func (b *Builder) seal() error {
 	}
 	if !b.opts.NoDataChecksum {
 		for i := range b.arrays {
-			a := &b.arrays[i]
-			a.DataCRC = format.DataCRC(b.bytes(a.Validity), b.bytes(a.Offsets), b.bytes(a.Data))
-			a.HasDataCRC = true
+			// Copies were checksummed as they were made; arrays built in
+			// place are checksummed now, as they are final.
+			if a := &b.arrays[i]; !a.HasDataCRC {
+				a.DataCRC = format.DataCRC(b.bytes(a.Validity), b.bytes(a.Offsets), b.bytes(a.Data))
+				a.HasDataCRC = true
+			}
 		}
 	}
 	var flags uint32
@@ -266,7 +300,7 @@ func (b *Builder) seal() error {
 	if err != nil {
 		return err
 	}
-	if err := b.grow(h.FileSize); err != nil {
+	if err := b.reserveTo(h.FileSize, h.FileSize); err != nil { // the final size
 		return err
 	}
 	copy(b.mem[metaOff:], meta)

@@ -2,6 +2,7 @@ package arena
 
 import (
 	"encoding/binary"
+	"hash/crc32"
 
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/bitutil"
@@ -76,6 +77,7 @@ func (b *Builder) locate(buf *memory.Buffer, need uint64) (format.Buffer, bool) 
 // copyArrow copies arr's values into newly allocated space, normalizing a
 // slice (non-zero offset) on the way. Called with mu held.
 func (b *Builder) copyArrow(desc *format.ArrayDesc, arr arrow.Array) error {
+	b.sum = 0
 	data := arr.Data()
 	start := uint64(data.Offset())
 	n := uint64(desc.Length)
@@ -109,14 +111,76 @@ func (b *Builder) copyArrow(desc *format.ArrayDesc, arr arrow.Array) error {
 	return err
 }
 
-// copyIn copies src into newly allocated space. Called with mu held.
+// Copies of at least writeMin bytes are written to the file with pwrite,
+// writeChunk bytes per call, instead of through the mapping: the kernel
+// then allocates each page as it copies into it, where reserving first
+// (fallocate, then populating the mapping) costs a pass over the pages of
+// its own, and the mapping's page tables are neither built nor torn down.
+// The checksum of each chunk is taken while it is in cache.
+const (
+	writeMin   = 1 << 20
+	writeChunk = 1 << 20
+)
+
+// copyIn copies src into newly allocated space and adds it to the running
+// data checksum. Called with mu held.
 func (b *Builder) copyIn(src []byte) (format.Buffer, error) {
-	off, err := b.alloc(uint64(len(src)))
+	size := uint64(len(src))
+	if off := alignUp(b.end); size >= writeMin && !b.done {
+		return b.writeIn(off, src)
+	}
+	off, err := b.alloc(size)
 	if err != nil {
 		return format.Buffer{}, err
 	}
 	copy(b.mem[off:], src)
-	return format.Buffer{Offset: off, Length: uint64(len(src))}, nil
+	b.summed(b.mem[off : off+size])
+	return format.Buffer{Offset: off, Length: size}, nil
+}
+
+// writeIn copies src to the file at off (64-byte aligned, at or after the
+// last allocation) with pwrite, and allocates it. Called with mu held.
+func (b *Builder) writeIn(off uint64, src []byte) (format.Buffer, error) {
+	size := uint64(len(src))
+	end := off + alignUp(size)
+	if end < off || end > uint64(b.opts.MaxSize) {
+		return format.Buffer{}, b.tooBig(end)
+	}
+	// Reserve what lies before off, so that the file below end is backed.
+	if err := b.reserveTo(off, off); err != nil {
+		return format.Buffer{}, err
+	}
+	for done := uint64(0); done < size; {
+		chunk := src[done:min(done+writeChunk, size)]
+		b.summed(chunk)
+		n, err := pwrite(b.fd, chunk, int64(off+done))
+		if err != nil {
+			_ = truncate(b.fd, int64(b.fileLen)) // give back the pages written
+			if isNoSpace(err) {
+				return format.Buffer{}, b.noSpace(off + size)
+			}
+			return format.Buffer{}, osError("write", b.name, b.path, err)
+		}
+		done += uint64(n)
+	}
+	// Zero the padding up to end where a rolled-back copy may have left
+	// bytes (below high); above high nothing was ever written, and pwrite
+	// zeroed the rest of the page it wrote last.
+	if tail := off + size; tail < b.high {
+		clear(b.mem[tail:min(end, b.high)])
+	}
+	b.fileLen = max(b.fileLen, off+size)
+	b.end = end
+	b.high = max(b.high, end)
+	return format.Buffer{Offset: off, Length: size}, nil
+}
+
+// summed adds p, the next bytes of the array being copied, to its running
+// data checksum (spec §9: validity, offsets, data, in that order).
+func (b *Builder) summed(p []byte) {
+	if !b.opts.NoDataChecksum {
+		b.sum = crc32.Update(b.sum, crc32.IEEETable, p)
+	}
 }
 
 // copyBitmap copies n bits of src from bit start into a new bitmap that
@@ -128,6 +192,7 @@ func (b *Builder) copyBitmap(src []byte, start, n uint64) (format.Buffer, error)
 		return format.Buffer{}, err
 	}
 	copyBits(b.mem[off:off+size], src, start, n)
+	b.summed(b.mem[off : off+size])
 	return format.Buffer{Offset: off, Length: size}, nil
 }
 
@@ -162,6 +227,7 @@ func (b *Builder) copyVarLengthFrom(desc *format.ArrayDesc, srcOffs, srcData []b
 			binary.LittleEndian.PutUint64(dst[i*8:], v)
 		}
 	}
+	b.summed(dst)
 	desc.Offsets = format.Buffer{Offset: offOff, Length: (n + 1) * ow}
 	desc.Data, err = b.copyIn(srcData[base:last])
 	return err

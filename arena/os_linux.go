@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -183,12 +184,28 @@ func isNoSpace(err error) bool { return errors.Is(err, unix.ENOSPC) || errors.Is
 
 func truncate(fd int, size int64) error { return unix.Ftruncate(fd, size) }
 
+// pwrite writes p at off, retrying after a signal; it returns after a
+// partial write so that the caller sees where space ran out.
+func pwrite(fd int, p []byte, off int64) (int, error) {
+	for {
+		n, err := unix.Pwrite(fd, p, off)
+		if err != unix.EINTR {
+			return n, err
+		}
+	}
+}
+
 // prefault maps the pages of b (reserved file space) into the page table in
 // one call instead of one page fault per 4 KiB page as a copy first touches
 // them, which is most of the cost of writing fresh tmpfs pages. Best effort:
 // kernels before 5.14 lack MADV_POPULATE_WRITE and just fault as usual.
+// b must lie inside one mapping; its start is rounded down to a page, as
+// madvise requires.
 func prefault(b []byte) {
-	if len(b) > 0 {
-		_ = unix.Madvise(b, unix.MADV_POPULATE_WRITE)
+	if len(b) == 0 {
+		return
 	}
+	p := unsafe.Pointer(unsafe.SliceData(b))
+	skew := int(uintptr(p) % uintptr(os.Getpagesize()))
+	_ = unix.Madvise(unsafe.Slice((*byte)(unsafe.Add(p, -skew)), len(b)+skew), unix.MADV_POPULATE_WRITE)
 }

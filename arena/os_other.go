@@ -34,6 +34,7 @@ func link(int, string, string) error                 { return errUnsupported }
 func openSegment(string) (int, int64, error)         { return -1, 0, errUnsupported }
 func closeFD(int)                                    {}
 func pread(int, []byte, int64) (int, error)          { return 0, errUnsupported }
+func pwrite(int, []byte, int64) (int, error)         { return 0, errUnsupported }
 func unlinkPath(string) error                        { return errUnsupported }
 func startTime(int) (uint64, bool)                   { return 0, false }
 func processAlive(uint32, uint64) bool               { return false }

@@ -28,19 +28,26 @@ func (b *Builder) AddBuffers(desc format.ArrayDesc, validity, offsets, data []by
 	if err := b.checkName(desc.Name); err != nil {
 		return err
 	}
+	desc.Validity, desc.Offsets, desc.Data = format.Buffer{}, format.Buffer{}, format.Buffer{}
+	desc.NullCount, desc.HasDataCRC = 0, false
+	if validity != nil {
+		if uint64(len(validity)) < bitmapBytes(n) {
+			return fmt.Errorf("%w: segment %q: array %q: validity buffer has %d bytes, %d slots need %d", format.ErrInvalidArgument, b.name, desc.Name, len(validity), n, bitmapBytes(n))
+		}
+		// Counted before the copy, so that a bitmap without nulls is not
+		// stored; the full validation at commit checks the count against
+		// the copy.
+		if desc.NullCount = int64(n) - format.CountSet(validity, n); desc.NullCount == 0 {
+			validity = nil
+		}
+	}
 	mark := b.end
 	err := b.copyBuffers(&desc, validity, offsets, data)
 	if err != nil {
 		b.rollback(mark)
 		return fmt.Errorf("segment %q: array %q: %w", b.name, desc.Name, err)
 	}
-	if desc.Validity.Length != 0 {
-		desc.NullCount = int64(n) - format.CountSet(b.mem[desc.Validity.Offset:desc.Validity.End()], n)
-		if desc.NullCount == 0 {
-			desc.Validity = format.Buffer{} // no nulls: no bitmap needed
-		}
-	}
-	return b.commit(&desc, mark)
+	return b.commit(&desc, mark, true)
 }
 
 // checkDesc checks the type, unit, width, time zone and shape a writer gave.
@@ -90,11 +97,9 @@ func (b *Builder) copyBuffers(desc *format.ArrayDesc, validity, offsets, data []
 	short := func(what string, have, need uint64) error {
 		return fmt.Errorf("%w: %s buffer has %d bytes, %d slots need %d", format.ErrInvalidArgument, what, have, n, need)
 	}
+	b.sum = 0
 	var err error
 	if validity != nil {
-		if uint64(len(validity)) < bitmapBytes(n) {
-			return short("validity", uint64(len(validity)), bitmapBytes(n))
-		}
 		if desc.Validity, err = b.copyBitmap(validity, 0, n); err != nil {
 			return err
 		}
