@@ -181,4 +181,3 @@ func bytesOf(v []int64) []byte {
 	}
 	return out
 }
-
