@@ -477,7 +477,7 @@ make bench BENCH_SCALE=0.1    # every data size × 0.1: a quick check
 
 Or directly: `PYTHONPATH=bindings/python .venv-bench/bin/python bench/run.py --help` (options: `--scale`,
 `--reps`, `--workers 1,2,4,8`, `--start spawn|forkserver`, `--only numeric,objects,attach,go,create,arrow,extra,hooks`,
-`--numeric-budget SECONDS` (default 300: repetitions after the first stop there), `--huge-dir DIR` (also run
+`--numeric-budget SECONDS` (default 240: repetitions after the first stop there), `--huge-dir DIR` (also run
 shmarray with segments on a tmpfs mounted with `huge=`, e.g. `mount -t tmpfs -o huge=within_size,size=4G tmpfs DIR`);
 each also as an environment variable `BENCH_SCALE`, `BENCH_REPS`, `BENCH_WORKERS`, `BENCH_START`, `BENCH_ONLY`,
 `BENCH_NUMERIC_BUDGET`, `BENCH_HUGE_DIR`). `python bench/report.py` re-renders this page from `docs/benchmarks.json`.

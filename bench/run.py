@@ -46,8 +46,8 @@ def options() -> argparse.Namespace:
                     help="worker counts of the numeric workload (default 1,2,4,8)")
     ap.add_argument("--start", default=env("BENCH_START") or "spawn", choices=["spawn", "forkserver"],
                     help="start method of the non-fork workers (default spawn)")
-    ap.add_argument("--numeric-budget", type=float, default=float(env("BENCH_NUMERIC_BUDGET") or 300),
-                    help="seconds for the numeric workload: repetitions after the first stop there (default 300)")
+    ap.add_argument("--numeric-budget", type=float, default=float(env("BENCH_NUMERIC_BUDGET") or 240),
+                    help="seconds for the numeric workload: repetitions after the first stop there (default 240)")
     ap.add_argument("--huge-dir", default=env("BENCH_HUGE_DIR") or "",
                     help="also run shmarray with segments in this directory, a tmpfs mounted with huge= "
                          "(e.g. mount -t tmpfs -o huge=within_size,size=4G tmpfs DIR)")

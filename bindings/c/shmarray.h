@@ -397,7 +397,9 @@ int shmarray_create(const char *name, const char *dir,
                     shmarray_builder **out, char *err, size_t err_len);
 
 /* One array from raw buffers, copied into the segment at once (the caller
- * keeps its memory). Layout of the inputs (spec §7), all little-endian: */
+ * keeps its memory, which must not change during the call: the data
+ * checksum is taken as the bytes are copied). Layout of the inputs
+ * (spec §7), all little-endian: */
 typedef struct shmarray_array_spec {
   uint32_t type;        /* SHMARRAY_TYPE_* */
   uint32_t time_unit;   /* timestamp, duration */

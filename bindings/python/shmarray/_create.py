@@ -62,6 +62,10 @@ def create(name: str, columns, *, dir: str | None = None, mode: int = 0o600,
     (normally, by an exception, or by SIGTERM); otherwise it persists until
     :func:`shmarray.unlink`.
 
+    The columns are copied while the call runs, with the GIL released: other
+    threads must not change them meanwhile (the data checksum is taken from
+    the bytes as they are copied).
+
     This call runs Go code in libshmarray.so: in a child forked from a process
     that already called it, it raises :class:`~shmarray.ForkedError`.
 
