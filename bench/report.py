@@ -455,9 +455,10 @@ def machine_text(res: dict) -> str:
         f"- Run: {m.get('date', '?')}, scale {c.get('scale')}, {c.get('reps')} repetitions, workers "
         f"{', '.join(map(str, c.get('workers', [])))}, start method {c.get('start_method')}; "
         f"took {time_text(m.get('runtime_s'))}",
-        f"- Load average (1 min) at start {m.get('load_start') or 0:.1f}, at end {m.get('load_end') or 0:.1f}"
-        + (" — **other work was running: timings are noisy**" if max(m.get('load_start') or 0,
-                                                                   m.get('load_end') or 0) > 0.5 * (m.get('cores') or 1) else ""),
+        f"- Load average (1 min) at start {m.get('load_start') or 0:.1f}, at end {m.get('load_end') or 0:.1f} "
+        "(the end includes this run's own workers)"
+        + (" — **other work was running at the start: timings are noisy**"
+           if (m.get('load_start') or 0) > 0.5 * (m.get('cores') or 1) else ""),
     ]
     timings = m.get("step_s") or {}
     if timings:
