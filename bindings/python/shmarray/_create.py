@@ -278,18 +278,23 @@ def _unicode_spec(col, value, mask):
     width; each value ends at its last non-NUL code point, as in NumPy."""
     n, width = len(value), value.dtype.itemsize // 4
     codes = np.ascontiguousarray(value).view(np.uint32).reshape(n, width)
-    nonzero = codes != 0
-    lengths = np.where(nonzero.any(axis=1), width - np.argmax(nonzero[:, ::-1], axis=1), 0) if width else \
-        np.zeros(n, dtype=np.int64)
+    lengths = np.zeros(n, dtype=np.int64)
+    for k in range(width):  # one pass per column: each value's last non-NUL
+        np.copyto(lengths, k + 1, where=codes[:, k] != 0)
     if mask is not None:
         lengths[mask] = 0
-    inside = np.arange(width) < lengths[:, None]
-    cps = codes[inside]  # every code point of every value, in order
-    if cps.size == 0 or cps.max() < 0x80:  # ASCII: one byte per code point
+    full = n == 0 or lengths.min() == width  # no value is shorter: keep every code point
+    inside = None if full else np.arange(width) < lengths[:, None]
+    if codes.size == 0 or codes.max() < 0x80:  # ASCII: one byte per code point
+        ascii_bytes = codes.astype(np.uint8)
         offsets = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
-        return _var_length_spec(_T_UTF8, _T_LARGE_UTF8, offsets, cps.astype(np.uint8),
+        return _var_length_spec(_T_UTF8, _T_LARGE_UTF8, offsets,
+                                ascii_bytes.reshape(-1) if full else ascii_bytes[inside],
                                 None if mask is None or not mask.any() else ~mask)
+    if full:
+        inside = np.ones((n, width), dtype=bool)
+    cps = codes[inside]  # every code point of every value, in order
     if ((cps >= 0xD800) & (cps <= 0xDFFF)).any() or (cps > 0x10FFFF).any():
         raise InvalidArgumentError(f"shmarray: invalid argument: column {col!r} holds a surrogate or an "
                                    "out-of-range code point, which UTF-8 cannot encode")

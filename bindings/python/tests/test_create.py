@@ -78,6 +78,25 @@ def test_strings(shm_dir, seg_name):
         seg.validate()
 
 
+@pytest.mark.parametrize("values, mask", [
+    (["ACME", "BOLT", "ZETA"], None),          # ASCII, every value full width
+    (["ACME", "GO", "", "A"], None),           # ASCII, shorter values
+    (["ünï", "日本", "🌍é"], None),             # non-ASCII, full and shorter
+    (["日本", "éé"], None),                     # non-ASCII, every value full width
+    (["a\0b", "\0\0c", "d"], None),           # NUL inside a value is kept
+    (["ab", "ü", "cd"], [False, True, False]),  # non-ASCII only in a masked slot
+    (["ab", "üü", "cd"], [True, False, False]),
+    (["", ""], None),
+], ids=["ascii-full", "ascii-short", "mixed", "wide-full", "inner-nul", "masked-wide", "masked-ascii", "empty"])
+def test_numpy_unicode(shm_dir, seg_name, values, mask):
+    arr = np.array(values)
+    col = arr if mask is None else np.ma.MaskedArray(arr, mask=mask)
+    want = [None if mask is not None and mask[i] else v for i, v in enumerate(arr.tolist())]
+    with shmarray.create(seg_name, {"u": col}, dir=shm_dir) as seg:
+        assert seg["u"].to_pylist() == want
+        seg.validate()
+
+
 def test_metadata_and_listing(shm_dir, seg_name):
     seg = shmarray.create(seg_name, {"x": np.zeros(3)}, dir=shm_dir, metadata={"source": "test", "ü": "ö"})
     assert seg.metadata == {"source": "test", "ü": "ö"}
