@@ -139,3 +139,46 @@ func (b *Builder) copyRawVarLength(desc *format.ArrayDesc, offsets, data []byte)
 	}
 	return b.copyVarLengthFrom(desc, offsets[:(n+1)*ow], data, base, last)
 }
+
+// AddEmpty adds a fixed-width array without nulls whose values the caller
+// then writes in place, and returns its data bytes: zeroed, 64-byte
+// aligned, inside the segment, length × prod(shape[1:]) × width of them.
+// They stay writable until Publish or Close, which unmap them: touching
+// them afterwards is a use after free. The data checksum is taken at
+// Publish, over what was written by then. desc gives the name, type
+// (integer, float, temporal or fixed_size_binary; bool, whose values are
+// bits, and variable-length types are refused), length, shape and
+// metadata; its buffer fields and null count are ignored.
+//
+// Errors: INVALID_ARGUMENT, NO_SPACE, CLOSED.
+func (b *Builder) AddEmpty(desc format.ArrayDesc) ([]byte, error) {
+	if err := checkDesc(&desc); err != nil {
+		return nil, fmt.Errorf("segment %q: array %q: %w", b.name, desc.Name, err)
+	}
+	if desc.Type == format.Bool || desc.Type.VarLength() {
+		return nil, fmt.Errorf("%w: segment %q: array %q: a %s array cannot be filled in place; copy it in (AddBuffers, AddArray)",
+			format.ErrInvalidArgument, b.name, desc.Name, desc.Type)
+	}
+	hi, size := bits.Mul64(uint64(desc.Length)*uint64(desc.RowElems()), uint64(desc.ElemWidth()))
+	if hi != 0 || size > 1<<62 {
+		return nil, fmt.Errorf("%w: segment %q: array %q: shape %v of %s is too large", format.ErrInvalidArgument, b.name, desc.Name, desc.Shape, desc.Type)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.checkName(desc.Name); err != nil {
+		return nil, err
+	}
+	desc.Validity, desc.Offsets, desc.Data = format.Buffer{}, format.Buffer{}, format.Buffer{}
+	desc.NullCount, desc.HasDataCRC = 0, false
+	if size == 0 {
+		b.add(&desc)
+		return []byte{}, nil
+	}
+	off, err := b.alloc(size)
+	if err != nil {
+		return nil, err
+	}
+	desc.Data = format.Buffer{Offset: off, Length: size}
+	b.add(&desc) // nothing to validate: fixed width, no nulls, any bytes
+	return b.mem[off : off+size : off+size], nil
+}

@@ -1,6 +1,7 @@
 package arena_test
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -180,4 +181,76 @@ func bytesOf(v []int64) []byte {
 		}
 	}
 	return out
+}
+
+// TestAddEmptyFilledInPlace: arrays handed out by AddEmpty and written
+// afterwards (N-D, large, fixed_size_binary, empty) are published with what
+// was written, data checksums included; types that cannot be filled in
+// place and taken names are refused, and a closed builder says CLOSED.
+func TestAddEmptyFilledInPlace(t *testing.T) {
+	dir := shmTempDir(t)
+	b, err := arena.Create("in-place", &arena.CreateOptions{Dir: dir})
+	require.NoError(t, err)
+	defer b.Close()
+
+	grid, err := b.AddEmpty(format.ArrayDesc{Name: "grid", DType: format.DType{Type: format.Float64}, Length: 3, Shape: []int64{3, 4}})
+	require.NoError(t, err)
+	require.Len(t, grid, 3*4*8)
+	big, err := b.AddEmpty(format.ArrayDesc{Name: "big", DType: format.DType{Type: format.Int64}, Length: largeWrite / 8})
+	require.NoError(t, err)
+	ids, err := b.AddEmpty(format.ArrayDesc{Name: "ids", DType: format.DType{Type: format.FixedSizeBinary, ByteWidth: 3}, Length: 2})
+	require.NoError(t, err)
+	none, err := b.AddEmpty(format.ArrayDesc{Name: "none", DType: format.DType{Type: format.Int32}, Length: 0})
+	require.NoError(t, err)
+	assert.Empty(t, none)
+
+	for _, typ := range []format.Type{format.Bool, format.Utf8, format.LargeBinary} {
+		_, err = b.AddEmpty(format.ArrayDesc{Name: "no-" + typ.String(), DType: format.DType{Type: typ}, Length: 8})
+		assert.Equal(t, format.InvalidArgument, format.CodeOf(err), "%s: %v", typ, err)
+		assert.Contains(t, err.Error(), "cannot be filled in place")
+	}
+	_, err = b.AddEmpty(format.ArrayDesc{Name: "grid", DType: format.DType{Type: format.Int8}, Length: 1})
+	assert.Equal(t, format.InvalidArgument, format.CodeOf(err), "a taken name: %v", err)
+
+	assert.Equal(t, make([]byte, len(big)), big, "handed out zeroed")
+	want := make([]int64, largeWrite/8)
+	for i := range want {
+		want[i] = int64(i) * 7
+		putU64(big[i*8:], uint64(want[i]))
+	}
+	for i := 0; i < 12; i++ {
+		putU64(grid[i*8:], math.Float64bits(float64(i)/2))
+	}
+	copy(ids, "abcxyz")
+	require.NoError(t, b.Publish())
+	_, err = b.AddEmpty(format.ArrayDesc{Name: "late", DType: format.DType{Type: format.Int8}, Length: 1})
+	assert.Equal(t, format.Closed, format.CodeOf(err), "%v", err)
+
+	seg, err := arena.Attach("in-place", dir)
+	require.NoError(t, err)
+	defer seg.Close()
+	require.NoError(t, seg.Validate())
+	for _, a := range seg.Arrays() {
+		assert.True(t, a.HasDataCRC, "array %q", a.Name)
+	}
+	got, err := arena.Values[int64](seg, "big")
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
+	g, err := arena.Values[float64](seg, "grid")
+	require.NoError(t, err)
+	assert.Equal(t, []float64{0, 0.5, 1, 1.5, 2, 2.5, 3, 3.5, 4, 4.5, 5, 5.5}, g)
+	desc, err := seg.Desc("grid")
+	require.NoError(t, err)
+	assert.Equal(t, []int64{3, 4}, desc.Shape)
+	_, _, d, err := seg.Buffers("ids")
+	require.NoError(t, err)
+	assert.Equal(t, "abcxyz", string(d))
+	desc, err = seg.Desc("none")
+	require.NoError(t, err)
+	assert.Zero(t, desc.Length)
+}
+
+func putU64(b []byte, v uint64) {
+	putU32(b, uint32(v))
+	putU32(b[4:], uint32(v>>32))
 }

@@ -54,6 +54,27 @@ func shmarraygo_builder_add(h C.uintptr_t, name *C.char, spec *C.shmarray_array_
 	return fail(b.AddBuffers(desc, validity, offsets, data), errBuf, errLen)
 }
 
+//export shmarraygo_builder_add_empty
+func shmarraygo_builder_add_empty(h C.uintptr_t, name *C.char, spec *C.shmarray_array_spec, data *unsafe.Pointer, size *C.size_t, errBuf *C.char, errLen C.size_t) (rc C.int) {
+	defer recoverInto(&rc, errBuf, errLen)
+	b := builder(h)
+	if spec != nil && (spec.validity != nil || spec.offsets != nil || spec.data != nil) {
+		return fail(fmt.Errorf("%w: array %q: validity, offsets and data must be NULL: the library hands out the memory", format.ErrInvalidArgument, goString(name)), errBuf, errLen)
+	}
+	desc, err := specDesc(goString(name), spec)
+	if err != nil {
+		return fail(err, errBuf, errLen)
+	}
+	mem, err := b.AddEmpty(desc)
+	if err != nil {
+		return fail(err, errBuf, errLen)
+	}
+	// The segment's mapping is not Go-allocated memory: C may keep the
+	// pointer (until publish or discard unmaps it).
+	*data, *size = unsafe.Pointer(unsafe.SliceData(mem)), C.size_t(len(mem))
+	return C.SHMARRAY_OK
+}
+
 //export shmarraygo_builder_add_arrow
 func shmarraygo_builder_add_arrow(h C.uintptr_t, name *C.char, arr *C.struct_ArrowArray, schema *C.struct_ArrowSchema, errBuf *C.char, errLen C.size_t) (rc C.int) {
 	defer recoverInto(&rc, errBuf, errLen)
@@ -160,33 +181,9 @@ func rawArray(name string, s *C.shmarray_array_spec) (format.ArrayDesc, []byte, 
 	bad := func(f string, a ...any) (format.ArrayDesc, []byte, []byte, []byte, error) {
 		return format.ArrayDesc{}, nil, nil, nil, fmt.Errorf("%w: array %q: "+f, append([]any{format.ErrInvalidArgument, name}, a...)...)
 	}
-	if s == nil {
-		return bad("spec is NULL")
-	}
-	desc := format.ArrayDesc{
-		Name:   name,
-		DType:  format.DType{Type: format.Type(s._type), Unit: format.TimeUnit(s.time_unit), ByteWidth: int(s.byte_width), TimeZone: goString(s.timezone)},
-		Length: int64(s.length),
-	}
-	if s.length < 0 || s.length > format.MaxLength {
-		return bad("length %d is not in [0, 2^62]", int64(s.length))
-	}
-	if s.ndim > format.MaxNDim {
-		return bad("ndim %d exceeds %d", uint32(s.ndim), format.MaxNDim)
-	}
-	if s.ndim >= 2 {
-		if s.shape == nil {
-			return bad("ndim is %d but shape is NULL", uint32(s.ndim))
-		}
-		desc.Shape = append([]int64(nil), unsafe.Slice((*int64)(unsafe.Pointer(s.shape)), int(s.ndim))...)
-	}
-	md, err := metadata(s.metadata_keys, s.metadata_values, s.metadata_count)
+	desc, err := specDesc(name, s)
 	if err != nil {
-		return bad("%v", err)
-	}
-	desc.Metadata = md
-	if !desc.Type.Known() {
-		return bad("unknown type code %d", uint32(s._type))
+		return format.ArrayDesc{}, nil, nil, nil, err
 	}
 	n := uint64(desc.Length)
 	var validity, offsets, data []byte
@@ -221,6 +218,43 @@ func rawArray(name string, s *C.shmarray_array_spec) (format.ArrayDesc, []byte, 
 		data = bytesAt(s.data, need)
 	}
 	return desc, validity, offsets, data, nil
+}
+
+// specDesc reads the description part of a spec: name, type, length,
+// shape and metadata, not the buffers.
+func specDesc(name string, s *C.shmarray_array_spec) (format.ArrayDesc, error) {
+	bad := func(f string, a ...any) (format.ArrayDesc, error) {
+		return format.ArrayDesc{}, fmt.Errorf("%w: array %q: "+f, append([]any{format.ErrInvalidArgument, name}, a...)...)
+	}
+	if s == nil {
+		return bad("spec is NULL")
+	}
+	desc := format.ArrayDesc{
+		Name:   name,
+		DType:  format.DType{Type: format.Type(s._type), Unit: format.TimeUnit(s.time_unit), ByteWidth: int(s.byte_width), TimeZone: goString(s.timezone)},
+		Length: int64(s.length),
+	}
+	if s.length < 0 || s.length > format.MaxLength {
+		return bad("length %d is not in [0, 2^62]", int64(s.length))
+	}
+	if s.ndim > format.MaxNDim {
+		return bad("ndim %d exceeds %d", uint32(s.ndim), format.MaxNDim)
+	}
+	if s.ndim >= 2 {
+		if s.shape == nil {
+			return bad("ndim is %d but shape is NULL", uint32(s.ndim))
+		}
+		desc.Shape = append([]int64(nil), unsafe.Slice((*int64)(unsafe.Pointer(s.shape)), int(s.ndim))...)
+	}
+	md, err := metadata(s.metadata_keys, s.metadata_values, s.metadata_count)
+	if err != nil {
+		return bad("%v", err)
+	}
+	desc.Metadata = md
+	if !desc.Type.Known() {
+		return bad("unknown type code %d", uint32(s._type))
+	}
+	return desc, nil
 }
 
 // dataSize is the byte size of a fixed-width array's data, if it fits.

@@ -58,6 +58,20 @@ int shmarray_builder_add(shmarray_builder *b, const char *name,
   return shmarraygo_builder_add(b->handle, (char *)name, (shmarray_array_spec *)spec, err, err_len);
 }
 
+int shmarray_builder_add_empty(shmarray_builder *b, const char *name,
+                               const shmarray_array_spec *spec, void **data, size_t *size,
+                               char *err, size_t err_len) {
+  int rc = sa_refuse_if_forked(err, err_len);
+  if (rc) return rc;
+  if (!b || !name || !spec || !data || !size)
+    return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len,
+                   "builder, name, spec, data and size must not be NULL");
+  *data = NULL;
+  *size = 0;
+  return shmarraygo_builder_add_empty(b->handle, (char *)name, (shmarray_array_spec *)spec, data,
+                                      size, err, err_len);
+}
+
 int shmarray_builder_add_arrow(shmarray_builder *b, const char *name,
                                struct ArrowArray *array, struct ArrowSchema *schema,
                                char *err, size_t err_len) {

@@ -426,6 +426,22 @@ int shmarray_builder_add(shmarray_builder *b, const char *name,
                          const shmarray_array_spec *spec,
                          char *err, size_t err_len);
 
+/* Space for one array without nulls that the caller fills in place, with
+ * no copy: an integer, float, temporal or fixed_size_binary array, N-D
+ * allowed (not bool, whose values are bits, nor a variable-length type).
+ * spec gives the type, length, shape and metadata; its validity, offsets
+ * and data must be NULL. *data receives the array's values, zeroed and
+ * 64-byte aligned inside the segment, and *size their byte count (length x
+ * prod(shape[1:]) x width). The memory is writable until publish or
+ * discard unmaps it: touching it afterwards is a use after free. The array
+ * is part of the segment at once; its data checksum is taken at publish,
+ * over what was written by then.
+ * Errors: INVALID_ARGUMENT (name taken, bad spec, a type that cannot be
+ * filled in place), NO_SPACE, CLOSED, FORKED. */
+int shmarray_builder_add_empty(shmarray_builder *b, const char *name,
+                               const shmarray_array_spec *spec, void **data, size_t *size,
+                               char *err, size_t err_len);
+
 /* One array from the Arrow C Data Interface, copied into the segment. The
  * library takes ownership of *array and *schema (moves them): it releases
  * both, on success and on error. The schema's field metadata is kept. */

@@ -3,6 +3,7 @@
  * returns SHMARRAY_FORKED at once while reading still works. Prints
  * "N passed, N failed" last; exits non-zero on any failure. */
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,6 +192,61 @@ static void test_add_arrow(void) {
 }
 
 /* In a forked child: writing is refused at once, reading works. */
+/* Arrays filled in place (shmarray_builder_add_empty): the memory handed
+ * out is zeroed and the size is right; what is written before publish is
+ * what readers see, checksum included; types that cannot be filled in place
+ * and specs that carry buffers are refused. */
+static void test_add_empty(void) {
+  char err[256];
+  shmarray_builder *b = NULL;
+  CHECK(shmarray_create("filled", dir, NULL, &b, err, sizeof err) == SHMARRAY_OK, "create: %s", err);
+  if (!b) return;
+  int64_t shape[2] = {1000, 3};
+  shmarray_array_spec grid = {.type = SHMARRAY_TYPE_FLOAT64, .ndim = 2, .shape = shape, .length = 1000};
+  void *mem = NULL;
+  size_t size = 0;
+  int rc = shmarray_builder_add_empty(b, "grid", &grid, &mem, &size, err, sizeof err);
+  CHECK(rc == SHMARRAY_OK && mem && size == 1000 * 3 * sizeof(double), "add_empty 2-D: %s", err);
+  if (rc) {
+    shmarray_builder_discard(b);
+    return;
+  }
+  CHECK(((uintptr_t)mem & 63) == 0, "64-byte aligned");
+  double *cells = mem;
+  int zeroed = 1;
+  for (size_t i = 0; i < 3000; i++) zeroed &= cells[i] == 0;
+  CHECK(zeroed, "handed out zeroed");
+  for (size_t i = 0; i < 3000; i++) cells[i] = (double)i / 4;
+
+  shmarray_array_spec words = {.type = SHMARRAY_TYPE_UTF8, .length = 4};
+  CHECK(shmarray_builder_add_empty(b, "w", &words, &mem, &size, err, sizeof err) ==
+            SHMARRAY_INVALID_ARGUMENT && mem == NULL && size == 0 && strstr(err, "in place"),
+        "utf8 cannot be filled in place: %s", err);
+  shmarray_array_spec bits = {.type = SHMARRAY_TYPE_BOOL, .length = 4};
+  CHECK(shmarray_builder_add_empty(b, "bits", &bits, &mem, &size, err, sizeof err) ==
+            SHMARRAY_INVALID_ARGUMENT, "bool cannot be filled in place: %s", err);
+  int64_t given[2] = {1, 2};
+  shmarray_array_spec with_data = {.type = SHMARRAY_TYPE_INT64, .length = 2, .data = given};
+  CHECK(shmarray_builder_add_empty(b, "given", &with_data, &mem, &size, err, sizeof err) ==
+            SHMARRAY_INVALID_ARGUMENT && strstr(err, "NULL"), "a spec with data is refused: %s", err);
+  CHECK(shmarray_builder_add_empty(b, "grid", &grid, &mem, &size, err, sizeof err) ==
+            SHMARRAY_INVALID_ARGUMENT, "a taken name is refused");
+  CHECK(shmarray_builder_add_empty(b, "x", &grid, NULL, &size, err, sizeof err) ==
+            SHMARRAY_INVALID_ARGUMENT, "NULL data pointer refused");
+  CHECK(shmarray_builder_publish(b, err, sizeof err) == SHMARRAY_OK, "publish: %s", err);
+
+  shmarray_segment *seg = NULL;
+  CHECK(shmarray_attach("filled", dir, &seg, err, sizeof err) == SHMARRAY_OK, "attach: %s", err);
+  if (!seg) return;
+  CHECK(shmarray_array_count(seg) == 1, "only the grid was added");
+  shmarray_view v;
+  CHECK(shmarray_array_view(seg, 0, &v) == SHMARRAY_OK && ((const double *)v.data)[2999] == 2999.0 / 4,
+        "readers see what was written");
+  CHECK(shmarray_validate(seg, err, sizeof err) == SHMARRAY_OK, "full validation, checksum included: %s",
+        err);
+  shmarray_close(seg);
+}
+
 static void test_fork(void) {
   pid_t pid = fork();
   if (pid == 0) {
@@ -225,6 +281,7 @@ int main(void) {
   test_errors();
   test_names_modes_links();
   test_add_arrow();
+  test_add_empty();
   test_fork();
   /* Everything the tests published goes, then the directory. */
   shmarray_list_entry *entries = NULL;

@@ -10,6 +10,7 @@ from ._errors import *  # noqa: F401,F403  (one exception class per spec code)
 from ._errors import ShmarrayError, InvalidSegmentError  # noqa: F401
 from ._segment import Segment, StringColumn, ArrayInfo, attach, unlink, list_segments, SegmentInfo  # noqa: F401
 from ._create import create  # noqa: F401
+from ._builder import Builder  # noqa: F401
 from ._gc import gc  # noqa: F401
 from ._index import Index  # noqa: F401
 

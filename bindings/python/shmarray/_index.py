@@ -35,6 +35,7 @@ import numpy as np
 
 from . import _format as F
 from . import _lib
+from ._utf8 import utf32_to_utf8
 from ._errors import (BadOffsetsError, BadSizeError, ChecksumMismatchError, DuplicateNameError,
                       InvalidArgumentError, OutOfBoundsError, error_for)
 
@@ -685,7 +686,8 @@ class Index(collections.abc.Mapping):
             return k.offsets.astype(np.int64), k.data
         if k.kind == _lib.KEYS_FIXED:
             return np.arange(k.count + 1, dtype=np.int64) * k.width, k.data.reshape(-1)
-        return _utf32_to_utf8(k.data)
+        offsets, data = utf32_to_utf8(k.data, replace_invalid=True)
+        return offsets, data if data.size else np.zeros(1, dtype=np.uint8)
 
     def _probe_rounds(self, h: np.ndarray, todo: np.ndarray, rows: np.ndarray, equal) -> None:
         """Spec §7.8.4 for many keys at once: each round reads one slot per
@@ -753,45 +755,6 @@ class Index(collections.abc.Mapping):
             return eq
 
         self._probe_rounds(h, todo, rows, equal)
-
-
-def _utf32_to_utf8(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """UTF-8 (int64 offsets, uint8 data) of a (n, width) UTF-32 array whose
-    items end at their last non-NUL code point. A code point UTF-8 cannot
-    encode (a surrogate, > U+10FFFF) becomes 0xFF bytes, which no UTF-8 key
-    contains, so that such a key is never found."""
-    n, width = codes.shape
-    nonzero = codes != 0
-    lengths = np.where(nonzero.any(axis=1), width - np.argmax(nonzero[:, ::-1], axis=1), 0) if width else \
-        np.zeros(n, dtype=np.int64)
-    inside = np.arange(width) < lengths[:, None]
-    cps = codes[inside].astype(np.uint32)
-    if cps.size == 0 or int(cps.max()) < 0x80:
-        offsets = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        return offsets, cps.astype(np.uint8) if cps.size else np.zeros(1, dtype=np.uint8)
-    bad = ((cps >= 0xD800) & (cps <= 0xDFFF)) | (cps > 0x10FFFF)
-    nbytes = 1 + (cps >= 0x80) + (cps >= 0x800) + (cps >= 0x10000)
-    nbytes = nbytes.astype(np.int64)
-    out = np.empty(int(nbytes.sum()), dtype=np.uint8)
-    start = np.cumsum(nbytes) - nbytes
-    for size, lead in ((1, 0x00), (2, 0xC0), (3, 0xE0), (4, 0xF0)):
-        sel = nbytes == size
-        if not sel.any():
-            continue
-        c, at = cps[sel], start[sel]
-        out[at] = lead | (c >> (6 * (size - 1)))
-        for j in range(1, size):
-            out[at + j] = 0x80 | ((c >> (6 * (size - 1 - j))) & 0x3F)
-    if bad.any():
-        for j in range(4):
-            sel = bad & (nbytes > j)
-            out[start[sel] + j] = 0xFF
-    row_bytes = np.zeros((n, width), dtype=np.int64)
-    row_bytes[inside] = nbytes
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(row_bytes.sum(axis=1), out=offsets[1:])
-    return offsets, out
 
 
 # ---------------------------------------------------------------------------

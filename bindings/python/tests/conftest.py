@@ -1,3 +1,4 @@
+import doctest
 import os
 import uuid
 
@@ -18,3 +19,16 @@ def seg_name():
 
 def pytest_configure(config):
     os.environ.setdefault("SHMARRAY_DIR", "/dev/shm")
+
+
+@pytest.fixture
+def run_doctests():
+    """Runs the examples in a module's docstrings; fails on any failure, or
+    if there are none."""
+    def run(module):
+        runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+        for test in doctest.DocTestFinder().find(module):
+            runner.run(test)
+        result = runner.summarize(verbose=False)
+        assert result.failed == 0 and result.attempted > 0
+    return run

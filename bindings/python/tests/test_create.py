@@ -97,6 +97,13 @@ def test_numpy_unicode(shm_dir, seg_name, values, mask):
         seg.validate()
 
 
+def test_numpy_unicode_refuses_what_utf8_cannot_encode(shm_dir, seg_name):
+    for bad in (np.array(["ok", "a\ud800"]), np.array(["\udfff"])):
+        with pytest.raises(shmarray.InvalidArgumentError, match="column 'u' holds a surrogate"):
+            shmarray.create(seg_name, {"u": bad}, dir=shm_dir)
+    assert os.listdir(shm_dir) == []
+
+
 def test_metadata_and_listing(shm_dir, seg_name):
     seg = shmarray.create(seg_name, {"x": np.zeros(3)}, dir=shm_dir, metadata={"source": "test", "ü": "ö"})
     assert seg.metadata == {"source": "test", "ü": "ö"}
@@ -214,3 +221,8 @@ def test_attach_and_close_never_unlink(shm_dir, seg_name):
         with shmarray.attach(seg_name, dir=shm_dir):
             pass
     assert os.path.exists(os.path.join(shm_dir, seg_name))
+
+
+def test_doctests(run_doctests):
+    from shmarray import _create
+    run_doctests(_create)

@@ -393,13 +393,8 @@ def test_numpy_engine_without_the_library(shm_dir, seg_name):
     assert out.stdout.strip() == "[1, -1, 0]", out.stderr
 
 
-def test_doctests():
-    import doctest
-    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    for test in doctest.DocTestFinder().find(_index):
-        runner.run(test)
-    result = runner.summarize(verbose=False)
-    assert result.failed == 0 and result.attempted > 0
+def test_doctests(run_doctests):
+    run_doctests(_index)
 
 
 VECTORS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "conformance", "vectors", "v1")

@@ -1,0 +1,203 @@
+"""``shmarray.Builder``: a segment being built, array by array, then published.
+
+Arrays are either copied in (:meth:`Builder.add`, as :func:`shmarray.create`
+does) or handed out empty and filled in place (:meth:`Builder.empty`): a
+NumPy array whose memory is the segment itself, so that the data is never
+copied. Publishing unmaps that memory from this process, so it waits until
+no NumPy array made by :meth:`Builder.empty` (or a view of one) is alive.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import math
+import warnings
+import weakref
+from collections.abc import Mapping
+
+import numpy as np
+
+from . import _lib
+from ._convert import add_value, encode, encode_dir, NUMERIC_CODES, T_FIXED_SIZE_BINARY, T_TIMESTAMP, \
+    T_DURATION, UNITS
+from ._errors import ClosedError, InvalidArgumentError
+from ._exit import remove_at_exit
+from ._segment import Segment, attach
+
+
+class Builder:
+    """A segment called ``name``, not visible to anyone until :meth:`publish`.
+
+    ``dir``, ``mode`` and ``unlink_on_exit`` are as for :func:`shmarray.create`.
+    Used as a context manager, the builder is discarded at the end of the
+    block unless it was published; nothing is ever left under the name.
+
+    This runs Go code in libshmarray.so: in a child forked from a process
+    that already did, it raises :class:`~shmarray.ForkedError`.
+
+    >>> import numpy as np, shmarray, tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> with shmarray.Builder("doc-build", dir=d) as b:
+    ...     x = b.empty("x", (2, 3), "float64")   # the segment's own memory
+    ...     x[:] = np.arange(6).reshape(2, 3) / 2  # filled in place, no copy
+    ...     b.add("label", ["a", "b"])            # copied in
+    ...     del x                                 # publish needs the views gone
+    ...     seg = b.publish()
+    >>> seg["x"].tolist()
+    [[0.0, 0.5, 1.0], [1.5, 2.0, 2.5]]
+    >>> seg.close(); shmarray.unlink("doc-build", dir=d)
+    """
+
+    def __init__(self, name: str, *, dir: str | None = None, mode: int = 0o600,
+                 unlink_on_exit: bool = False):
+        self._lib = _lib.lib()
+        self.name, self.dir, self._unlink_on_exit = name, dir, unlink_on_exit
+        opts = _lib.CreateOptions(mode=mode, flags=_lib.CREATE_EPHEMERAL if unlink_on_exit else 0)
+        err = _lib.err_buffer()
+        handle = ctypes.c_void_p()
+        _lib.check(self._lib.shmarray_create(encode(name, "segment name"), encode_dir(dir), ctypes.byref(opts),
+                                             ctypes.byref(handle), err, len(err)), err)
+        self._handle: ctypes.c_void_p | None = handle
+        # Arrays handed out by empty(): name -> weak reference to the ctypes
+        # object over their memory, which every NumPy view keeps alive.
+        self._filled: dict[str, weakref.ref] = {}
+
+    def _live_handle(self) -> ctypes.c_void_p:
+        if self._handle is None:
+            raise ClosedError(f"shmarray: closed: segment {self.name!r} was already published or discarded")
+        return self._handle
+
+    def add(self, name: str, value, *, field=None) -> None:
+        """Copy ``value`` into the segment as array ``name``: any column
+        :func:`shmarray.create` takes (NumPy, masked, list, pyarrow).
+        ``field``, a pyarrow.Field, gives a pyarrow value's field metadata."""
+        add_value(self._lib, self._live_handle(), name, value, field)
+
+    def empty(self, name: str, shape, dtype) -> np.ndarray:
+        """A new array ``name`` of ``shape`` and ``dtype``, zeroed, whose memory
+        is the segment: write its values in place, then drop every reference
+        to it (and its views) before :meth:`publish`.
+
+        ``dtype``: int8..int64, uint8..uint64, float16/32/64 (any shape),
+        datetime64/timedelta64 in s, ms, us or ns, or ``S<n>`` (1-D). Arrays
+        with nulls, bool, strings and dates (``datetime64[D]``) are copied in
+        with :meth:`add` instead."""
+        shape = (int(shape),) if np.ndim(shape) == 0 else tuple(int(d) for d in shape)
+        dt = np.dtype(dtype)
+        spec = _lib.ArraySpec()
+        kind, code = dt.kind, dt.str[1:]
+        if dt.byteorder == ">" or (dt.byteorder == "=" and not np.little_endian):
+            raise InvalidArgumentError(f"shmarray: invalid argument: array {name!r}: dtype {dt} is big-endian; "
+                                       "segments are little-endian")
+        if kind in "iuf" and code in NUMERIC_CODES:
+            spec.type = NUMERIC_CODES[code]
+        elif kind in "Mm" and np.datetime_data(dt) in [(u, 1) for u in UNITS]:
+            spec.type = T_TIMESTAMP if kind == "M" else T_DURATION
+            spec.time_unit = UNITS[np.datetime_data(dt)[0]]
+        elif kind == "S" and dt.itemsize > 0:
+            spec.type, spec.byte_width = T_FIXED_SIZE_BINARY, dt.itemsize
+        else:
+            raise InvalidArgumentError(
+                f"shmarray: invalid argument: array {name!r}: dtype {dt} cannot be filled in place (use "
+                "int8..int64, uint8..uint64, float16/32/64, datetime64/timedelta64 in s, ms, us or ns, "
+                "or S<n>); copy it in with Builder.add instead")
+        if not shape or len(shape) > 8 or any(d < 0 for d in shape):
+            raise InvalidArgumentError(f"shmarray: invalid argument: array {name!r}: shape {shape} must have "
+                                       "1 to 8 dimensions, none negative")
+        spec.length = shape[0]
+        keep = None
+        if len(shape) >= 2:
+            keep = (ctypes.c_int64 * len(shape))(*shape)
+            spec.ndim, spec.shape = len(shape), ctypes.cast(keep, ctypes.POINTER(ctypes.c_int64))
+        ptr, size = ctypes.c_void_p(), ctypes.c_size_t()
+        err = _lib.err_buffer()
+        _lib.check(self._lib.shmarray_builder_add_empty(self._live_handle(), encode(name, "array name"),
+                                                         ctypes.byref(spec), ctypes.byref(ptr), ctypes.byref(size),
+                                                         err, len(err)), err)
+        del keep
+        if size.value == 0:
+            return np.zeros(shape, dtype=dt)  # nothing in the segment to write
+        if size.value != math.prod(shape) * dt.itemsize:
+            raise AssertionError(f"shmarray: library handed out {size.value} bytes for {shape} {dt}")
+        raw = (ctypes.c_ubyte * size.value).from_address(ptr.value)
+        self._filled[name] = weakref.ref(raw)
+        return np.frombuffer(raw, dtype=dt).reshape(shape)
+
+    def add_index(self, name: str) -> None:
+        """Give array ``name`` (already added) a hash index, as ``create(index=...)``."""
+        err = _lib.err_buffer()
+        _lib.check(self._lib.shmarray_builder_add_index(self._live_handle(), encode(name, "array name"),
+                                                         err, len(err)), err)
+
+    def set_metadata(self, metadata: Mapping[str, str]) -> None:
+        """Set the segment-level key/value metadata (replacing any set before)."""
+        keys, values = _string_array(metadata.keys()), _string_array(metadata.values())
+        err = _lib.err_buffer()
+        _lib.check(self._lib.shmarray_builder_set_metadata(self._live_handle(), keys, values, len(metadata),
+                                                            err, len(err)), err)
+
+    def _still_filled(self) -> list[str]:
+        """Names of arrays from empty() that some NumPy array still points into."""
+        alive = [n for n, ref in self._filled.items() if ref() is not None]
+        if alive:
+            gc.collect()  # arrays kept only by unreachable cycles do not count
+            alive = [n for n, ref in self._filled.items() if ref() is not None]
+        return alive
+
+    def publish(self) -> Segment:
+        """Seal and publish the segment atomically (never replacing one of the
+        same name: :class:`~shmarray.ExistsError`), and return it attached.
+        Arrays from :meth:`empty` must be gone: their memory is unmapped here."""
+        handle = self._live_handle()
+        alive = self._still_filled()
+        if alive:
+            raise InvalidArgumentError(
+                f"shmarray: invalid argument: segment {self.name!r}: arrays {alive} from Builder.empty are "
+                "still referenced; delete them and their views (del x) before publish, which unmaps their "
+                "memory from this process (read them back from the published segment)")
+        self._handle = None
+        err = _lib.err_buffer()
+        _lib.check(self._lib.shmarray_builder_publish(handle, err, len(err)), err)
+        if self._unlink_on_exit:
+            remove_at_exit(self.name, self.dir)
+        return attach(self.name, dir=self.dir)
+
+    def discard(self) -> None:
+        """Abandon the segment: nothing is published. Idempotent. If arrays from
+        :meth:`empty` are still alive, their memory stays mapped until the last
+        of them is gone (a ResourceWarning says so)."""
+        if self._handle is None:
+            return
+        handle, self._handle = self._handle, None
+        alive = self._still_filled()
+        if not alive:
+            self._lib.shmarray_builder_discard(handle)
+            return
+        warnings.warn(f"shmarray: segment {self.name!r} discarded while arrays {alive} from Builder.empty are "
+                      "alive: its memory is released when they are gone", ResourceWarning, stacklevel=2)
+        refs = [self._filled[n] for n in alive]
+        lib = self._lib
+
+        def release(_ref=None):
+            if all(r() is None for r in refs):
+                lib.shmarray_builder_discard(handle)
+        for r in refs:
+            obj = r()
+            if obj is not None:
+                weakref.finalize(obj, release)
+
+    def __enter__(self) -> "Builder":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.discard()
+
+    def __del__(self):
+        if getattr(self, "_handle", None) is not None:
+            self.discard()
+
+
+def _string_array(values) -> ctypes.Array:
+    encoded = [encode(str(v), "metadata") for v in values]
+    return (ctypes.c_char_p * max(len(encoded), 1))(*encoded)

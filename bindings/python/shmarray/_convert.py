@@ -1,0 +1,239 @@
+"""Python columns (NumPy, masked, lists, pyarrow) converted to the raw
+buffers of spec §7 and handed to libshmarray (Go), which copies them into a
+segment being built.
+
+Every conversion here happens in the calling process, once; the library
+copies each buffer into shared memory in one pass.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+from collections.abc import Mapping
+
+import numpy as np
+
+from . import _lib
+from ._errors import InvalidArgumentError
+from ._utf8 import utf32_to_utf8
+
+# Type codes of spec §6 that the writer produces from NumPy and Python data.
+T_BOOL, T_UTF8, T_LARGE_UTF8, T_BINARY, T_LARGE_BINARY = 1, 13, 14, 15, 16
+T_FIXED_SIZE_BINARY, T_DATE32, T_TIMESTAMP, T_DURATION = 17, 18, 20, 21
+NUMERIC_CODES = {
+    "i1": 2, "u1": 3, "i2": 4, "u2": 5, "i4": 6, "u4": 7, "i8": 8, "u8": 9,
+    "f2": 10, "f4": 11, "f8": 12,
+}
+UNITS = {"s": 0, "ms": 1, "us": 2, "ns": 3}
+_INT32_MAX = 2**31 - 1
+
+
+def items(columns):
+    """(name, value, pyarrow field or None) for each column."""
+    pa = sys.modules.get("pyarrow")
+    if pa is not None and isinstance(columns, pa.Table):
+        return [(f.name, columns.column(i), f) for i, f in enumerate(columns.schema)]
+    if not isinstance(columns, Mapping):
+        raise InvalidArgumentError(
+            f"shmarray: invalid argument: columns must be a mapping of name to array, or a "
+            f"pyarrow.Table, not {type(columns).__name__}")
+    return [(str(k), v, None) for k, v in columns.items()]
+
+
+def encode(s: str, what: str) -> bytes:
+    if not isinstance(s, str):
+        raise InvalidArgumentError(f"shmarray: invalid argument: {what} must be a str, not {type(s).__name__}")
+    if "\x00" in s:
+        raise InvalidArgumentError(f"shmarray: invalid argument: {what} {s!r} contains a NUL character")
+    return s.encode("utf-8", "surrogatepass")
+
+
+def encode_dir(d) -> bytes | None:
+    return None if d is None else encode(os.fspath(d), "dir")
+
+
+def add_value(lib, handle, col: str, value, field) -> None:
+    pa = sys.modules.get("pyarrow")
+    if pa is not None and isinstance(value, (pa.Array, pa.ChunkedArray)):
+        _add_arrow(lib, handle, col, value, field, pa)
+        return
+    spec, keep = _to_spec(col, value)
+    err = _lib.err_buffer()
+    _lib.check(lib.shmarray_builder_add(handle, encode(col, "array name"), ctypes.byref(spec), err, len(err)), err)
+    del keep  # the buffers the spec pointed into lived until the library copied them
+
+
+def _add_arrow(lib, handle, col, value, field, pa) -> None:
+    """Hand a pyarrow array over through the Arrow C Data Interface."""
+    if isinstance(value, pa.ChunkedArray):
+        value = value.combine_chunks() if value.num_chunks != 1 else value.chunk(0)
+    if field is None:
+        field = pa.field(col, value.type)
+    schema = ctypes.create_string_buffer(_lib.ARROW_SCHEMA_SIZE)
+    array = ctypes.create_string_buffer(_lib.ARROW_ARRAY_SIZE)
+    field._export_to_c(ctypes.addressof(schema))
+    try:
+        value._export_to_c(ctypes.addressof(array))
+    except BaseException:
+        _release_schema(schema)
+        raise
+    err = _lib.err_buffer()
+    # The library takes ownership of both structures and releases them.
+    _lib.check(lib.shmarray_builder_add_arrow(handle, encode(col, "array name"), ctypes.addressof(array),
+                                              ctypes.addressof(schema), err, len(err)), err)
+
+
+def _release_schema(struct_buf) -> None:
+    """Call the release callback of an exported ArrowSchema."""
+    release_offset = 56  # format, name, metadata, flags, n_children, children, dictionary, release
+    fn = ctypes.c_void_p.from_buffer(struct_buf, release_offset).value
+    if fn:
+        ctypes.CFUNCTYPE(None, ctypes.c_void_p)(fn)(ctypes.addressof(struct_buf))
+
+
+def _to_spec(col: str, value):
+    """An ArraySpec for a NumPy array, masked array or list, and the objects
+    that must stay alive while the library reads through its pointers."""
+    mask = None
+    if isinstance(value, np.ma.MaskedArray):
+        mask = np.ma.getmaskarray(value)
+        value = np.ma.getdata(value)
+    elif isinstance(value, (list, tuple)):
+        if all(v is None or isinstance(v, (str, bytes)) for v in value):
+            return _strings_spec(col, value)
+        value = np.asarray(value)
+    elif not isinstance(value, np.ndarray):
+        raise InvalidArgumentError(
+            f"shmarray: invalid argument: column {col!r}: {type(value).__name__} is not supported; "
+            "give a NumPy array, a numpy.ma.MaskedArray, a list of str/bytes/None, or a pyarrow Array")
+    if value.dtype.kind == "U" and value.ndim == 1:
+        return _unicode_spec(col, value, mask)
+    if value.dtype.kind in "OU":
+        flat = value.ravel().tolist()
+        if value.ndim != 1 or not all(v is None or isinstance(v, (str, bytes)) for v in flat):
+            raise InvalidArgumentError(
+                f"shmarray: invalid argument: column {col!r}: an object or unicode array must be 1-D "
+                "and hold only str, bytes or None")
+        if mask is not None:
+            flat = [None if m else v for v, m in zip(flat, mask.tolist())]
+        return _strings_spec(col, flat)
+    if value.ndim == 0:
+        raise InvalidArgumentError(f"shmarray: invalid argument: column {col!r}: a 0-d array has no rows; "
+                                   "wrap it as np.atleast_1d(x)")
+    spec = _lib.ArraySpec()
+    keep = [value]
+    kind, dt = value.dtype.kind, value.dtype
+    if kind in "iuf" and dt.str[1:] in NUMERIC_CODES:
+        spec.type = NUMERIC_CODES[dt.str[1:]]
+        value = np.ascontiguousarray(value, dtype=dt.newbyteorder("<"))
+    elif kind == "b":
+        if value.ndim != 1:
+            raise InvalidArgumentError(f"shmarray: invalid argument: column {col!r}: bool arrays must be "
+                                       "1-D (Arrow packs them into bits); use uint8 for N-D booleans")
+        spec.type = T_BOOL
+        value = np.packbits(value, bitorder="little")
+    elif kind in "Mm":
+        value, mask = _temporal(col, value, mask, spec)
+    elif kind == "S":
+        if dt.itemsize == 0 or value.ndim != 1:
+            raise InvalidArgumentError(f"shmarray: invalid argument: column {col!r}: fixed-size bytes "
+                                       "must be 1-D with a width of at least 1")
+        spec.type, spec.byte_width = T_FIXED_SIZE_BINARY, dt.itemsize
+        value = np.ascontiguousarray(value)
+    else:
+        raise InvalidArgumentError(
+            f"shmarray: invalid argument: column {col!r}: dtype {dt} is not supported (use bool, "
+            "int8..int64, uint8..uint64, float16/32/64, datetime64, timedelta64 or S<n>)")
+    length = value.shape[0] if kind != "b" else len(keep[0])
+    spec.length = length
+    shape = keep[0].shape
+    if len(shape) > 8:
+        raise InvalidArgumentError(f"shmarray: invalid argument: column {col!r} has {len(shape)} "
+                                   "dimensions; at most 8 are supported")
+    if len(shape) >= 2:
+        shape_arr = (ctypes.c_int64 * len(shape))(*shape)
+        spec.ndim, spec.shape = len(shape), ctypes.cast(shape_arr, ctypes.POINTER(ctypes.c_int64))
+        keep.append(shape_arr)
+    spec.data = value.ctypes.data if value.size else None
+    keep.append(value)
+    if mask is not None and mask.any():
+        valid = ~mask.reshape(mask.shape[0], -1).any(axis=1) if mask.ndim > 1 else ~mask
+        bitmap = np.packbits(valid, bitorder="little")
+        spec.validity = bitmap.ctypes.data
+        keep.append(bitmap)
+    return spec, keep
+
+
+def _temporal(col, value, mask, spec):
+    """Map datetime64/timedelta64 to date32, timestamp or duration; NaT → null."""
+    unit, step = np.datetime_data(value.dtype)
+    if step != 1 or not (unit in UNITS or (unit == "D" and value.dtype.kind == "M")):
+        raise InvalidArgumentError(
+            f"shmarray: invalid argument: column {col!r}: unit {value.dtype} is not supported; convert "
+            "with .astype('datetime64[ns]') (or s, ms, us; datetime64[D] for dates)")
+    nat = np.isnat(value)
+    if nat.any():
+        mask = nat if mask is None else (mask | nat)
+    ints = value.view(np.int64)
+    if unit == "D":
+        spec.type = T_DATE32
+        if ints.size and ((ints[~nat] < -2**31).any() or (ints[~nat] > _INT32_MAX).any()):
+            raise InvalidArgumentError(f"shmarray: invalid argument: column {col!r}: a date is out of "
+                                       "the date32 range")
+        ints = np.where(nat, 0, ints).astype("<i4")
+    else:
+        spec.type = T_TIMESTAMP if value.dtype.kind == "M" else T_DURATION
+        spec.time_unit = UNITS[unit]
+        ints = np.ascontiguousarray(np.where(nat, 0, ints) if nat.any() else ints, dtype="<i8")
+    return ints, mask
+
+
+def _unicode_spec(col, value, mask):
+    """utf8 from a NumPy unicode array; masked items are nulls."""
+    codes = np.ascontiguousarray(value).view(np.uint32).reshape(len(value), value.dtype.itemsize // 4)
+    try:
+        offsets, data = utf32_to_utf8(codes, skip=mask)
+    except ValueError as e:
+        raise InvalidArgumentError(f"shmarray: invalid argument: column {col!r} holds {e}") from None
+    return _var_length_spec(T_UTF8, T_LARGE_UTF8, offsets, data,
+                            None if mask is None or not mask.any() else ~mask)
+
+
+def _var_length_spec(small_type, large_type, offsets, data, valid):
+    """An ArraySpec from int64 offsets, the data bytes and an optional bool
+    validity array; int32 offsets unless the data exceeds 2 GiB."""
+    large = offsets[-1] > _INT32_MAX
+    spec = _lib.ArraySpec()
+    spec.type = large_type if large else small_type
+    offsets = offsets if large else offsets.astype("<i4")
+    spec.length = len(offsets) - 1
+    spec.offsets = offsets.ctypes.data
+    spec.data = data.ctypes.data if data.size else None
+    keep = [offsets, data]
+    if valid is not None:
+        bitmap = np.packbits(valid, bitorder="little")
+        spec.validity = bitmap.ctypes.data
+        keep.append(bitmap)
+    return spec, keep
+
+
+def _strings_spec(col, values):
+    """utf8 (all str) or binary (all bytes) from a list; None is null."""
+    kinds = {type(v) for v in values if v is not None}
+    if kinds - {str} and kinds - {bytes}:
+        raise InvalidArgumentError(f"shmarray: invalid argument: column {col!r} mixes str and bytes; "
+                                   "use one kind per column")
+    is_bytes = kinds == {bytes}
+    encoded = [b"" if v is None else (v if is_bytes else v.encode("utf-8")) for v in values]
+    lengths = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=len(encoded))
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+    valid = None
+    if any(v is None for v in values):
+        valid = np.fromiter((v is not None for v in values), dtype=bool, count=len(values))
+    if is_bytes:
+        return _var_length_spec(T_BINARY, T_LARGE_BINARY, offsets, data, valid)
+    return _var_length_spec(T_UTF8, T_LARGE_UTF8, offsets, data, valid)

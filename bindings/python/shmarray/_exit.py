@@ -1,0 +1,45 @@
+"""Segments created with ``unlink_on_exit``: unlinked when the creating
+process exits, normally, by an uncaught exception or by SIGTERM."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import threading
+
+from ._segment import unlink
+
+_exit_lock = threading.Lock()
+_to_remove: list[tuple[str, str | None, int]] = []
+_hooks_installed = False
+
+
+def remove_at_exit(name: str, dir) -> None:
+    """Unlink name when this process exits: atexit covers normal exit and
+    uncaught exceptions; a SIGTERM handler (installed only where SIGTERM still
+    has its default action) turns SIGTERM into a normal exit."""
+    global _hooks_installed
+    with _exit_lock:
+        _to_remove.append((name, dir, os.getpid()))
+        if _hooks_installed:
+            return
+        _hooks_installed = True
+    atexit.register(_remove_all)
+    if threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def _remove_all() -> None:
+    pid = os.getpid()
+    for name, dir, owner in _to_remove:
+        if owner == pid:  # a forked child inherits the list; only the creator unlinks
+            try:
+                unlink(name, dir=dir)
+            except Exception:
+                pass
+
+
+def _on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)
