@@ -195,7 +195,10 @@ class Builder:
 
     def __del__(self):
         if getattr(self, "_handle", None) is not None:
-            self.discard()
+            try:
+                self.discard()
+            except Exception:  # at interpreter exit, modules may already be gone
+                pass
 
 
 def _string_array(values) -> ctypes.Array:
