@@ -76,8 +76,11 @@ type Builder struct {
 	sum     uint32 // data checksum of the array being copied
 	arrays  []format.ArrayDesc
 	names   map[string]struct{}
-	meta    []format.KV
-	done    bool
+	inPlace map[string]struct{} // arrays from AddEmpty: their values may change until Publish
+	// indexes of arrays filled in place, built at Publish over their final values
+	indexAtSeal []string
+	meta        []format.KV
+	done        bool
 }
 
 // Create starts an unpublished segment called name. Nothing is visible
@@ -120,7 +123,7 @@ func Create(name string, opts *CreateOptions) (*Builder, error) {
 	}
 	b := &Builder{name: name, dir: dir, path: path, opts: o, fd: fd, tmp: tmp,
 		end: format.HeaderSize, high: format.HeaderSize, pinned: format.HeaderSize,
-		names: map[string]struct{}{}}
+		names: map[string]struct{}{}, inPlace: map[string]struct{}{}}
 	if err := b.grow(uint64(max(o.Capacity, format.HeaderSize))); err != nil {
 		discardFile(fd, tmp)
 		return nil, err
@@ -271,9 +274,11 @@ func (b *Builder) Publish() error {
 // seal writes the checksums, the metadata area and the header, unmaps, and
 // truncates the file to its final size. Called with mu held.
 func (b *Builder) seal() error {
-	for _, name := range b.opts.Index {
-		if err := b.addIndex(name); err != nil {
-			return err
+	for _, names := range [][]string{b.opts.Index, b.indexAtSeal} {
+		for _, name := range names {
+			if err := b.addIndex(name); err != nil {
+				return err
+			}
 		}
 	}
 	if !b.opts.NoDataChecksum {

@@ -152,15 +152,18 @@ func (b *Builder) writeIn(off uint64, src []byte) (format.Buffer, error) {
 	}
 	for done := uint64(0); done < size; {
 		chunk := src[done:min(done+writeChunk, size)]
-		b.summed(chunk)
 		n, err := pwrite(b.fd, chunk, int64(off+done))
 		if err != nil {
-			_ = truncate(b.fd, int64(b.fileLen)) // give back the pages written
+			// Give back the pages written past the reservation; what was
+			// written inside it is no longer zero, so alloc must clear it.
+			_ = truncate(b.fd, int64(b.fileLen))
+			b.high = max(b.high, min(off+size, b.fileLen))
 			if isNoSpace(err) {
 				return format.Buffer{}, b.noSpace(off + size)
 			}
 			return format.Buffer{}, osError("write", b.name, b.path, err)
 		}
+		b.summed(chunk[:n])
 		done += uint64(n)
 	}
 	// Zero the padding up to end where a rolled-back copy may have left

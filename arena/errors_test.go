@@ -223,6 +223,29 @@ func TestNoSpaceWhenTheDirectoryFillsUp(t *testing.T) {
 		_, err = arena.Attach("sealing", dir)
 		assert.Equal(t, format.NotFound, format.CodeOf(err))
 	})
+	t.Run("a failed large copy leaves nothing behind in the builder", func(t *testing.T) {
+		b, err := arena.Create("dirty", &arena.CreateOptions{Dir: dir})
+		require.NoError(t, err)
+		defer b.Close()
+		big := make([]byte, 12<<20) // written straight to the file until space runs out
+		for i := range big {
+			big[i] = 0xAB
+		}
+		err = arena.AddSlice(b, "big", big)
+		require.Equal(t, format.NoSpace, format.CodeOf(err), "%v", err)
+		next, err := b.AddEmpty(format.ArrayDesc{Name: "next", DType: format.DType{Type: format.Uint8}, Length: 100})
+		require.NoError(t, err)
+		assert.Equal(t, make([]byte, 100), next, "space handed out again is zero")
+		require.NoError(t, arena.AddSlice(b, "small", []int32{1, 2, 3}))
+		require.NoError(t, b.Publish())
+		seg, err := arena.Attach("dirty", dir)
+		require.NoError(t, err)
+		raw, err := os.ReadFile(filepath.Join(dir, "dirty"))
+		require.NoError(t, err)
+		assertGapsZero(t, raw, seg)
+		require.NoError(t, seg.Close())
+		require.NoError(t, arena.Unlink("dirty", dir))
+	})
 	assert.Empty(t, filesIn(t, dir), "nothing left behind")
 	assert.Equal(t, empty, usedBytes(t, dir), "all space returned")
 }

@@ -23,19 +23,31 @@ import (
 // INVALID_ARGUMENT naming it and two of its rows (`key "abc" appears at rows
 // 3 and 17`). Indexing an array twice does nothing.
 //
+// An array from AddEmpty, whose values may still change, is indexed at
+// Publish instead, over its final values: a repeated value then fails
+// Publish, and nothing is published.
+//
 // Indexable: one-dimensional integer, utf8, large_utf8, binary,
 // large_binary and fixed_size_binary arrays. Errors: NOT_FOUND (no such
 // array), INVALID_ARGUMENT (type, duplicate key), NO_SPACE, CLOSED.
 func (b *Builder) AddIndex(name string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if _, later := b.inPlace[name]; later {
+		a, err := b.indexTarget(name)
+		if err == nil && a != nil {
+			b.indexAtSeal = append(b.indexAtSeal, name)
+		}
+		return err
+	}
 	return b.addIndex(name)
 }
 
-// addIndex is AddIndex with mu held.
-func (b *Builder) addIndex(name string) error {
+// indexTarget finds the array called name and checks that it can be
+// indexed; nil without error if it already is. Called with mu held.
+func (b *Builder) indexTarget(name string) (*format.ArrayDesc, error) {
 	if b.done {
-		return b.closedError()
+		return nil, b.closedError()
 	}
 	i := -1
 	for j := range b.arrays {
@@ -44,14 +56,23 @@ func (b *Builder) addIndex(name string) error {
 		}
 	}
 	if i < 0 {
-		return fmt.Errorf("%w: segment %q has no array called %q to index (add it before indexing it)", format.ErrNotFound, b.name, name)
+		return nil, fmt.Errorf("%w: segment %q has no array called %q to index (add it before indexing it)", format.ErrNotFound, b.name, name)
 	}
 	a := &b.arrays[i]
 	if a.Index.Present() {
-		return nil
+		return nil, nil
 	}
 	if !a.Type.Indexable() || a.NDim() != 1 {
-		return fmt.Errorf("%w: segment %q: array %q is %s of %d dimensions; only one-dimensional integer, string, binary and fixed-size binary arrays can be indexed", format.ErrInvalidArgument, b.name, name, a.DType, a.NDim())
+		return nil, fmt.Errorf("%w: segment %q: array %q is %s of %d dimensions; only one-dimensional integer, string, binary and fixed-size binary arrays can be indexed", format.ErrInvalidArgument, b.name, name, a.DType, a.NDim())
+	}
+	return a, nil
+}
+
+// addIndex builds the index of AddIndex now. Called with mu held.
+func (b *Builder) addIndex(name string) error {
+	a, err := b.indexTarget(name)
+	if a == nil {
+		return err
 	}
 	width, log2 := format.IndexLayout(a.Length, a.Length-a.NullCount)
 	ix := format.Index{Kind: format.IndexHash, SlotWidth: width, Log2: log2}

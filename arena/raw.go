@@ -145,7 +145,8 @@ func (b *Builder) copyRawVarLength(desc *format.ArrayDesc, offsets, data []byte)
 // aligned, inside the segment, length × prod(shape[1:]) × width of them.
 // They stay writable until Publish or Close, which unmap them: touching
 // them afterwards is a use after free. The data checksum is taken at
-// Publish, over what was written by then. desc gives the name, type
+// Publish, over what was written by then, and so is an index (AddIndex).
+// desc gives the name, type
 // (integer, float, temporal or fixed_size_binary; bool, whose values are
 // bits, and variable-length types are refused), length, shape and
 // metadata; its buffer fields and null count are ignored.
@@ -170,12 +171,14 @@ func (b *Builder) AddEmpty(desc format.ArrayDesc) ([]byte, error) {
 	}
 	desc.Validity, desc.Offsets, desc.Data = format.Buffer{}, format.Buffer{}, format.Buffer{}
 	desc.NullCount, desc.HasDataCRC = 0, false
+	b.inPlace[desc.Name] = struct{}{}
 	if size == 0 {
 		b.add(&desc)
 		return []byte{}, nil
 	}
 	off, err := b.alloc(size)
 	if err != nil {
+		delete(b.inPlace, desc.Name)
 		return nil, err
 	}
 	desc.Data = format.Buffer{Offset: off, Length: size}

@@ -254,3 +254,38 @@ func putU64(b []byte, v uint64) {
 	putU32(b, uint32(v))
 	putU32(b[4:], uint32(v>>32))
 }
+
+// TestIndexOfAnArrayFilledInPlace: AddIndex on an array from AddEmpty
+// indexes its values as they are at Publish (before filling, the zeros would
+// be duplicates); a repeated value then fails Publish, publishing nothing.
+func TestIndexOfAnArrayFilledInPlace(t *testing.T) {
+	dir := shmTempDir(t)
+	for _, dup := range []bool{false, true} {
+		b, err := arena.Create("keys", &arena.CreateOptions{Dir: dir})
+		require.NoError(t, err)
+		mem, err := b.AddEmpty(format.ArrayDesc{Name: "k", DType: format.DType{Type: format.Int64}, Length: 4})
+		require.NoError(t, err)
+		require.NoError(t, b.AddIndex("k"), "indexed at Publish, not over the zeros")
+		for i, v := range []uint64{10, 20, 30, 40} {
+			putU64(mem[i*8:], v)
+		}
+		if dup {
+			putU64(mem[24:], 10)
+			err = b.Publish()
+			assert.Equal(t, format.InvalidArgument, format.CodeOf(err), "%v", err)
+			assert.Contains(t, err.Error(), "key 10 appears at rows 0 and 3")
+			_, err = arena.Attach("keys", dir)
+			assert.Equal(t, format.NotFound, format.CodeOf(err), "nothing published")
+			continue
+		}
+		require.NoError(t, b.Publish())
+		seg, err := arena.Attach("keys", dir)
+		require.NoError(t, err)
+		require.NoError(t, seg.Validate())
+		rows, err := arena.Lookup(seg, "k", []int64{30, 10, 99})
+		require.NoError(t, err)
+		assert.Equal(t, []int64{2, 0, -1}, rows)
+		require.NoError(t, seg.Close())
+		require.NoError(t, arena.Unlink("keys", dir))
+	}
+}

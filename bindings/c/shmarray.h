@@ -455,8 +455,10 @@ int shmarray_builder_add_arrow(shmarray_builder *b, const char *name,
  * indexed; the others must be unique: a repeated value fails with
  * INVALID_ARGUMENT naming it and two of its rows. Indexable: one-dimensional
  * integer, utf8, large_utf8, binary, large_binary and fixed_size_binary
- * arrays. A segment with an index is format 1.1. Errors: NOT_FOUND (no such
- * array), INVALID_ARGUMENT, NO_SPACE, CLOSED, FORKED. */
+ * arrays. An array from shmarray_builder_add_empty is indexed at publish,
+ * over its final values (a repeated value then fails publish). A segment
+ * with an index is format 1.1. Errors: NOT_FOUND (no such array),
+ * INVALID_ARGUMENT, NO_SPACE, CLOSED, FORKED. */
 int shmarray_builder_add_index(shmarray_builder *b, const char *name,
                                char *err, size_t err_len);
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import gc
 import math
+import threading
 import warnings
 import weakref
 from collections.abc import Mapping
@@ -59,6 +60,9 @@ class Builder:
         _lib.check(self._lib.shmarray_create(encode(name, "segment name"), encode_dir(dir), ctypes.byref(opts),
                                              ctypes.byref(handle), err, len(err)), err)
         self._handle: ctypes.c_void_p | None = handle
+        # Held across every call into the library: ctypes releases the GIL,
+        # and publish must not unmap memory another thread is handing out.
+        self._lock = threading.RLock()
         # Arrays handed out by empty(): name -> weak reference to the ctypes
         # object over their memory, which every NumPy view keeps alive.
         self._filled: dict[str, weakref.ref] = {}
@@ -72,7 +76,8 @@ class Builder:
         """Copy ``value`` into the segment as array ``name``: any column
         :func:`shmarray.create` takes (NumPy, masked, list, pyarrow).
         ``field``, a pyarrow.Field, gives a pyarrow value's field metadata."""
-        add_value(self._lib, self._live_handle(), name, value, field)
+        with self._lock:
+            add_value(self._lib, self._live_handle(), name, value, field)
 
     def empty(self, name: str, shape, dtype) -> np.ndarray:
         """A new array ``name`` of ``shape`` and ``dtype``, zeroed, whose memory
@@ -112,30 +117,35 @@ class Builder:
             spec.ndim, spec.shape = len(shape), ctypes.cast(keep, ctypes.POINTER(ctypes.c_int64))
         ptr, size = ctypes.c_void_p(), ctypes.c_size_t()
         err = _lib.err_buffer()
-        _lib.check(self._lib.shmarray_builder_add_empty(self._live_handle(), encode(name, "array name"),
-                                                         ctypes.byref(spec), ctypes.byref(ptr), ctypes.byref(size),
-                                                         err, len(err)), err)
-        del keep
-        if size.value == 0:
-            return np.zeros(shape, dtype=dt)  # nothing in the segment to write
-        if size.value != math.prod(shape) * dt.itemsize:
-            raise AssertionError(f"shmarray: library handed out {size.value} bytes for {shape} {dt}")
-        raw = (ctypes.c_ubyte * size.value).from_address(ptr.value)
-        self._filled[name] = weakref.ref(raw)
-        return np.frombuffer(raw, dtype=dt).reshape(shape)
+        with self._lock:
+            _lib.check(self._lib.shmarray_builder_add_empty(self._live_handle(), encode(name, "array name"),
+                                                             ctypes.byref(spec), ctypes.byref(ptr),
+                                                             ctypes.byref(size), err, len(err)), err)
+            del keep
+            if size.value == 0:
+                return np.zeros(shape, dtype=dt)  # nothing in the segment to write
+            if size.value != math.prod(shape) * dt.itemsize:
+                raise AssertionError(f"shmarray: library handed out {size.value} bytes for {shape} {dt}")
+            raw = (ctypes.c_ubyte * size.value).from_address(ptr.value)
+            self._filled[name] = weakref.ref(raw)
+            return np.frombuffer(raw, dtype=dt).reshape(shape)
 
     def add_index(self, name: str) -> None:
-        """Give array ``name`` (already added) a hash index, as ``create(index=...)``."""
+        """Give array ``name`` (already added) a hash index, as ``create(index=...)``.
+        An array from :meth:`empty` is indexed at :meth:`publish`, over its final
+        values (a repeated value then fails publish)."""
         err = _lib.err_buffer()
-        _lib.check(self._lib.shmarray_builder_add_index(self._live_handle(), encode(name, "array name"),
-                                                         err, len(err)), err)
+        with self._lock:
+            _lib.check(self._lib.shmarray_builder_add_index(self._live_handle(), encode(name, "array name"),
+                                                             err, len(err)), err)
 
     def set_metadata(self, metadata: Mapping[str, str]) -> None:
         """Set the segment-level key/value metadata (replacing any set before)."""
         keys, values = _string_array(metadata.keys()), _string_array(metadata.values())
         err = _lib.err_buffer()
-        _lib.check(self._lib.shmarray_builder_set_metadata(self._live_handle(), keys, values, len(metadata),
-                                                            err, len(err)), err)
+        with self._lock:
+            _lib.check(self._lib.shmarray_builder_set_metadata(self._live_handle(), keys, values, len(metadata),
+                                                                err, len(err)), err)
 
     def _still_filled(self) -> list[str]:
         """Names of arrays from empty() that some NumPy array still points into."""
@@ -149,16 +159,17 @@ class Builder:
         """Seal and publish the segment atomically (never replacing one of the
         same name: :class:`~shmarray.ExistsError`), and return it attached.
         Arrays from :meth:`empty` must be gone: their memory is unmapped here."""
-        handle = self._live_handle()
-        alive = self._still_filled()
-        if alive:
-            raise InvalidArgumentError(
-                f"shmarray: invalid argument: segment {self.name!r}: arrays {alive} from Builder.empty are "
-                "still referenced; delete them and their views (del x) before publish, which unmaps their "
-                "memory from this process (read them back from the published segment)")
-        self._handle = None
-        err = _lib.err_buffer()
-        _lib.check(self._lib.shmarray_builder_publish(handle, err, len(err)), err)
+        with self._lock:
+            handle = self._live_handle()
+            alive = self._still_filled()
+            if alive:
+                raise InvalidArgumentError(
+                    f"shmarray: invalid argument: segment {self.name!r}: arrays {alive} from Builder.empty "
+                    "are still referenced; delete them and their views (del x) before publish, which unmaps "
+                    "their memory from this process (read them back from the published segment)")
+            self._handle = None
+            err = _lib.err_buffer()
+            _lib.check(self._lib.shmarray_builder_publish(handle, err, len(err)), err)
         if self._unlink_on_exit:
             remove_at_exit(self.name, self.dir)
         return attach(self.name, dir=self.dir)
@@ -167,25 +178,32 @@ class Builder:
         """Abandon the segment: nothing is published. Idempotent. If arrays from
         :meth:`empty` are still alive, their memory stays mapped until the last
         of them is gone (a ResourceWarning says so)."""
-        if self._handle is None:
-            return
-        handle, self._handle = self._handle, None
-        alive = self._still_filled()
-        if not alive:
-            self._lib.shmarray_builder_discard(handle)
-            return
+        with self._lock:
+            if self._handle is None:
+                return
+            handle, self._handle = self._handle, None
+            alive = self._still_filled()
+            if not alive:
+                self._lib.shmarray_builder_discard(handle)
+                return
         warnings.warn(f"shmarray: segment {self.name!r} discarded while arrays {alive} from Builder.empty are "
                       "alive: its memory is released when they are gone", ResourceWarning, stacklevel=2)
         refs = [self._filled[n] for n in alive]
         lib = self._lib
+        pending, guard = [handle], threading.Lock()  # pending: emptied by the one call that discards
 
-        def release(_ref=None):
-            if all(r() is None for r in refs):
-                lib.shmarray_builder_discard(handle)
+        def release():
+            # Finalizers of buffers freed in one collection may all find
+            # every buffer gone: only the first discards.
+            with guard:
+                if pending and all(r() is None for r in refs):
+                    lib.shmarray_builder_discard(pending.pop())
         for r in refs:
             obj = r()
             if obj is not None:
                 weakref.finalize(obj, release)
+        del obj
+        release()  # in case the last of them went before its finalizer was set
 
     def __enter__(self) -> "Builder":
         return self

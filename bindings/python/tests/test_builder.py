@@ -124,3 +124,70 @@ def test_forked_worker_reads_in_place_data(shm_dir, seg_name):
 
 def test_doctests(run_doctests):
     run_doctests(_builder)
+
+
+def test_index_of_an_array_filled_in_place(shm_dir, seg_name):
+    with shmarray.Builder(seg_name, dir=shm_dir) as b:
+        k = b.empty("k", 4, "int64")
+        b.add_index("k")  # built at publish, over the final values (the zeros would be duplicates)
+        k[:] = [1, 2, 3, 4]
+        k[0] = 99
+        del k
+        seg = b.publish()
+    with seg:
+        assert seg.lookup("k", [99, 1, 4]).tolist() == [0, -1, 3]
+        seg.validate()
+    with shmarray.Builder(seg_name + "-dup", dir=shm_dir) as b:
+        k = b.empty("k", 3, "int64")
+        b.add_index("k")
+        k[:] = [5, 6, 5]
+        del k
+        with pytest.raises(shmarray.InvalidArgumentError, match="key 5 appears at rows 0 and 2"):
+            b.publish()
+    assert sorted(os.listdir(shm_dir)) == [seg_name]
+
+
+def test_discard_then_views_freed_together(shm_dir, seg_name):
+    """Two in-place arrays whose buffers die in one collection: the deferred
+    discard runs once (twice would free the builder twice)."""
+    import gc
+    b = shmarray.Builder(seg_name, dir=shm_dir)
+    x, y = b.empty("x", 10, "int64"), b.empty("y", 10, "int64")
+    # The ctypes buffers under both arrays in one reference cycle: the
+    # collector clears their weak references before running any callback.
+    cycle = [x.base.base, y.base.base]
+    cycle.append(cycle)
+    del x, y
+    with pytest.warns(ResourceWarning):
+        b.discard()
+    del cycle
+    gc.collect()
+    assert os.listdir(shm_dir) == []
+
+
+def test_publish_from_another_thread_while_empty_runs(shm_dir, seg_name):
+    """Builder calls are serialized: publishing while another thread is in
+    empty() either refuses (the array is alive) or comes first (then empty()
+    says the builder is closed); it never unmaps memory handed out."""
+    import threading
+    b = shmarray.Builder(seg_name, dir=shm_dir)
+    got = {}
+
+    def fill():
+        try:
+            x = b.empty("x", 8 << 20, "int64")
+            x[:] = 1
+            got["sum"] = int(x.sum())
+        except shmarray.ClosedError:
+            got["closed"] = True
+
+    t = threading.Thread(target=fill)
+    t.start()
+    try:
+        seg = b.publish()
+        seg.close()
+    except shmarray.InvalidArgumentError as e:
+        assert "still referenced" in str(e)
+    t.join()
+    assert got.get("sum") == 8 << 20 or got.get("closed")
+    b.discard()
