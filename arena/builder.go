@@ -3,6 +3,7 @@ package arena
 import (
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -45,10 +46,10 @@ const (
 	defaultMaxSize = 64 << 30
 	// Space is reserved ahead of need by as much as is reserved already,
 	// up to growSlack (and at least minGrow in all), so that many small
-	// arrays cost few fallocate calls. The
-	// slack is bounded, not proportional to the file: every reserved byte
-	// is a fresh page the kernel must allocate and zero, and what is not
-	// used is handed back at Publish.
+	// arrays cost few fallocate calls. The slack is bounded, not
+	// proportional to the file: every reserved byte is a fresh page the
+	// kernel must allocate and zero, and what is not used is handed back
+	// at Publish.
 	growSlack = 16 << 20
 	minGrow   = 4 << 20
 
@@ -77,7 +78,8 @@ type Builder struct {
 	arrays  []format.ArrayDesc
 	names   map[string]struct{}
 	inPlace map[string]struct{} // arrays from AddEmpty: their values may change until Publish
-	// indexes of arrays filled in place, built at Publish over their final values
+	// indexes built at Publish: CreateOptions.Index, and those of arrays
+	// filled in place (over their final values)
 	indexAtSeal []string
 	meta        []format.KV
 	done        bool
@@ -123,7 +125,7 @@ func Create(name string, opts *CreateOptions) (*Builder, error) {
 	}
 	b := &Builder{name: name, dir: dir, path: path, opts: o, fd: fd, tmp: tmp,
 		end: format.HeaderSize, high: format.HeaderSize, pinned: format.HeaderSize,
-		names: map[string]struct{}{}, inPlace: map[string]struct{}{}}
+		names: map[string]struct{}{}, inPlace: map[string]struct{}{}, indexAtSeal: slices.Clone(o.Index)}
 	if err := b.grow(uint64(max(o.Capacity, format.HeaderSize))); err != nil {
 		discardFile(fd, tmp)
 		return nil, err
@@ -274,11 +276,9 @@ func (b *Builder) Publish() error {
 // seal writes the checksums, the metadata area and the header, unmaps, and
 // truncates the file to its final size. Called with mu held.
 func (b *Builder) seal() error {
-	for _, names := range [][]string{b.opts.Index, b.indexAtSeal} {
-		for _, name := range names {
-			if err := b.addIndex(name); err != nil {
-				return err
-			}
+	for _, name := range b.indexAtSeal {
+		if err := b.addIndex(name); err != nil {
+			return err
 		}
 	}
 	if !b.opts.NoDataChecksum {

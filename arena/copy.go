@@ -126,8 +126,8 @@ const (
 // data checksum. Called with mu held.
 func (b *Builder) copyIn(src []byte) (format.Buffer, error) {
 	size := uint64(len(src))
-	if off := alignUp(b.end); size >= writeMin && !b.done {
-		return b.writeIn(off, src)
+	if size >= writeMin {
+		return b.writeIn(alignUp(b.end), src)
 	}
 	off, err := b.alloc(size)
 	if err != nil {
@@ -141,6 +141,9 @@ func (b *Builder) copyIn(src []byte) (format.Buffer, error) {
 // writeIn copies src to the file at off (64-byte aligned, at or after the
 // last allocation) with pwrite, and allocates it. Called with mu held.
 func (b *Builder) writeIn(off uint64, src []byte) (format.Buffer, error) {
+	if b.done {
+		return format.Buffer{}, b.closedError()
+	}
 	size := uint64(len(src))
 	end := off + alignUp(size)
 	if end < off || end > uint64(b.opts.MaxSize) {
