@@ -123,16 +123,18 @@ static int encode_pairs(const pairs *p, char **out) {
 /* INVALID_ARGUMENT if array i cannot be expressed in Arrow. */
 static int export_check(const shmarray_segment *seg, size_t i, char *err, size_t err_len) {
   const sa_array *a = &seg->arrays[i];
+  char q[SA_QUOTE_LEN(SA_QUOTE_NAME)];
+  sa_quote(a->name, a->name_len, SA_QUOTE_NAME, q, sizeof q);
   if (a->ndim > 1 && a->row_elems > INT32_MAX)
     return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len,
-                   "array \"%s\": rows of %llu elements exceed Arrow's fixed_size_list limit of "
+                   "array %s: rows of %llu elements exceed Arrow's fixed_size_list limit of "
                    "2^31 - 1",
-                   a->name, (unsigned long long)a->row_elems);
+                   q, (unsigned long long)a->row_elems);
   pairs p;
   field_pairs(a, &p);
   if (pairs_size(&p) == 0)
     return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len,
-                   "array \"%s\": its metadata exceeds 2 GiB, too large for Arrow", a->name);
+                   "array %s: its metadata exceeds 2 GiB, too large for Arrow", q);
   return SHMARRAY_OK;
 }
 
@@ -406,11 +408,16 @@ int shmarray_export_stream(shmarray_segment *seg, struct ArrowArrayStream *out, 
   int64_t rows = seg->h.array_count ? seg->arrays[0].length : 0;
   for (size_t i = 0; i < seg->h.array_count; i++) {
     const sa_array *a = &seg->arrays[i];
-    if (a->length != rows)
+    if (a->length != rows) {
+      char q0[SA_QUOTE_LEN(SA_QUOTE_NAME)], q[SA_QUOTE_LEN(SA_QUOTE_NAME)];
       return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len,
-                     "segment is not a table: array \"%s\" has %lld rows, \"%s\" has %lld; "
-                     "export arrays one by one with shmarray_export_array",
-                     seg->arrays[0].name, (long long)rows, a->name, (long long)a->length);
+                     "segment is not a table: array %s has %lld rows, %s has %lld; "
+                     "export arrays one by one with %s",
+                     sa_quote(seg->arrays[0].name, seg->arrays[0].name_len, SA_QUOTE_NAME, q0,
+                              sizeof q0),
+                     (long long)rows, sa_quote(a->name, a->name_len, SA_QUOTE_NAME, q, sizeof q),
+                     (long long)a->length, sa_fix.export_array);
+    }
     int rc = export_check(seg, i, err, err_len);
     if (rc) return rc;
   }

@@ -1,6 +1,7 @@
 /* Error names and messages, and the library's version (spec §13). */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "sa_internal.h"
 
@@ -52,6 +53,39 @@ const char *shmarray_version(void) { return "0.1.0"; }
 
 uint32_t shmarray_format_version(void) {
   return (uint32_t)SHMARRAY_FORMAT_MAJOR << 16 | SHMARRAY_FORMAT_MINOR;
+}
+
+int sa_array_fail(int code, const char *seg_name, const char *name, size_t name_len, char *err,
+                  size_t err_len, const char *fmt, ...) {
+  char msg[1600], q[SA_QUOTE_LEN(SA_QUOTE_NAME)];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (!name) return sa_fail(code, err, err_len, "%s", msg);
+  sa_quote(name, name_len, SA_QUOTE_NAME, q, sizeof q);
+  if (seg_name) return sa_fail(code, err, err_len, "segment \"%s\": array %s: %s", seg_name, q, msg);
+  return sa_fail(code, err, err_len, "array %s: %s", q, msg);
+}
+
+int sa_slot_fail(const char *seg_name, const char *name, size_t name_len, uint64_t i, uint64_t start,
+                 uint64_t end, uint64_t data_len, char *err, size_t err_len) {
+  return sa_array_fail(SHMARRAY_BAD_OFFSETS, seg_name, name, name_len, err, err_len,
+                       "slot %llu has offsets [%lld, %lld), outside the %llu-byte data buffer",
+                       (unsigned long long)i, (long long)start, (long long)end,
+                       (unsigned long long)data_len);
+}
+
+sa_fix_names sa_fix = {"shmarray_list", "shmarray_export_array"};
+
+const char *sa_bare_message(int code, const char *err) {
+  static const char prefix[] = "shmarray: ";
+  const char *text = sa_code_text(code);
+  size_t n = strlen(text);
+  if (strncmp(err, prefix, sizeof prefix - 1) == 0 && strncmp(err + sizeof prefix - 1, text, n) == 0 &&
+      err[sizeof prefix - 1 + n] == ':' && err[sizeof prefix + n] == ' ')
+    return err + sizeof prefix + n + 1;
+  return err;
 }
 
 const char *sa_code_text(int code) {

@@ -1,6 +1,7 @@
 /* Hash indexes (format 1.1, spec §7.8): the structural check of an index
- * (§11.2 step 9.5a), its full validation (§11.3 step 5), and batch lookups
- * (shmarray_lookup, shmarray_lookup_view).
+ * (§11.2 step 9.5a), its full validation (§11.3 step 5), single-key lookups
+ * (sa_ix_find_*, for the bindings) and batch lookups (shmarray_lookup,
+ * shmarray_lookup_view).
  *
  * Plain C, no call into Go, no allocation on the lookup path, so lookups
  * work in a child made by fork() even when the parent had loaded the Go
@@ -42,6 +43,8 @@ static inline uint64_t hash_u64(uint64_t v) {
   for (int i = 0; i < 8; i++, v >>= 8) h = (h ^ (v & 0xFF)) * SA_FNV_PRIME;
   return mix64(h);
 }
+
+uint64_t sa_index_hash(const void *p, size_t n) { return mix64(fnv_bytes(SA_FNV_OFFSET, p, n)); }
 
 /* ---- UTF-32 keys (NumPy 'U' arrays), hashed and compared as UTF-8 ------- */
 
@@ -140,52 +143,21 @@ static int utf32_equal(const uint8_t *p, size_t n, const uint8_t *key, size_t kl
 
 /* ---- The index of one array, resolved and checked ----------------------- */
 
-typedef struct ix {
-  const char *seg_name, *name; /* for messages; either may be NULL */
-  unsigned type;
-  uint64_t length;
-  const uint8_t *offs; /* variable-length types */
-  unsigned ow;         /* 4 or 8, 0 for fixed width */
-  const uint8_t *data;
-  uint64_t data_len;
-  uint64_t width; /* bytes per value: byte_width or the integer width */
-  int ints, is_signed;
-  const uint8_t *table;
-  unsigned w; /* bytes per slot */
-  uint64_t mask;
-} ix;
+/* Messages about the indexed array x (sa_array_fail). */
+#define ixfail(x, code, err, err_len, ...) \
+  sa_array_fail(code, (x)->seg_name, (x)->name, (x)->name ? strlen((x)->name) : 0, err, err_len, __VA_ARGS__)
 
-static int type_indexable(unsigned t) {
-  return (t >= SHMARRAY_TYPE_INT8 && t <= SHMARRAY_TYPE_UINT64) ||
-         (t >= SHMARRAY_TYPE_UTF8 && t <= SHMARRAY_TYPE_FIXED_SIZE_BINARY);
-}
-
-static int ixfail(const ix *x, int code, char *err, size_t err_len, const char *fmt, ...)
-    SA_PRINTF(5, 6);
-
-static int ixfail(const ix *x, int code, char *err, size_t err_len, const char *fmt, ...) {
-  char msg[400];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  if (x && x->seg_name && x->name)
-    return sa_fail(code, err, err_len, "segment \"%s\": array \"%s\": %s", x->seg_name, x->name, msg);
-  if (x && x->name) return sa_fail(code, err, err_len, "array \"%s\": %s", x->name, msg);
-  return sa_fail(code, err, err_len, "%s", msg);
-}
-
-static inline uint64_t slot_at(const ix *x, uint64_t s) {
+static inline uint64_t slot_at(const sa_ix *x, uint64_t s) {
   return x->w == 4 ? sa_le32(x->table + 4 * s) : sa_le64(x->table + 8 * s);
 }
 
-static inline uint64_t offset_at(const ix *x, uint64_t i) {
-  if (x->ow == 4) return (uint64_t)(int64_t)(int32_t)sa_le32(x->offs + 4 * i);
-  return sa_le64(x->offs + 8 * i);
+/* Null rows are not indexed, and no query finds them (spec §7.8.4). */
+static inline int row_null(const sa_ix *x, uint64_t r) {
+  return x->validity && !sa_bit(x->validity, r);
 }
 
 /* The 64-bit extension of the integer of row r (spec §7.8.1). */
-static inline uint64_t int_at(const ix *x, uint64_t r) {
+static inline uint64_t int_at(const sa_ix *x, uint64_t r) {
   const uint8_t *p = x->data + r * x->width;
   switch (x->type) {
   case SHMARRAY_TYPE_INT8: return (uint64_t)(int64_t)(int8_t)p[0];
@@ -200,34 +172,32 @@ static inline uint64_t int_at(const ix *x, uint64_t r) {
 
 /* The key bytes of row r (r < length) of a byte-keyed array, with the
  * per-slot offsets check of spec §7.3. */
-static int key_at(const ix *x, uint64_t r, const uint8_t **p, uint64_t *n, char *err,
+static int key_at(const sa_ix *x, uint64_t r, const uint8_t **p, uint64_t *n, char *err,
                   size_t err_len) {
   if (!x->ow) {
     *p = x->data + r * x->width;
     *n = x->width;
     return SHMARRAY_OK;
   }
-  uint64_t start = offset_at(x, r), end = offset_at(x, r + 1);
-  if (start > end || end > x->data_len)
-    return ixfail(x, SHMARRAY_BAD_OFFSETS, err, err_len,
-                  "slot %llu has offsets [%lld, %lld), outside the %llu-byte data buffer",
-                  (unsigned long long)r, (long long)start, (long long)end,
-                  (unsigned long long)x->data_len);
+  uint64_t start, end;
+  if (!sa_slot_range(x->offs, x->ow, x->data_len, r, &start, &end))
+    return sa_slot_fail(x->seg_name, x->name, x->name ? strlen(x->name) : 0, r, start, end,
+                        x->data_len, err, err_len);
   *p = x->data + start;
   *n = end - start;
   return SHMARRAY_OK;
 }
 
-static int row_oob(const ix *x, uint64_t s, uint64_t r, char *err, size_t err_len) {
+static int row_oob(const sa_ix *x, uint64_t s, uint64_t r, char *err, size_t err_len) {
   return ixfail(x, SHMARRAY_OUT_OF_BOUNDS, err, err_len, "index slot %llu names row %llu of %llu",
                 (unsigned long long)s, (unsigned long long)r, (unsigned long long)x->length);
 }
 
 /* Resolves a view into x, checking what can be checked of it. */
-static int resolve(const shmarray_index_view *v, ix *x, char *err, size_t err_len) {
+static int resolve(const shmarray_index_view *v, sa_ix *x, char *err, size_t err_len) {
   memset(x, 0, sizeof *x);
   unsigned t = v->type;
-  if (!type_indexable(t))
+  if (!sa_type_indexable(t))
     return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len,
                    "an index view of type %u: only integer, string, binary and fixed-size binary "
                    "arrays have hash indexes", t);
@@ -246,6 +216,7 @@ static int resolve(const shmarray_index_view *v, ix *x, char *err, size_t err_le
   x->offs = v->offsets;
   x->data = v->data;
   x->data_len = v->data_length;
+  x->validity = v->validity;
   x->table = v->table;
   x->w = v->slot_width;
   x->mask = ((uint64_t)1 << v->log2) - 1;
@@ -262,7 +233,7 @@ static int resolve(const shmarray_index_view *v, ix *x, char *err, size_t err_le
   return SHMARRAY_OK;
 }
 
-/* Fills a view of index of array i of seg (which has one). */
+/* Fills a view of the index of array a of seg (which has one). */
 static void view_of(const shmarray_segment *seg, const sa_array *a, shmarray_index_view *v) {
   memset(v, 0, sizeof *v);
   v->type = a->type;
@@ -276,9 +247,30 @@ static void view_of(const shmarray_segment *seg, const sa_array *a, shmarray_ind
     v->data = seg->base + a->data_off;
     v->data_length = (size_t)a->data_len;
   }
+  if (a->null_count > 0) v->validity = seg->base + a->validity_off; /* >= ceil8(length) bytes */
   v->table = seg->base + a->index_off;
   v->slot_width = a->index_width;
   v->log2 = a->index_log2;
+}
+
+int sa_ix_open(const shmarray_segment *seg, size_t index, sa_ix *x, char *err, size_t err_len) {
+  if (!seg || index >= seg->h.array_count)
+    return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len, "no array %zu in this segment", index);
+  const sa_array *a = &seg->arrays[index];
+  if (a->index_kind != 1) {
+    char q[SA_QUOTE_LEN(SA_QUOTE_NAME)];
+    return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len,
+                   "segment \"%s\": array %s has no hash index (build one when creating the "
+                   "segment)", seg->name ? seg->name : "",
+                   sa_quote(a->name, a->name_len, SA_QUOTE_NAME, q, sizeof q));
+  }
+  shmarray_index_view v;
+  view_of(seg, a, &v);
+  int rc = resolve(&v, x, err, err_len);
+  if (rc) return rc;
+  x->seg_name = seg->name;
+  x->name = a->name;
+  return SHMARRAY_OK;
 }
 
 /* ---- Structural check (spec §11.2 step 9.5a) ---------------------------- */
@@ -294,7 +286,7 @@ static int msgf(int code, char *msg, size_t len, const char *fmt, ...) {
 }
 
 int sa_index_check(const sa_header *h, const sa_array *a, char *msg, size_t len) {
-  if (!type_indexable(a->type) || a->ndim != 1)
+  if (!sa_type_indexable(a->type) || a->ndim != 1)
     return msgf(SHMARRAY_BAD_TYPE, msg, len, "a %s array of %u dimensions cannot have a hash index",
                 sa_type_name(a->type), a->ndim);
   if (a->index_len != 0) {
@@ -330,33 +322,27 @@ int sa_index_check(const sa_header *h, const sa_array *a, char *msg, size_t len)
   return SHMARRAY_OK;
 }
 
-/* ---- One key (validation) ----------------------------------------------- */
+/* ---- One key ------------------------------------------------------------- */
 
-/* The row found by the lookup of the key of row r itself, or -1. */
-static int find_row(const ix *x, uint64_t r, int64_t *out, char *err, size_t err_len) {
-  const uint8_t *q = NULL;
-  uint64_t qn = 0, qv = 0, h;
-  int rc;
-  if (x->ints) {
-    qv = int_at(x, r);
-    h = hash_u64(qv);
-  } else {
-    if ((rc = key_at(x, r, &q, &qn, err, err_len))) return rc;
-    h = mix64(fnv_bytes(SA_FNV_OFFSET, q, (size_t)qn));
-  }
+/* The search of spec §7.8.4 for the query of hash h: key bytes q[0, qn) or,
+ * for an integer index, the 64-bit extension qv. */
+static int probe_one(const sa_ix *x, uint64_t h, const uint8_t *q, uint64_t qn, uint64_t qv,
+                     int64_t *out, char *err, size_t err_len) {
   uint64_t s = h & x->mask;
   for (uint64_t i = 0; i <= x->mask; i++, s = (s + 1) & x->mask) {
     uint64_t v = slot_at(x, s);
     if (v == 0) break;
     uint64_t row = v - 1;
     if (row >= x->length) return row_oob(x, s, row, err, err_len);
+    if (row_null(x, row)) continue;
     int eq;
     if (x->ints) {
       eq = int_at(x, row) == qv;
     } else {
       const uint8_t *k;
       uint64_t kn;
-      if ((rc = key_at(x, row, &k, &kn, err, err_len))) return rc;
+      int rc = key_at(x, row, &k, &kn, err, err_len);
+      if (rc) return rc;
       eq = kn == qn && (qn == 0 || memcmp(k, q, (size_t)qn) == 0);
     }
     if (eq) {
@@ -368,40 +354,67 @@ static int find_row(const ix *x, uint64_t r, int64_t *out, char *err, size_t err
   return SHMARRAY_OK;
 }
 
+/* Whether an integer query (v, negative when a signed query below 0) can
+ * equal a key of x's type; *ext is its 64-bit extension. */
+static int int_fits(const sa_ix *x, uint64_t v, int negative) {
+  unsigned bits = (unsigned)(x->width * 8);
+  if (x->is_signed) {
+    if (negative) return bits == 64 || (int64_t)v >= -((int64_t)1 << (bits - 1));
+    return v <= (((uint64_t)1 << (bits - 1)) - 1);
+  }
+  if (negative) return 0;
+  return bits == 64 || v <= (((uint64_t)1 << bits) - 1);
+}
+
+int sa_ix_find_bytes(const sa_ix *x, const uint8_t *q, size_t n, int64_t *row, char *err,
+                     size_t err_len) {
+  *row = -1;
+  if (x->ints || (!x->ow && n != x->width)) return SHMARRAY_OK; /* never a key */
+  return probe_one(x, mix64(fnv_bytes(SA_FNV_OFFSET, q, n)), q, n, 0, row, err, err_len);
+}
+
+int sa_ix_find_int(const sa_ix *x, uint64_t v, int is_signed_query, int64_t *row, char *err,
+                   size_t err_len) {
+  *row = -1;
+  if (!x->ints || !int_fits(x, v, is_signed_query && (int64_t)v < 0)) return SHMARRAY_OK;
+  return probe_one(x, hash_u64(v), NULL, 0, v, row, err, err_len);
+}
+
+/* The row found by the lookup of the key of row r itself, or -1. */
+static int find_row(const sa_ix *x, uint64_t r, int64_t *out, char *err, size_t err_len) {
+  if (x->ints) {
+    uint64_t v = int_at(x, r);
+    return probe_one(x, hash_u64(v), NULL, 0, v, out, err, err_len);
+  }
+  const uint8_t *q;
+  uint64_t qn;
+  int rc = key_at(x, r, &q, &qn, err, err_len);
+  if (rc) return rc;
+  return probe_one(x, mix64(fnv_bytes(SA_FNV_OFFSET, q, (size_t)qn)), q, qn, 0, out, err, err_len);
+}
+
 /* The key of row r, quoted (shortened) or as a number, for messages. */
-static void key_text(const ix *x, uint64_t r, char *buf, size_t len) {
+static const char *key_text(const sa_ix *x, uint64_t r, char *buf, size_t len) {
   if (x->ints) {
     uint64_t v = int_at(x, r);
     if (x->is_signed) snprintf(buf, len, "%lld", (long long)v);
     else snprintf(buf, len, "%llu", (unsigned long long)v);
-    return;
+    return buf;
   }
   const uint8_t *p;
   uint64_t n;
   if (key_at(x, r, &p, &n, NULL, 0)) {
     snprintf(buf, len, "?");
-    return;
+    return buf;
   }
-  size_t at = 0;
-  buf[at++] = '"';
-  for (uint64_t i = 0; i < n && i < 64 && at + 6 < len; i++) {
-    uint8_t c = p[i];
-    if (c == '"' || c == '\\') at += (size_t)snprintf(buf + at, len - at, "\\%c", c);
-    else if (c < 0x20 || c >= 0x7F) at += (size_t)snprintf(buf + at, len - at, "\\x%02x", c);
-    else buf[at++] = (char)c;
-  }
-  snprintf(buf + at, len - at, n > 64 ? "\"..." : "\"");
+  return sa_quote(p, (size_t)n, SA_QUOTE_KEY, buf, len);
 }
 
 int sa_validate_index(const shmarray_segment *seg, size_t index, char *err, size_t err_len) {
-  const sa_array *a = &seg->arrays[index];
-  shmarray_index_view v;
-  view_of(seg, a, &v);
-  ix x;
-  int rc = resolve(&v, &x, err, err_len);
+  sa_ix x;
+  int rc = sa_ix_open(seg, index, &x, err, err_len);
   if (rc) return rc;
-  x.seg_name = seg->name;
-  x.name = a->name;
+  const sa_array *a = &seg->arrays[index];
   uint64_t used = 0;
   for (uint64_t s = 0; s <= x.mask; s++) {
     uint64_t val = slot_at(&x, s);
@@ -410,19 +423,22 @@ int sa_validate_index(const shmarray_segment *seg, size_t index, char *err, size
                     "index slot %llu names row %llu, past the array's %llu rows",
                     (unsigned long long)s, (unsigned long long)(val - 1),
                     (unsigned long long)x.length);
+    if (val != 0 && row_null(&x, val - 1))
+      return ixfail(&x, SHMARRAY_CHECKSUM_MISMATCH, err, err_len,
+                    "index slot %llu names row %llu, which is null (null rows are not indexed)",
+                    (unsigned long long)s, (unsigned long long)(val - 1));
     used += val != 0;
   }
   uint64_t n = (uint64_t)(a->length - a->null_count);
   if (used != n)
     return ixfail(&x, SHMARRAY_BAD_SIZE, err, err_len, "the index has %llu entries for %llu non-null keys",
                   (unsigned long long)used, (unsigned long long)n);
-  const uint8_t *valid = a->validity_len && a->null_count ? seg->base + a->validity_off : NULL;
   for (uint64_t r = 0; r < x.length; r++) {
-    if (valid && !(valid[r >> 3] >> (r & 7) & 1)) continue;
+    if (row_null(&x, r)) continue;
     int64_t got;
     if ((rc = find_row(&x, r, &got, err, err_len))) return rc;
     if (got == (int64_t)r) continue;
-    char key[300];
+    char key[SA_QUOTE_LEN(SA_QUOTE_KEY)];
     key_text(&x, r, key, sizeof key);
     if (got < 0)
       return ixfail(&x, SHMARRAY_CHECKSUM_MISMATCH, err, err_len,
@@ -434,7 +450,6 @@ int sa_validate_index(const shmarray_segment *seg, size_t index, char *err, size
   }
   return SHMARRAY_OK;
 }
-
 /* ---- Batch lookups ------------------------------------------------------ */
 
 /* A lookup costs two or three dependent cache misses (slot, then offsets,
@@ -472,24 +487,17 @@ static int key_is_null(const shmarray_keys *k, size_t i) {
 
 /* The 64-bit key of integer query i of k, or 0 when the key type cannot
  * hold it (then it is not found). */
-static int query_int(const ix *x, const shmarray_keys *k, size_t i, uint64_t *out) {
+static int query_int(const sa_ix *x, const shmarray_keys *k, size_t i, uint64_t *out) {
   uint64_t v;
   memcpy(&v, (const uint8_t *)k->data + 8 * i, 8);
-  int negative = k->kind == SHMARRAY_KEYS_INT64 && (int64_t)v < 0;
-  unsigned bits = (unsigned)(x->width * 8);
   *out = v;
-  if (x->is_signed) {
-    if (negative) return bits == 64 || (int64_t)v >= -((int64_t)1 << (bits - 1));
-    return v <= (((uint64_t)1 << (bits - 1)) - 1);
-  }
-  if (negative) return 0;
-  return bits == 64 || v <= (((uint64_t)1 << bits) - 1);
+  return int_fits(x, v, k->kind == SHMARRAY_KEYS_INT64 && (int64_t)v < 0);
 }
 
 /* Starts the lookup of key i in p: hashes it and prefetches its first
  * slot. Returns 1 if it must be probed, 0 if it is settled already (a null
  * key, or one the array cannot hold: rows[i] stays -1), or -code. */
-static int start_key(const ix *x, const shmarray_keys *k, size_t i, probe_state *p, char *err,
+static int start_key(const sa_ix *x, const shmarray_keys *k, size_t i, probe_state *p, char *err,
                      size_t err_len) {
   if (key_is_null(k, i)) return 0;
   uint64_t h;
@@ -518,7 +526,12 @@ static int start_key(const ix *x, const shmarray_keys *k, size_t i, probe_state 
     }
   } else {
     p->utf32 = 0;
-    if (k->kind == SHMARRAY_KEYS_FIXED) {
+    if (k->kind == SA_KEYS_SLICES) {
+      const sa_slice *sl = (const sa_slice *)k->data + i;
+      if (!sl->p) return 0; /* a null key */
+      p->q = sl->p;
+      p->qn = sl->n;
+    } else if (k->kind == SHMARRAY_KEYS_FIXED) {
       p->q = (const uint8_t *)k->data + (size_t)k->width * i;
       p->qn = k->width;
     } else {
@@ -550,7 +563,7 @@ static int start_key(const ix *x, const shmarray_keys *k, size_t i, probe_state 
 
 /* Moves p to the next slot of its probe sequence; 0 once it has seen all
  * S slots (a hostile table without an empty one: not found). */
-static inline int next_slot(const ix *x, probe_state *p) {
+static inline int next_slot(const sa_ix *x, probe_state *p) {
   if (++p->steps > x->mask) return 0;
   p->s = (p->s + 1) & x->mask;
   __builtin_prefetch(x->table + x->w * p->s);
@@ -558,7 +571,7 @@ static inline int next_slot(const ix *x, probe_state *p) {
   return 1;
 }
 
-static int lookup_keys(const ix *x, const shmarray_keys *k, int64_t *rows, char *err,
+static int lookup_keys(const sa_ix *x, const shmarray_keys *k, int64_t *rows, char *err,
                        size_t err_len) {
   probe_state st[INFLIGHT];
   size_t next = 0, n = k->count;
@@ -589,6 +602,10 @@ static int lookup_keys(const ix *x, const shmarray_keys *k, int64_t *rows, char 
         }
         p->row = v - 1;
         if (p->row >= x->length) return row_oob(x, p->s, p->row, err, err_len);
+        if (row_null(x, p->row)) { /* never a match (spec §7.8.4) */
+          if (!next_slot(x, p)) p->stage = ST_FREE, live--;
+          break;
+        }
         if (x->ow) {
           __builtin_prefetch(x->offs + x->ow * p->row);
           p->stage = ST_OFFSETS;
@@ -636,20 +653,22 @@ static int lookup_keys(const ix *x, const shmarray_keys *k, int64_t *rows, char 
   }
 }
 
-static int lookup(const ix *x, const shmarray_keys *k, int64_t *rows, char *err, size_t err_len) {
+int sa_ix_lookup(const sa_ix *x, const shmarray_keys *k, int64_t *rows, char *err,
+                 size_t err_len) {
   if (!k || (!rows && k->count))
     return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len, "keys and rows_out must not be NULL");
+  int strings = k->kind == SHMARRAY_KEYS_STRINGS32 || k->kind == SHMARRAY_KEYS_STRINGS64;
   int int_kind = k->kind == SHMARRAY_KEYS_INT64 || k->kind == SHMARRAY_KEYS_UINT64;
-  int byte_kind = k->kind == SHMARRAY_KEYS_STRINGS32 || k->kind == SHMARRAY_KEYS_STRINGS64 ||
-                  k->kind == SHMARRAY_KEYS_FIXED || k->kind == SHMARRAY_KEYS_UTF32;
+  int byte_kind = strings || k->kind == SHMARRAY_KEYS_FIXED || k->kind == SHMARRAY_KEYS_UTF32 ||
+                  k->kind == SA_KEYS_SLICES;
   if (!int_kind && !byte_kind)
     return ixfail(x, SHMARRAY_INVALID_ARGUMENT, err, err_len, "unknown key kind %u", k->kind);
   if (int_kind != x->ints)
     return ixfail(x, SHMARRAY_INVALID_ARGUMENT, err, err_len, "the array is indexed by %s, not %s keys",
                   x->ints ? "integers" : "strings or bytes", int_kind ? "integer" : "string");
-  if (k->count && (!k->data && !(k->kind == SHMARRAY_KEYS_STRINGS32 || k->kind == SHMARRAY_KEYS_STRINGS64)))
+  if (k->count && !k->data && !strings)
     return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len, "keys.data must not be NULL");
-  if (k->count && (k->kind == SHMARRAY_KEYS_STRINGS32 || k->kind == SHMARRAY_KEYS_STRINGS64) && !k->offsets)
+  if (k->count && strings && !k->offsets)
     return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len, "keys.offsets must not be NULL");
   if ((k->kind == SHMARRAY_KEYS_FIXED || k->kind == SHMARRAY_KEYS_UTF32) && k->width == 0 && k->count)
     return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len, "keys.width must not be 0");
@@ -671,28 +690,21 @@ int shmarray_index_view_of(const shmarray_segment *seg, size_t index, shmarray_i
 
 int shmarray_lookup(const shmarray_segment *seg, size_t array_index, const shmarray_keys *keys,
                     int64_t *rows_out, char *err, size_t err_len) {
-  if (!seg || array_index >= seg->h.array_count)
-    return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len, "no array %zu in this segment", array_index);
-  const sa_array *a = &seg->arrays[array_index];
-  if (a->index_kind != 1)
-    return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len,
-                   "segment \"%s\": array \"%s\" has no hash index (build one when creating the "
-                   "segment)", seg->name ? seg->name : "", a->name);
-  shmarray_index_view v;
-  view_of(seg, a, &v);
-  ix x;
-  int rc = resolve(&v, &x, err, err_len);
+  sa_ix x;
+  int rc = sa_ix_open(seg, array_index, &x, err, err_len);
   if (rc) return rc;
-  x.seg_name = seg->name;
-  x.name = a->name;
-  return lookup(&x, keys, rows_out, err, err_len);
+  if (keys && keys->kind == SA_KEYS_SLICES) /* not part of the ABI */
+    return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len, "unknown key kind %u", keys->kind);
+  return sa_ix_lookup(&x, keys, rows_out, err, err_len);
 }
 
 int shmarray_lookup_view(const shmarray_index_view *view, const shmarray_keys *keys,
                          int64_t *rows_out, char *err, size_t err_len) {
   if (!view) return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len, "view must not be NULL");
-  ix x;
+  sa_ix x;
   int rc = resolve(view, &x, err, err_len);
   if (rc) return rc;
-  return lookup(&x, keys, rows_out, err, err_len);
+  if (keys && keys->kind == SA_KEYS_SLICES)
+    return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len, "unknown key kind %u", keys->kind);
+  return sa_ix_lookup(&x, keys, rows_out, err, err_len);
 }

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../bindings/c/shmarray.h"
+#include "shmarray.h" /* a link to bindings/c/shmarray.h, so that Go's build cache sees it */
 
 #define SA_HIDDEN __attribute__((visibility("hidden")))
 #define SA_PRINTF(f, a) __attribute__((format(printf, f, a)))
@@ -54,6 +54,89 @@ static inline int sa_within(uint64_t off, uint64_t n, uint64_t lo, uint64_t hi) 
   return off >= lo && off <= hi && n <= hi - off;
 }
 
+/* Bytes holding n bits, without overflow. */
+static inline uint64_t sa_ceil8(uint64_t n) { return n / 8 + (n % 8 + 7) / 8; }
+
+/* *out = x * y if that is at most 2^63 - 1 (format/decode.go mulCap). */
+static inline int sa_mul_cap(uint64_t x, uint64_t y, uint64_t *out) {
+  uint64_t r;
+  if (__builtin_mul_overflow(x, y, &r) || r > (uint64_t)INT64_MAX) return 0;
+  *out = r;
+  return 1;
+}
+
+/* Offsets entry i of a variable-length array (w = 4 or 8), sign-extended
+ * for i32 entries: a negative entry reads as at least 2^63. */
+static inline uint64_t sa_offset_entry(const uint8_t *offs, unsigned w, uint64_t i) {
+  if (w == 4) return (uint64_t)(int64_t)(int32_t)sa_le32(offs + 4 * i);
+  return sa_le64(offs + 8 * i);
+}
+
+/* The bytes of slot i of a variable-length array whose offsets have not
+ * been fully validated: 1 with data[*start, *end) when
+ * 0 <= offsets[i] <= offsets[i+1] <= data_len (spec §7.3, §11.4), else 0;
+ * messages say "slot %llu has offsets [%lld, %lld), outside the %llu-byte
+ * data buffer" (BAD_OFFSETS). */
+static inline int sa_slot_range(const uint8_t *offs, unsigned w, uint64_t data_len, uint64_t i,
+                                uint64_t *start, uint64_t *end) {
+  *start = sa_offset_entry(offs, w, i);
+  *end = sa_offset_entry(offs, w, i + 1);
+  return *start <= *end && *end <= data_len;
+}
+
+/* Bit i of an LSB-first bitmap (spec §7.2). */
+static inline int sa_bit(const uint8_t *bm, uint64_t i) { return bm[i >> 3] >> (i & 7) & 1; }
+
+/* FNV-1a of a name, for the private open-addressing tables of names and
+ * keys (not the index hash of spec §7.8.2). */
+static inline uint64_t sa_name_hash(const void *p, size_t n) {
+  const uint8_t *b = p;
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
+  return h;
+}
+
+/* Smallest power of two >= 2n (at least 8): a table at most half full. */
+static inline size_t sa_table_size(size_t n) {
+  size_t cap = 8;
+  while (cap < 2 * n) cap *= 2;
+  return cap;
+}
+
+/* ---- Types (sa_types.c, spec §6) --------------------------------------- */
+
+SA_HIDDEN int sa_type_known(unsigned type);    /* codes 1-21 */
+SA_HIDDEN int sa_type_timed(unsigned type);    /* timestamp, duration */
+SA_HIDDEN int sa_type_numeric(unsigned type);  /* integers and floats: may be N-D */
+SA_HIDDEN int sa_type_indexable(unsigned type); /* may carry a hash index (§7.8) */
+/* Element width in bytes of a type code (fixed_size_binary: 0, see
+ * byte_width), 0 for bool and the variable-length types. */
+SA_HIDDEN unsigned sa_type_width(unsigned type);
+/* Width of an offsets entry: 4, 8, or 0 for a type without offsets. */
+SA_HIDDEN unsigned sa_offset_width(unsigned type);
+/* Spec name of a type code ("int64"); "unknown" for an unknown code. */
+SA_HIDDEN const char *sa_type_name(unsigned type);
+
+/* ---- Text (sa_text.c) --------------------------------------------------- */
+
+SA_HIDDEN int sa_is_ascii(const uint8_t *p, size_t n);
+/* Well-formed UTF-8 (spec §5.3, Go's utf8.Valid). */
+SA_HIDDEN int sa_utf8_valid(const uint8_t *p, size_t n);
+/* UTF-8 without NUL: the rule for every string of the string table. */
+SA_HIDDEN int sa_text_ok(const char *s, size_t n);
+
+/* Names and keys in messages are quoted the same way in every language
+ * (format/text.go): in double quotes, printable ASCII as itself except '"'
+ * and '\\', which get a backslash, well-formed UTF-8 sequences as themselves,
+ * every other byte as \xHH; at most `max` bytes of s, then "..." after the
+ * closing quote if s is longer. Names are shown up to SA_QUOTE_NAME bytes,
+ * index keys up to SA_QUOTE_KEY. buf needs SA_QUOTE_LEN(max) bytes; returns
+ * buf. */
+#define SA_QUOTE_NAME 256u
+#define SA_QUOTE_KEY 64u
+#define SA_QUOTE_LEN(max) (4u * (max) + 16u)
+SA_HIDDEN const char *sa_quote(const void *s, size_t n, size_t max, char *buf, size_t len);
+
 /* ---- Errors (sa_errors.c) ---------------------------------------------- */
 
 /* Writes "shmarray: <code text>: <message>" into err (if err is not NULL and
@@ -64,13 +147,33 @@ SA_HIDDEN int sa_fail(int code, char *err, size_t err_len, const char *fmt, ...)
 /* The lower-case text of a code ("not found"), as format/errors.go. */
 SA_HIDDEN const char *sa_code_text(int code);
 
+/* sa_fail for one array: "segment "S": array "N": <message>", without the
+ * segment part when seg_name is NULL, the bare message when name is. */
+SA_HIDDEN int sa_array_fail(int code, const char *seg_name, const char *name, size_t name_len,
+                            char *err, size_t err_len, const char *fmt, ...) SA_PRINTF(7, 8);
+/* BAD_OFFSETS for slot i whose offsets [start, end) fail sa_slot_range. */
+SA_HIDDEN int sa_slot_fail(const char *seg_name, const char *name, size_t name_len, uint64_t i,
+                           uint64_t start, uint64_t end, uint64_t data_len, char *err,
+                           size_t err_len);
+
+/* The message of err without its "shmarray: <code text>: " prefix. */
+SA_HIDDEN const char *sa_bare_message(int code, const char *err);
+
+/* What messages name as the fix, per binding: the C library names its own
+ * functions; the Python extension sets the Python names at import. */
+typedef struct sa_fix_names {
+  const char *list;         /* listing segments: "shmarray_list" */
+  const char *export_array; /* exporting one array: "shmarray_export_array" */
+} sa_fix_names;
+SA_HIDDEN extern sa_fix_names sa_fix;
+
 /* ---- CRC-32 (sa_crc32.c): zlib / IEEE 802.3, spec §9.1 ----------------- */
 
 /* Continues crc (0 to start) over p[0, n): sa_crc32(sa_crc32(0, a), b) is
  * the CRC of a followed by b, like zlib's crc32(). */
 SA_HIDDEN uint32_t sa_crc32(uint32_t crc, const void *p, size_t n);
 
-/* ---- Decoded segment (sa_reader.c) -------------------------------------- */
+/* ---- Decoded segment (sa_decode.c) -------------------------------------- */
 
 /* One key/value pair. Both strings are NUL-terminated private copies, owned
  * by the segment ("" for an empty value). */
@@ -118,7 +221,7 @@ typedef struct sa_header {
   uint32_t checksum;
 } sa_header;
 
-typedef struct sa_chunk sa_chunk; /* string storage, see sa_reader.c */
+typedef struct sa_chunk sa_chunk; /* string storage, see sa_decode.c */
 
 /* The attached segment. It is reference counted: the handle returned by
  * shmarray_attach holds one reference, every exported Arrow structure holds
@@ -167,21 +270,59 @@ SA_HIDDEN int sa_index_check(const sa_header *h, const sa_array *a, char *msg, s
 SA_HIDDEN int sa_validate_index(const shmarray_segment *seg, size_t index, char *err,
                                 size_t err_len);
 
+/* The index of one array, resolved for lookups. It points into the mapping
+ * (or the caller's buffers, for shmarray_lookup_view) and owns nothing. */
+typedef struct sa_ix {
+  const char *seg_name, *name; /* for messages; either may be NULL */
+  unsigned type;
+  uint64_t length;
+  const uint8_t *offs; /* variable-length types */
+  unsigned ow;         /* 4 or 8, 0 for fixed width */
+  const uint8_t *data;
+  uint64_t data_len;
+  const uint8_t *validity; /* NULL when no row is null */
+  uint64_t width;          /* bytes per value: byte_width or the integer width */
+  int ints, is_signed;
+  const uint8_t *table;
+  unsigned w; /* bytes per slot */
+  uint64_t mask;
+} sa_ix;
+
+/* The hash of spec §7.8.2 of the key bytes p[0, n). */
+SA_HIDDEN uint64_t sa_index_hash(const void *p, size_t n);
+
+/* *x for array `index` of seg; INVALID_ARGUMENT if it has no hash index. */
+SA_HIDDEN int sa_ix_open(const shmarray_segment *seg, size_t index, sa_ix *x, char *err,
+                         size_t err_len);
+
+/* One query (spec §7.8.4): *row is the row holding it, or -1. Errors only
+ * for a table full validation would reject (OUT_OF_BOUNDS, BAD_OFFSETS). */
+SA_HIDDEN int sa_ix_find_bytes(const sa_ix *x, const uint8_t *q, size_t n, int64_t *row,
+                               char *err, size_t err_len);
+/* An integer query: v as a signed (is_signed_query) or unsigned 64-bit
+ * integer; a value the key type cannot hold is not found. */
+SA_HIDDEN int sa_ix_find_int(const sa_ix *x, uint64_t v, int is_signed_query, int64_t *row,
+                             char *err, size_t err_len);
+
+/* Key layout of the bindings only (not in shmarray.h): data is an array of
+ * count sa_slice, a NULL p being a null key. */
+#define SA_KEYS_SLICES 100u
+typedef struct sa_slice {
+  const uint8_t *p;
+  size_t n;
+} sa_slice;
+
+/* A batch lookup (shmarray_lookup) over x. */
+SA_HIDDEN int sa_ix_lookup(const sa_ix *x, const shmarray_keys *keys, int64_t *rows, char *err,
+                           size_t err_len);
+
 /* Frees everything seg owns, unmaps it if mapped, and frees seg. */
 SA_HIDDEN void sa_segment_free(shmarray_segment *seg);
 
 SA_HIDDEN void sa_segment_ref(shmarray_segment *seg);
 SA_HIDDEN void sa_segment_unref(shmarray_segment *seg);
 
-/* Element width in bytes of a type code (fixed_size_binary: 0, see
- * byte_width), 0 for bool and the variable-length types. */
-SA_HIDDEN unsigned sa_type_width(unsigned type);
-/* Width of an offsets entry: 4, 8, or 0 for a type without offsets. */
-SA_HIDDEN unsigned sa_offset_width(unsigned type);
-/* Spec name of a type code ("int64"). */
-SA_HIDDEN const char *sa_type_name(unsigned type);
-
-/* ---- Paths (sa_reader.c) ------------------------------------------------ */
+/* ---- Paths (sa_attach.c) ------------------------------------------------ */
 
 /* INVALID_ARGUMENT unless name is a valid segment name (spec §2.1). */
 SA_HIDDEN int sa_check_name(const char *name, char *err, size_t err_len);
@@ -198,5 +339,24 @@ SA_HIDDEN int sa_open_segment(const char *path, int64_t *size);
  * arena/errno_linux.go. */
 SA_HIDDEN int sa_os_error(int errnum, const char *op, const char *name, const char *path,
                           char *err, size_t err_len);
+
+/* ---- Listing and gc (sa_list.c) ---------------------------------------- */
+
+/* One file found by listing or removed by gc: the entry of shmarray_list,
+ * and the message of its status ("" when OK). */
+typedef struct sa_listed {
+  shmarray_list_entry e;
+  int temp;          /* a fallback writer's hidden temporary file (gc only) */
+  char message[512]; /* "shmarray: <code>: ..." when e.status is not OK */
+} sa_listed;
+
+/* The segments of dir sorted by name; *out is malloc'ed (NULL when none). */
+SA_HIDDEN int sa_list_dir(const char *dir, sa_listed **out, size_t *count, char *err,
+                          size_t err_len);
+/* shmarray_gc, returning what it removed (or would, with dry_run): the
+ * orphans, then the temporary files, each sorted by name; *removed is
+ * malloc'ed even when the first error is returned. */
+SA_HIDDEN int sa_gc_dir(const char *dir, int dry_run, sa_listed **removed, size_t *count,
+                        char *err, size_t err_len);
 
 #endif /* SA_INTERNAL_H */

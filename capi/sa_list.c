@@ -62,8 +62,9 @@ static int creator_alive(uint32_t pid, uint64_t start) {
   return start == 0 || now == 0 || now == start;
 }
 
-/* Reads the header of dir/name into *e; 0 if the file is not a segment. */
-static int probe(const char *dir, const char *name, shmarray_list_entry *e) {
+/* Reads the header of dir/name into *e, with the message of its status;
+ * 0 if the file is not a segment. */
+static int probe(const char *dir, const char *name, sa_listed *l) {
   char *path = sa_join(dir, name);
   if (!path) return 0;
   int64_t size = 0;
@@ -74,9 +75,11 @@ static int probe(const char *dir, const char *name, shmarray_list_entry *e) {
   ssize_t n = pread(fd, buf, sizeof buf, 0);
   close(fd);
   sa_header h;
-  int rc = sa_read_header(buf, n > 0 ? (size_t)n : 0, &h, NULL, 0);
+  char msg[300];
+  int rc = sa_read_header(buf, n > 0 ? (size_t)n : 0, &h, msg, sizeof msg);
   if (rc == SHMARRAY_NOT_A_SEGMENT) return 0;
-  memset(e, 0, sizeof *e);
+  memset(l, 0, sizeof *l);
+  shmarray_list_entry *e = &l->e;
   snprintf(e->name, sizeof e->name, "%s", name);
   e->size = size;
   e->array_count = h.array_count;
@@ -84,25 +87,44 @@ static int probe(const char *dir, const char *name, shmarray_list_entry *e) {
   e->created_ns = h.created_ns;
   e->creator_alive = creator_alive(h.creator_pid, h.creator_start);
   e->ephemeral = (h.flags & SA_FLAG_EPHEMERAL) != 0;
-  if (rc) e->status = rc;
-  else if (!(h.flags & SA_FLAG_SEALED)) e->status = SHMARRAY_NOT_SEALED;
-  else if ((uint64_t)size < h.file_size) e->status = SHMARRAY_TRUNCATED;
-  else e->status = SHMARRAY_OK;
+  if (rc) {
+    e->status = sa_fail(rc, l->message, sizeof l->message, "segment \"%s\": %s", name,
+                        sa_bare_message(rc, msg));
+  } else if (!(h.flags & SA_FLAG_SEALED)) {
+    e->status = sa_fail(SHMARRAY_NOT_SEALED, l->message, sizeof l->message,
+                        "segment \"%s\": the writer did not finish this segment", name);
+  } else if ((uint64_t)size < h.file_size) {
+    e->status = sa_fail(SHMARRAY_TRUNCATED, l->message, sizeof l->message,
+                        "segment \"%s\" is %lld bytes, its header says %llu", name, (long long)size,
+                        (unsigned long long)h.file_size);
+  } else {
+    e->status = SHMARRAY_OK;
+  }
   return 1;
 }
 
 static int by_name(const void *a, const void *b) {
-  return strcmp(((const shmarray_list_entry *)a)->name, ((const shmarray_list_entry *)b)->name);
+  return strcmp(((const sa_listed *)a)->e.name, ((const sa_listed *)b)->e.name);
 }
 
-int shmarray_list(const char *dir, shmarray_list_entry **out, size_t *count, char *err,
-                  size_t err_len) {
-  if (!out || !count)
-    return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len, "out and count must not be NULL");
+/* Appends one entry to *list (*n entries, room for *cap); 0 when out of
+ * memory. */
+static sa_listed *grow(sa_listed **list, size_t *n, size_t *cap) {
+  if (*n == *cap) {
+    size_t ncap = *cap ? 2 * *cap : 16;
+    sa_listed *grown = realloc(*list, ncap * sizeof **list);
+    if (!grown) return NULL;
+    *list = grown;
+    *cap = ncap;
+  }
+  return &(*list)[*n];
+}
+
+int sa_list_dir(const char *dir, sa_listed **out, size_t *count, char *err, size_t err_len) {
   dir = sa_resolve_dir(dir);
   DIR *d = opendir(dir);
   if (!d) return sa_os_error(errno, "list", "*", dir, err, err_len);
-  shmarray_list_entry *list = NULL;
+  sa_listed *list = NULL;
   size_t n = 0, cap = 0;
   int rc = SHMARRAY_OK;
   for (;;) {
@@ -120,30 +142,40 @@ int shmarray_list(const char *dir, shmarray_list_entry **out, size_t *count, cha
       type = S_ISREG(st.st_mode) ? DT_REG : DT_UNKNOWN;
     }
     if (type != DT_REG) continue; /* links, directories, FIFOs... */
-    if (n == cap) {
-      size_t ncap = cap ? 2 * cap : 16;
-      shmarray_list_entry *grown = realloc(list, ncap * sizeof *list);
-      if (!grown) {
-        rc = sa_fail(SHMARRAY_INTERNAL, err, err_len, "out of memory");
-        break;
-      }
-      list = grown;
-      cap = ncap;
+    sa_listed *slot = grow(&list, &n, &cap);
+    if (!slot) {
+      rc = sa_fail(SHMARRAY_INTERNAL, err, err_len, "out of memory");
+      break;
     }
-    if (probe(dir, de->d_name, &list[n])) n++;
+    if (probe(dir, de->d_name, slot)) n++;
   }
   closedir(d);
   if (rc) {
     free(list);
     return rc;
   }
-  if (n == 0) {
-    free(list);
-    list = NULL;
-  } else {
-    qsort(list, n, sizeof *list, by_name);
-  }
+  if (n) qsort(list, n, sizeof *list, by_name);
   *out = list;
+  *count = n;
+  return SHMARRAY_OK;
+}
+
+int shmarray_list(const char *dir, shmarray_list_entry **out, size_t *count, char *err,
+                  size_t err_len) {
+  if (!out || !count)
+    return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len, "out and count must not be NULL");
+  sa_listed *list = NULL;
+  size_t n = 0;
+  int rc = sa_list_dir(dir, &list, &n, err, err_len);
+  if (rc) return rc;
+  shmarray_list_entry *entries = NULL;
+  if (n && !(entries = malloc(n * sizeof *entries))) {
+    free(list);
+    return sa_fail(SHMARRAY_INTERNAL, err, err_len, "out of memory");
+  }
+  for (size_t i = 0; i < n; i++) entries[i] = list[i].e;
+  free(list);
+  *out = entries;
   *count = n;
   return SHMARRAY_OK;
 }
@@ -194,44 +226,19 @@ static uint32_t temp_file_pid(const char *name) {
 /* Whether dir/name, read again, is still the orphan e that listing found
  * (same creator, same creation time). */
 static int still_orphan(const char *dir, const shmarray_list_entry *e) {
-  shmarray_list_entry again;
-  return probe(dir, e->name, &again) && again.ephemeral && !again.creator_alive &&
-         again.creator_pid == e->creator_pid && again.created_ns == e->created_ns;
+  sa_listed again;
+  return probe(dir, e->name, &again) && again.e.ephemeral && !again.e.creator_alive &&
+         again.e.creator_pid == e->creator_pid && again.e.created_ns == e->created_ns;
 }
 
-/* Keeps the first error: returns rc if first is still OK. */
-static int first_error(int first, int rc) { return first ? first : rc; }
-
-int shmarray_gc(const char *dir, int dry_run, size_t *removed, char *err, size_t err_len) {
-  size_t count = 0;
-  if (removed) *removed = 0;
-  shmarray_list_entry *list = NULL;
-  size_t n = 0;
-  int rc = shmarray_list(dir, &list, &n, err, err_len);
-  if (rc) return rc;
-  const char *d = sa_resolve_dir(dir);
-  int first = SHMARRAY_OK;
-  for (size_t i = 0; i < n; i++) {
-    const shmarray_list_entry *e = &list[i];
-    if (!e->ephemeral || e->creator_alive) continue;
-    if (dry_run) {
-      count++;
-      continue;
-    }
-    if (!still_orphan(d, e)) continue; /* replaced or removed since listing */
-    /* Only the first error's message is kept in err. */
-    int r = shmarray_unlink(e->name, dir, first ? NULL : err, first ? 0 : err_len);
-    if (r) first = first_error(first, r);
-    else count++;
-  }
-  shmarray_list_free(list);
-
+/* The hidden temporary files of dead fallback writers in d, sorted by name,
+ * appended to *list. */
+static int stale_temp_files(const char *d, sa_listed **list, size_t *n, size_t *cap, char *err,
+                            size_t err_len) {
   DIR *dd = opendir(d);
-  if (!dd) {
-    int r = sa_os_error(errno, "gc", "*", d, first ? NULL : err, first ? 0 : err_len);
-    if (removed) *removed = count;
-    return first_error(first, r);
-  }
+  if (!dd) return sa_os_error(errno, "gc", "*", d, err, err_len);
+  size_t first = *n;
+  int rc = SHMARRAY_OK;
   for (;;) {
     errno = 0;
     struct dirent *de = readdir(dd);
@@ -241,19 +248,90 @@ int shmarray_gc(const char *dir, int dry_run, size_t *removed, char *err, size_t
     if (!pid || fstatat(dirfd(dd), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
         !S_ISREG(st.st_mode) || creator_alive(pid, 0))
       continue;
-    if (dry_run || unlinkat(dirfd(dd), de->d_name, 0) == 0 || errno == ENOENT) {
-      count++;
-    } else if (!first) {
-      int errnum = errno;
-      char *path = sa_join(d, de->d_name);
-      first = sa_fail(errnum == EACCES || errnum == EPERM || errnum == EROFS ? SHMARRAY_PERMISSION_DENIED
-                                                                              : SHMARRAY_IO_ERROR,
-                      err, err_len, "gc: removing the temporary file %s of dead writer %u: %s",
-                      path ? path : de->d_name, pid, strerror(errnum));
-      free(path);
+    sa_listed *l = grow(list, n, cap);
+    if (!l) {
+      rc = sa_fail(SHMARRAY_INTERNAL, err, err_len, "out of memory");
+      break;
     }
+    memset(l, 0, sizeof *l);
+    snprintf(l->e.name, sizeof l->e.name, "%s", de->d_name);
+    l->e.size = (int64_t)st.st_size;
+    l->e.creator_pid = pid;
+    l->e.created_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    l->temp = 1;
+    l->e.status = sa_fail(SHMARRAY_NOT_SEALED, l->message, sizeof l->message,
+                          "%s is the unfinished temporary file of writer %u, which no longer runs",
+                          de->d_name, pid);
+    (*n)++;
   }
   closedir(dd);
-  if (removed) *removed = count;
+  if (*n > first) qsort(*list + first, *n - first, sizeof **list, by_name);
+  return rc;
+}
+
+int sa_gc_dir(const char *dir, int dry_run, sa_listed **removed, size_t *count, char *err,
+              size_t err_len) {
+  *removed = NULL;
+  *count = 0;
+  sa_listed *list = NULL, *out = NULL;
+  size_t n = 0, nout = 0, cap = 0;
+  int rc = sa_list_dir(dir, &list, &n, err, err_len);
+  if (rc) return rc;
+  const char *d = sa_resolve_dir(dir);
+  int first = SHMARRAY_OK; /* gc goes on past errors; the first one is returned */
+  for (size_t i = 0; i < n; i++) {
+    const shmarray_list_entry *e = &list[i].e;
+    if (!e->ephemeral || e->creator_alive) continue;
+    if (!dry_run) {
+      if (!still_orphan(d, e)) continue; /* replaced or removed since listing */
+      int r = shmarray_unlink(e->name, dir, first ? NULL : err, first ? 0 : err_len);
+      if (r) {
+        first = r;
+        continue;
+      }
+    }
+    sa_listed *l = grow(&out, &nout, &cap);
+    if (!l) {
+      first = first ? first : sa_fail(SHMARRAY_INTERNAL, err, err_len, "out of memory");
+      break;
+    }
+    *l = list[i];
+    nout++;
+  }
+  free(list);
+  size_t temps = nout;
+  int r = stale_temp_files(d, &out, &nout, &cap, first ? NULL : err, first ? 0 : err_len);
+  if (r && !first) first = r;
+  size_t kept = temps;
+  int dfd = dry_run || nout == temps ? -1 : open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  for (size_t i = temps; i < nout; i++) {
+    if (!dry_run) {
+      int gone = dfd >= 0 && (unlinkat(dfd, out[i].e.name, 0) == 0 || errno == ENOENT);
+      int errnum = errno;
+      if (!gone && !first) {
+        char *path = sa_join(d, out[i].e.name);
+        first = sa_fail(errnum == EACCES || errnum == EPERM || errnum == EROFS
+                            ? SHMARRAY_PERMISSION_DENIED
+                            : SHMARRAY_IO_ERROR,
+                        err, err_len, "gc: removing the temporary file %s of dead writer %u: %s",
+                        path ? path : out[i].e.name, out[i].e.creator_pid, strerror(errnum));
+        free(path);
+      }
+      if (!gone) continue;
+    }
+    out[kept++] = out[i];
+  }
+  if (dfd >= 0) close(dfd);
+  *removed = out;
+  *count = kept;
   return first;
+}
+
+int shmarray_gc(const char *dir, int dry_run, size_t *removed, char *err, size_t err_len) {
+  sa_listed *list;
+  size_t n;
+  int rc = sa_gc_dir(dir, dry_run, &list, &n, err, err_len);
+  free(list);
+  if (removed) *removed = n;
+  return rc;
 }

@@ -4,7 +4,7 @@
 #define SA_WRITE_H
 
 #include <stdint.h>
-#include "../bindings/c/shmarray.h"
+#include "shmarray.h" /* a link to bindings/c/shmarray.h, so that Go's build cache sees it */
 
 /* A builder handle is a cgo.Handle of an *arena.Builder, boxed so that C
  * sees an opaque pointer. */

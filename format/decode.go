@@ -106,7 +106,7 @@ func (d *decoder) decode() (*Segment, error) {
 			return nil, wrapf(err, "array %d", i)
 		}
 		if j, dup := s.byName[a.Name]; dup {
-			return nil, errorf(DuplicateName, "arrays %d and %d are both called %q", j, i, a.Name)
+			return nil, errorf(DuplicateName, "arrays %d and %d are both called %s", j, i, Quote(a.Name))
 		}
 		s.byName[a.Name] = i
 	}
@@ -126,22 +126,22 @@ func (d *decoder) array(r rawRecord, a *ArrayDesc) error {
 	}
 	a.Name = name
 	if err := d.arrayType(r, a); err != nil {
-		return wrapf(err, "%q", name)
+		return wrapf(err, "%s", Quote(name))
 	}
 	if err := checkShape(r, a); err != nil {
-		return wrapf(err, "%q", name)
+		return wrapf(err, "%s", Quote(name))
 	}
 	if err := d.buffers(r, a); err != nil {
-		return wrapf(err, "%q", name)
+		return wrapf(err, "%s", Quote(name))
 	}
 	if d.h.Minor >= MinorIndex && r.indexKind == IndexHash {
 		if err := checkIndex(&r, a, uint64(d.h.HeaderSize), d.h.MetaOffset); err != nil {
-			return wrapf(err, "%q", name)
+			return wrapf(err, "%s", Quote(name))
 		}
 	}
 	md, err := d.kvRange(r.kvFirst, r.kvCount)
 	if err != nil {
-		return wrapf(err, "%q metadata", name)
+		return wrapf(err, "%s metadata", Quote(name))
 	}
 	a.Metadata = md
 	a.HasDataCRC = r.flags&recordFlagDataCRC != 0
@@ -236,7 +236,7 @@ func (d *decoder) buffers(r rawRecord, a *ArrayDesc) error {
 	}
 	need, ok := dataBytes(a)
 	if !ok {
-		return errorf(BadSize, "length %d × shape × width overflows", a.Length)
+		return errorf(BadSize, "length %d x shape x width overflows", a.Length)
 	}
 	if r.data.Length < need {
 		return errorf(BadSize, "data buffer is %d bytes, %d slots need %d", r.data.Length, n, need)
@@ -244,6 +244,9 @@ func (d *decoder) buffers(r rawRecord, a *ArrayDesc) error {
 	if ow := uint64(a.Type.OffsetWidth()); ow != 0 {
 		needOff, fits := mulCap(n+1, ow)
 		if !(n == 0 && r.offsets.Length == 0) && (!fits || r.offsets.Length < needOff) {
+			if !fits {
+				return errorf(BadSize, "offsets buffer is %d bytes, %d slots need more than 2^63 - 1", r.offsets.Length, n)
+			}
 			return errorf(BadSize, "offsets buffer is %d bytes, %d slots need %d", r.offsets.Length, n, needOff)
 		}
 	} else if r.offsets.Length != 0 {
@@ -318,7 +321,7 @@ func (d *decoder) kvRange(first, count uint32) ([]KV, error) {
 			return nil, err
 		}
 		if _, dup := seen[k]; dup {
-			return nil, errorf(DuplicateName, "metadata key %q appears twice", k)
+			return nil, errorf(DuplicateName, "metadata key %s appears twice", Quote(k))
 		}
 		seen[k] = struct{}{}
 		out[i] = KV{k, v}

@@ -55,7 +55,7 @@ func Encode(s *Seal) (header []byte, meta []byte, h Header, err error) {
 				return 0, err
 			}
 			if _, dup := keys[kv.Key]; dup {
-				return 0, errorf(InvalidArgument, "metadata key %q given twice", kv.Key)
+				return 0, errorf(InvalidArgument, "metadata key %s given twice", Quote(kv.Key))
 			}
 			keys[kv.Key] = struct{}{}
 			var rec [KVRecordSize]byte
@@ -73,23 +73,23 @@ func Encode(s *Seal) (header []byte, meta []byte, h Header, err error) {
 			return nil, nil, h, err
 		}
 		if _, dup := seen[a.Name]; dup {
-			return nil, nil, h, errorf(InvalidArgument, "array name %q used twice", a.Name)
+			return nil, nil, h, errorf(InvalidArgument, "array name %s used twice", Quote(a.Name))
 		}
 		seen[a.Name] = struct{}{}
 		if len(a.Shape) == 0 || len(a.Shape) > MaxNDim || a.Shape[0] != a.Length {
-			return nil, nil, h, errorf(InvalidArgument, "array %q: shape %v must have 1 to %d dimensions and start with the length %d", a.Name, a.Shape, MaxNDim, a.Length)
+			return nil, nil, h, errorf(InvalidArgument, "array %s: shape %v must have 1 to %d dimensions and start with the length %d", Quote(a.Name), a.Shape, MaxNDim, a.Length)
 		}
 		if a.TimeZone != "" {
 			if err := validText("time zone", a.TimeZone, 1, MaxTZLen); err != nil {
-				return nil, nil, h, wrapf(err, "array %q", a.Name)
+				return nil, nil, h, wrapf(err, "array %s", Quote(a.Name))
 			}
 		}
 		if a.Type == FixedSizeBinary && (a.ByteWidth < 1 || a.ByteWidth > math.MaxInt32) {
-			return nil, nil, h, errorf(InvalidArgument, "array %q: fixed_size_binary width %d is not in [1, 2^31)", a.Name, a.ByteWidth)
+			return nil, nil, h, errorf(InvalidArgument, "array %s: fixed_size_binary width %d is not in [1, 2^31)", Quote(a.Name), a.ByteWidth)
 		}
 		if a.Index.Present() {
 			if !a.Type.Indexable() || len(a.Shape) != 1 {
-				return nil, nil, h, errorf(InvalidArgument, "array %q: a %s array of %d dimensions cannot have a hash index", a.Name, a.Type, len(a.Shape))
+				return nil, nil, h, errorf(InvalidArgument, "array %s: a %s array of %d dimensions cannot have a hash index", Quote(a.Name), a.Type, len(a.Shape))
 			}
 			minor = MinorIndex
 		}
@@ -97,7 +97,7 @@ func Encode(s *Seal) (header []byte, meta []byte, h Header, err error) {
 		tzOff := st.add(a.TimeZone)
 		kvFirst, err := addKVs(a.Metadata)
 		if err != nil {
-			return nil, nil, h, wrapf(err, "array %q", a.Name)
+			return nil, nil, h, wrapf(err, "array %s", Quote(a.Name))
 		}
 		putRecord(dir[uint64(i)*RecordSize:], a, nameOff, tzOff, kvFirst)
 	}

@@ -120,7 +120,7 @@ func newKeyView(file []byte, a *ArrayDesc) (keyView, error) {
 	k := keyView{name: a.Name, typ: a.Type, length: uint64(a.Length), ow: a.Type.OffsetWidth()}
 	for _, buf := range []Buffer{a.Validity, a.Offsets, a.Data, a.Index.Buffer} {
 		if buf.Length != 0 && !within(buf.Offset, buf.Length, 0, uint64(len(file))) {
-			return k, errorf(OutOfBounds, "array %q: buffer [%d, +%d) is outside the %d-byte file", a.Name, buf.Offset, buf.Length, len(file))
+			return k, errorf(OutOfBounds, "array %s: buffer [%d, +%d) is outside the %d-byte file", Quote(a.Name), buf.Offset, buf.Length, len(file))
 		}
 	}
 	if a.Validity.Length != 0 && a.NullCount > 0 {
@@ -129,11 +129,11 @@ func newKeyView(file []byte, a *ArrayDesc) (keyView, error) {
 	k.offs, k.data = slice(file, a.Offsets), slice(file, a.Data)
 	k.width = uint64(a.ElemWidth())
 	if k.ow != 0 && k.length > 0 && uint64(len(k.offs)) < (k.length+1)*uint64(k.ow) {
-		return k, errorf(BadSize, "array %q: offsets buffer is %d bytes, %d slots need %d", a.Name, len(k.offs), k.length, (k.length+1)*uint64(k.ow))
+		return k, errorf(BadSize, "array %s: offsets buffer is %d bytes, %d slots need %d", Quote(a.Name), len(k.offs), k.length, (k.length+1)*uint64(k.ow))
 	}
 	if k.ow == 0 {
 		if need, ok := mulCap(k.length, k.width); !ok || uint64(len(k.data)) < need {
-			return k, errorf(BadSize, "array %q: data buffer is %d bytes, %d slots need more", a.Name, len(k.data), k.length)
+			return k, errorf(BadSize, "array %s: data buffer is %d bytes, %d slots need more", Quote(a.Name), len(k.data), k.length)
 		}
 	}
 	return k, nil
@@ -170,7 +170,7 @@ func (k *keyView) bytesAt(r uint64) ([]byte, error) {
 	}
 	start, end := k.offsetAt(r), k.offsetAt(r+1)
 	if start > end || end > uint64(len(k.data)) {
-		return nil, errorf(BadOffsets, "array %q: slot %d has offsets [%d, %d), outside the %d-byte data buffer", k.name, r, int64(start), int64(end), len(k.data))
+		return nil, errorf(BadOffsets, "array %s: slot %d has offsets [%d, %d), outside the %d-byte data buffer", Quote(k.name), r, int64(start), int64(end), len(k.data))
 	}
 	return k.data[start:end], nil
 }
@@ -227,10 +227,7 @@ func (k *keyView) keyText(r uint64) string {
 	if err != nil {
 		return "?"
 	}
-	if len(b) > 64 {
-		return strconv.Quote(string(b[:64])) + "..."
-	}
-	return strconv.Quote(string(b))
+	return quote(string(b), quoteKey)
 }
 
 // Probe looks keys up in the hash index of one array, inside the bytes of
@@ -251,7 +248,7 @@ type Probe struct {
 // BAD_SIZE if a's description does not fit file.
 func NewProbe(file []byte, a *ArrayDesc) (*Probe, error) {
 	if !a.Index.Present() {
-		return nil, errorf(InvalidArgument, "array %q has no hash index (build one when creating the segment)", a.Name)
+		return nil, errorf(InvalidArgument, "array %s has no hash index (build one when creating the segment)", Quote(a.Name))
 	}
 	k, err := newKeyView(file, a)
 	if err != nil {
@@ -259,7 +256,7 @@ func NewProbe(file []byte, a *ArrayDesc) (*Probe, error) {
 	}
 	ix := &a.Index
 	if (ix.SlotWidth != 4 && ix.SlotWidth != 8) || ix.Log2 > MaxIndexLog2 || ix.Buffer.Length < ix.TableBytes() {
-		return nil, errorf(BadSize, "array %q: index of %d-byte slots, 2^%d slots, does not fit its %d-byte buffer", a.Name, ix.SlotWidth, ix.Log2, ix.Buffer.Length)
+		return nil, errorf(BadSize, "array %s: index of %d-byte slots, 2^%d slots, does not fit its %d-byte buffer", Quote(a.Name), ix.SlotWidth, ix.Log2, ix.Buffer.Length)
 	}
 	return &Probe{k: k, table: slice(file, ix.Buffer)[:ix.TableBytes()], w: ix.SlotWidth, mask: ix.Slots() - 1}, nil
 }
@@ -289,7 +286,11 @@ func (p *Probe) find(h uint64, eq func(r uint64) (bool, error)) (int64, error) {
 		}
 		r := v - 1
 		if r >= p.k.length {
-			return -1, errorf(OutOfBounds, "array %q: index slot %d names row %d of %d", p.k.name, s, r, p.k.length)
+			return -1, errorf(OutOfBounds, "array %s: index slot %d names row %d of %d", Quote(p.k.name), s, r, p.k.length)
+		}
+		if p.k.isNull(r) { // null rows are not keys: never a match (spec §7.8.4)
+			s = (s + 1) & p.mask
+			continue
 		}
 		ok, err := eq(r)
 		if err != nil {
@@ -322,7 +323,7 @@ func (p *Probe) findInt(v uint64) (int64, error) {
 // for an integer index.
 func (p *Probe) LookupBytes(q []byte) (int64, error) {
 	if p.k.intKeys() {
-		return -1, errorf(InvalidArgument, "array %q is indexed by %s integers, not byte strings", p.k.name, p.k.typ)
+		return -1, errorf(InvalidArgument, "array %s is indexed by %s integers, not byte strings", Quote(p.k.name), p.k.typ)
 	}
 	return p.findBytes(q)
 }
@@ -341,7 +342,7 @@ func (p *Probe) LookupUint(v uint64) (int64, error) {
 
 func (p *Probe) lookupInt(v uint64, signedQuery bool) (int64, error) {
 	if !p.k.intKeys() {
-		return -1, errorf(InvalidArgument, "array %q is indexed by %s values, not integers", p.k.name, p.k.typ)
+		return -1, errorf(InvalidArgument, "array %s is indexed by %s values, not integers", Quote(p.k.name), p.k.typ)
 	}
 	key, ok := p.k.representable(v, signedQuery)
 	if !ok {
@@ -371,10 +372,10 @@ func (p *Probe) findRow(r uint64) (int64, error) {
 // partly filled.
 func BuildIndex(file []byte, a *ArrayDesc, ix Index, table []byte) error {
 	if !a.Type.Indexable() || a.NDim() != 1 {
-		return errorf(InvalidArgument, "array %q: a %s array of %d dimensions cannot have a hash index; index integer, string, binary or fixed-size binary arrays", a.Name, a.Type, a.NDim())
+		return errorf(InvalidArgument, "array %s: a %s array of %d dimensions cannot have a hash index; index integer, string, binary or fixed-size binary arrays", Quote(a.Name), a.Type, a.NDim())
 	}
 	if ix.SlotWidth != 4 && ix.SlotWidth != 8 || uint64(len(table)) != ix.TableBytes() {
-		return errorf(InvalidArgument, "array %q: index table of %d bytes for 2^%d slots of %d bytes", a.Name, len(table), ix.Log2, ix.SlotWidth)
+		return errorf(InvalidArgument, "array %s: index table of %d bytes for 2^%d slots of %d bytes", Quote(a.Name), len(table), ix.Log2, ix.SlotWidth)
 	}
 	desc := *a
 	desc.Index = Index{}
@@ -384,7 +385,7 @@ func BuildIndex(file []byte, a *ArrayDesc, ix Index, table []byte) error {
 	}
 	n := k.length - uint64(a.NullCount)
 	if ix.Slots() < 2*n || (ix.SlotWidth == 4 && k.length > 1<<32-1) {
-		return errorf(InvalidArgument, "array %q: 2^%d slots of %d bytes cannot index %d keys of %d rows", a.Name, ix.Log2, ix.SlotWidth, n, k.length)
+		return errorf(InvalidArgument, "array %s: 2^%d slots of %d bytes cannot index %d keys of %d rows", Quote(a.Name), ix.Log2, ix.SlotWidth, n, k.length)
 	}
 	p := &Probe{k: k, table: table, w: ix.SlotWidth, mask: ix.Slots() - 1}
 	for r := uint64(0); r < k.length; r++ {
@@ -411,7 +412,7 @@ func BuildIndex(file []byte, a *ArrayDesc, ix Index, table []byte) error {
 				break
 			}
 			if eq(v - 1) {
-				return errorf(InvalidArgument, "array %q: keys must be unique, but key %s appears at rows %d and %d", a.Name, k.keyText(r), v-1, r)
+				return errorf(InvalidArgument, "array %s: keys must be unique, but key %s appears at rows %d and %d", Quote(a.Name), k.keyText(r), v-1, r)
 			}
 			s = (s + 1) & p.mask
 		}
@@ -436,14 +437,17 @@ func validateIndex(file []byte, a *ArrayDesc) error {
 	for s := uint64(0); s <= p.mask; s++ {
 		v := p.slot(s)
 		if v > k.length {
-			return errorf(OutOfBounds, "array %q: index slot %d names row %d, past the array's %d rows", a.Name, s, v-1, k.length)
+			return errorf(OutOfBounds, "array %s: index slot %d names row %d, past the array's %d rows", Quote(a.Name), s, v-1, k.length)
+		}
+		if v != 0 && k.isNull(v-1) {
+			return errorf(ChecksumMismatch, "array %s: index slot %d names row %d, which is null (null rows are not indexed)", Quote(a.Name), s, v-1)
 		}
 		if v != 0 {
 			used++
 		}
 	}
 	if n := k.length - uint64(a.NullCount); used != n {
-		return errorf(BadSize, "array %q: the index has %d entries for %d non-null keys", a.Name, used, n)
+		return errorf(BadSize, "array %s: the index has %d entries for %d non-null keys", Quote(a.Name), used, n)
 	}
 	for r := uint64(0); r < k.length; r++ {
 		if k.isNull(r) {
@@ -455,9 +459,9 @@ func validateIndex(file []byte, a *ArrayDesc) error {
 		}
 		switch {
 		case got < 0:
-			return errorf(ChecksumMismatch, "array %q: the index does not find the key %s of row %d", a.Name, k.keyText(r), r)
+			return errorf(ChecksumMismatch, "array %s: the index does not find the key %s of row %d", Quote(a.Name), k.keyText(r), r)
 		case uint64(got) != r:
-			return errorf(DuplicateName, "array %q: key %s appears at rows %d and %d (indexed keys must be unique)", a.Name, k.keyText(r), min(uint64(got), r), max(uint64(got), r))
+			return errorf(DuplicateName, "array %s: key %s appears at rows %d and %d (indexed keys must be unique)", Quote(a.Name), k.keyText(r), min(uint64(got), r), max(uint64(got), r))
 		}
 	}
 	return nil

@@ -335,7 +335,8 @@ func TestIndexFullValidation(t *testing.T) {
 	}{
 		{"row past the length", func(b []byte, a *ArrayDesc) { le.PutUint32(slotOf(b, a, 1), 6) }, OutOfBounds},
 		{"an extra entry", func(b []byte, a *ArrayDesc) { le.PutUint32(slotOf(b, a, 1), 5) }, BadSize},
-		{"the null row indexed", func(b []byte, a *ArrayDesc) { le.PutUint32(slotOf(b, a, 1), 3) }, BadSize},
+		{"the null row indexed", func(b []byte, a *ArrayDesc) { le.PutUint32(slotOf(b, a, 1), 3) }, ChecksumMismatch},
+		{"the null row in place of a key", func(b []byte, a *ArrayDesc) { le.PutUint32(slotOf(b, a, 6), 3) }, ChecksumMismatch},
 		{"a key missing", func(b []byte, a *ArrayDesc) { le.PutUint32(slotOf(b, a, 3), 0) }, BadSize},
 		{"a key moved", func(b []byte, a *ArrayDesc) {
 			le.PutUint32(slotOf(b, a, 3), 0)
@@ -361,6 +362,21 @@ func TestIndexFullValidation(t *testing.T) {
 			require.Error(t, err)
 			assert.Equal(t, tc.want.Name(), CodeOf(err).Name(), "%v", err)
 		})
+	}
+}
+
+func TestProbeSkipsNullRows(t *testing.T) {
+	// Spec §7.8.4: a slot naming a null row never matches. Slot 6 holds row
+	// 2 (null, stored as empty bytes) instead of row 3 ("c"), on the probe
+	// path of "" (row 4): the lookup of "" must go past it to row 4.
+	b := ixEdit(t, func(b []byte, a *ArrayDesc) { le.PutUint32(b[a.Index.Buffer.Offset+4*6:], 3) }, false)
+	_, a := ixArray(t, b, "k")
+	p, err := NewProbe(b, a)
+	require.NoError(t, err)
+	for key, want := range map[string]int64{"": 4, "c": -1, "b": 0} {
+		got, err := p.LookupBytes([]byte(key))
+		require.NoError(t, err)
+		assert.Equal(t, want, got, "%q", key)
 	}
 }
 

@@ -27,13 +27,13 @@ func (s *Segment) Validate(b []byte) error {
 func ValidateArray(b []byte, a *ArrayDesc) error {
 	for _, buf := range []Buffer{a.Validity, a.Offsets, a.Data, a.Index.Buffer} {
 		if buf.Length != 0 && !within(buf.Offset, buf.Length, 0, uint64(len(b))) {
-			return errorf(OutOfBounds, "array %q: buffer [%d, +%d) is outside the %d-byte file", a.Name, buf.Offset, buf.Length, len(b))
+			return errorf(OutOfBounds, "array %s: buffer [%d, +%d) is outside the %d-byte file", Quote(a.Name), buf.Offset, buf.Length, len(b))
 		}
 	}
 	if a.Validity.Length != 0 {
 		nulls := int64(a.Length) - CountSet(slice(b, a.Validity), uint64(a.Length))
 		if nulls != a.NullCount {
-			return errorf(BadSize, "array %q: null_count is %d but the bitmap has %d nulls", a.Name, a.NullCount, nulls)
+			return errorf(BadSize, "array %s: null_count is %d but the bitmap has %d nulls", Quote(a.Name), a.NullCount, nulls)
 		}
 	}
 	if a.Type.VarLength() {
@@ -43,7 +43,7 @@ func ValidateArray(b []byte, a *ArrayDesc) error {
 	}
 	if a.HasDataCRC {
 		if sum := DataCRC(slice(b, a.Validity), slice(b, a.Offsets), slice(b, a.Data)); sum != a.DataCRC {
-			return errorf(ChecksumMismatch, "array %q: data CRC-32 is %08x, the record says %08x", a.Name, sum, a.DataCRC)
+			return errorf(ChecksumMismatch, "array %s: data CRC-32 is %08x, the record says %08x", Quote(a.Name), sum, a.DataCRC)
 		}
 	}
 	if a.Index.Present() {
@@ -99,7 +99,7 @@ func validateOffsets(b []byte, a *ArrayDesc) error {
 		return le.Uint64(offs[i*8:])
 	}
 	if first := at(0); first != 0 {
-		return errorf(BadOffsets, "array %q: offsets[0] is %d, must be 0", a.Name, int64(first))
+		return errorf(BadOffsets, "array %s: offsets[0] is %d, must be 0", Quote(a.Name), int64(first))
 	}
 	prev := uint64(0)
 	for i := uint64(1); i <= n; i++ {
@@ -107,10 +107,10 @@ func validateOffsets(b []byte, a *ArrayDesc) error {
 		// A negative offset reads as a huge uint64, so one comparison against
 		// the data length catches both "beyond the data" and "negative".
 		if cur > a.Data.Length {
-			return errorf(BadOffsets, "array %q: offsets[%d] is %d, beyond the %d-byte data buffer", a.Name, i, int64(cur), a.Data.Length)
+			return errorf(BadOffsets, "array %s: offsets[%d] is %d, beyond the %d-byte data buffer", Quote(a.Name), i, int64(cur), a.Data.Length)
 		}
 		if cur < prev {
-			return errorf(BadOffsets, "array %q: offsets[%d] = %d is less than offsets[%d] = %d", a.Name, i, cur, i-1, prev)
+			return errorf(BadOffsets, "array %s: offsets[%d] = %d is less than offsets[%d] = %d", Quote(a.Name), i, cur, i-1, prev)
 		}
 		prev = cur
 	}
@@ -129,10 +129,10 @@ func validateOffsets(b []byte, a *ArrayDesc) error {
 	for i := uint64(1); i <= n; i++ {
 		end := at(i)
 		if end < start || end > prev {
-			return errorf(BadOffsets, "array %q: offsets[%d] changed during validation (the file was modified)", a.Name, i)
+			return errorf(BadOffsets, "array %s: offsets[%d] changed during validation (the file was modified)", Quote(a.Name), i)
 		}
 		if !utf8.Valid(data[start:end]) {
-			return errorf(BadUTF8, "array %q: value %d is not valid UTF-8", a.Name, i-1)
+			return errorf(BadUTF8, "array %s: value %d is not valid UTF-8", Quote(a.Name), i-1)
 		}
 		start = end
 	}

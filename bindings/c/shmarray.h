@@ -298,6 +298,9 @@ typedef struct shmarray_index_view {
   const void *table;      /* 2^log2 slots of slot_width bytes (spec §7.8.3) */
   uint32_t slot_width;    /* 4 or 8 */
   uint32_t log2;
+  const uint8_t *validity; /* NULL when the array has no null, else its
+                              validity bitmap (ceil(length/8) bytes): a slot
+                              naming a null row never matches (§7.8.4) */
 } shmarray_index_view;
 
 /* Fill *out for array `index` (pointers into the mapping, valid until

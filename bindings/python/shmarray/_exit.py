@@ -8,7 +8,7 @@ import os
 import signal
 import threading
 
-from ._segment import unlink
+from ._listing import unlink
 
 _exit_lock = threading.Lock()
 _to_remove: list[tuple[str, str | None, int]] = []

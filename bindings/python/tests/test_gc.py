@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 import shmarray
-from shmarray import _gc
 
-gc = getattr(shmarray, "gc", _gc.gc)  # exported from the package as shmarray.gc
+
+gc = shmarray.gc
 
 
 def _creator(shm_dir, name, unlink_on_exit):

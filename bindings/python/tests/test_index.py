@@ -1,65 +1,61 @@
 """Hash indexes (spec §7.8, format 1.1): create(index=...), Segment.lookup /
-contains / index, both lookup engines (plain C through ctypes, and NumPy),
-every key type and input kind, the structural and full checks against
-patched copies, and fork safety (lookups in forked workers of a parent that
-created the segment; reading without lookups loads nothing native)."""
+contains / index (the C core through shmarray._native), every key type and
+input kind, the structural and full checks against patched copies, and
+fork safety (lookups in forked workers of a parent that created the
+segment)."""
 
 import multiprocessing as mp
 import os
-import shutil
 import struct
-import subprocess
-import sys
-import textwrap
 import zlib
 
 import numpy as np
 import pytest
 
 import shmarray
-from shmarray import _index
+from shmarray import _index, _native
 
 TIMEOUT = 120
 
 
-@pytest.fixture(params=["c", "numpy"])
-def engine(request, monkeypatch):
-    """Run a test with each lookup engine."""
-    if request.param == "numpy":
-        monkeypatch.setenv("SHMARRAY_LOOKUP", "numpy")
-    else:
-        monkeypatch.delenv("SHMARRAY_LOOKUP", raising=False)
-    return request.param
-
-
 def test_hash_check_values():
-    # The table of spec §7.8.2, and the vectorized hashes against the scalar one.
-    assert _index.hash_bytes(b"") == 0xEFD01F60BA992926
-    assert _index.hash_bytes(b"abc") == 0x33EBAF9927CBC5BD
-    assert _index.hash_bytes("héllo".encode()) == 0xC185412747A0264D
-    assert _index.hash_int(0) == 0x7BD3144F29C0CC9E
-    assert _index.hash_int(1) == 0x4A3A3A4BA6523826
-    assert _index.hash_int(-1) == 0x6A92C0228678C02E
-    words = [b"", b"a", b"abc", b"x" * 70, "héllo".encode(), b"\x00\xff"]
-    data = np.frombuffer(b"".join(words), np.uint8)
-    lengths = np.array([len(w) for w in words], np.int64)
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    assert _index._hash_strings(starts, lengths, data).tolist() == [_index.hash_bytes(w) for w in words]
-    ints = np.array([0, 1, -1, 2**62, -(2**63)], np.int64)
-    assert _index._hash_u64_array(ints.view(np.uint64)).tolist() == [_index.hash_int(int(v)) for v in ints]
+    # The table of spec §7.8.2.
+    h = _native.hash_key
+    assert h(b"") == 0xEFD01F60BA992926
+    assert h(b"a") == 0x82A2A958A9BECE5B
+    assert h(b"abc") == 0x33EBAF9927CBC5BD
+    assert h("héllo".encode()) == 0xC185412747A0264D
+    assert h((0).to_bytes(8, "little")) == 0x7BD3144F29C0CC9E
+    assert h((1).to_bytes(8, "little")) == 0x4A3A3A4BA6523826
+    assert h(b"\xff" * 8) == 0x6A92C0228678C02E
+
+
+def _layout(path: str, array: int = 0) -> dict:
+    """Where record `array` of a segment file puts its index and data, read
+    with struct from the bytes of spec §4 and §5.1 (not through the reader)."""
+    with open(path, "rb") as f:
+        b = f.read()
+    minor, = struct.unpack_from("<H", b, 10)
+    directory, record_size = struct.unpack_from("<QI", b, 48)
+    rec = directory + array * record_size
+    index_offset, = struct.unpack_from("<Q", b, rec + 168)
+    width, log2 = b[rec + 185], b[rec + 186]
+    data, = struct.unpack_from("<Q", b, rec + 72)
+    return {"bytes": b, "minor": minor, "rec": rec, "table": index_offset, "width": width,
+            "log2": log2, "data": data}
 
 
 def test_spec_example(shm_dir, seg_name):
     # Spec §7.8.5: the table bytes of "b", "a", null, "c", "".
-    with shmarray.create(seg_name, {"k": ["b", "a", None, "c", ""]}, dir=shm_dir, index=["k"]) as seg:
-        a = seg._desc.arrays[0]
-        assert seg._desc.header.minor == 1
-        assert (a.index.slot_width, a.index.log2) == (4, 3)
-        table = np.frombuffer(seg._mm, "<u4", count=8, offset=a.index.offset)
-        assert table.tolist() == [1, 0, 0, 2, 0, 0, 4, 5]
+    with shmarray.create(seg_name, {"k": ["b", "a", None, "c", ""]}, dir=shm_dir, index=["k"]):
+        lay = _layout(os.path.join(shm_dir, seg_name))
+    assert lay["minor"] == 1
+    assert (lay["width"], lay["log2"]) == (4, 3)
+    table = np.frombuffer(lay["bytes"], "<u4", count=8, offset=lay["table"])
+    assert table.tolist() == [1, 0, 0, 2, 0, 0, 4, 5]
 
 
-def test_lookup_strings(shm_dir, seg_name, engine):
+def test_lookup_strings(shm_dir, seg_name):
     pa = pytest.importorskip("pyarrow")
     words = ["ada", "grace", None, "émile", "", "日本語", "x" * 100]
     with shmarray.create(seg_name, {"w": words}, dir=shm_dir, index=["w"]) as seg:
@@ -94,7 +90,7 @@ def test_lookup_strings(shm_dir, seg_name, engine):
         assert seg.lookup("w", np.array(bad)).tolist() == [-1, -1]
 
 
-def test_lookup_every_key_type(shm_dir, seg_name, engine):
+def test_lookup_every_key_type(shm_dir, seg_name):
     pa = pytest.importorskip("pyarrow")
     cols = {
         "i8": np.array([-128, 127, -1, 0], np.int8),
@@ -182,7 +178,7 @@ def test_create_index_errors(shm_dir, seg_name):
 
 def test_no_index_is_version_10(shm_dir, seg_name):
     with shmarray.create(seg_name, {"k": ["a"]}, dir=shm_dir) as seg:
-        assert seg._desc.header.minor == 0
+        assert _layout(seg.path)["minor"] == 0
         assert not seg.info("k").indexed
 
 
@@ -198,7 +194,7 @@ def test_index_mapping(shm_dir, seg_name):
 
 
 @pytest.mark.parametrize("n", [1, 1000, 30_000])
-def test_many_keys_against_a_dict(shm_dir, seg_name, engine, n):
+def test_many_keys_against_a_dict(shm_dir, seg_name, n):
     rng = np.random.default_rng(n)
     ints = np.unique(rng.integers(-(2**62), 2**62, size=n + 100))[:n]
     rng.shuffle(ints)
@@ -229,13 +225,9 @@ def sample(shm_dir):
     """An indexed segment's bytes, its record 0 offset and its table offset."""
     name = "idx-sample"
     with shmarray.create(name, {"k": ["b", "a", None, "c", ""], "n": np.array([1, 2], np.int32)},
-                         dir=shm_dir, index=["k", "n"]) as seg:
-        a = seg._desc.arrays[0]
-        rec = seg._desc.header.directory_offset
-        table, data = a.index.offset, a.data[0]
-    with open(os.path.join(shm_dir, name), "rb") as f:
-        b = bytearray(f.read())
-    return b, rec, table, data
+                         dir=shm_dir, index=["k", "n"]):
+        lay = _layout(os.path.join(shm_dir, name))
+    return bytearray(lay["bytes"]), lay["rec"], lay["table"], lay["data"]
 
 
 def _write(shm_dir, name, b):
@@ -285,12 +277,13 @@ def _slot(b, table, s, v):
 
 @pytest.mark.parametrize("edit, error", [
     (lambda b, t, d: _slot(b, t, 1, 6), shmarray.OutOfBoundsError),
-    (lambda b, t, d: _slot(b, t, 1, 3), shmarray.BadSizeError),
+    (lambda b, t, d: _slot(b, t, 1, 3), shmarray.ChecksumMismatchError),  # the null row
+    (lambda b, t, d: _slot(b, t, 1, 5), shmarray.BadSizeError),  # row 4 twice
     (lambda b, t, d: _slot(b, t, 3, 0), shmarray.BadSizeError),
     (lambda b, t, d: (_slot(b, t, 3, 0), _slot(b, t, 4, 2)), shmarray.ChecksumMismatchError),
     (lambda b, t, d: _slot(b, t, 0, 2), shmarray.ChecksumMismatchError),
 ])
-def test_full_checks(shm_dir, sample, edit, error, engine):
+def test_full_checks(shm_dir, sample, edit, error):
     b, _, table, data = sample
     edit(b, table, data)
     _write(shm_dir, "patched", b)
@@ -306,11 +299,11 @@ def test_duplicate_key_found_by_validation(shm_dir, sample):
     _reseal(b)
     _write(shm_dir, "dup", b)
     with shmarray.attach("dup", dir=shm_dir) as seg:
-        with pytest.raises(shmarray.DuplicateNameError, match="key 'b' appears at rows 0 and 1"):
+        with pytest.raises(shmarray.DuplicateNameError, match='key "b" appears at rows 0 and 1'):
             seg.validate()
 
 
-def test_hostile_table_ends(shm_dir, sample, engine):
+def test_hostile_table_ends(shm_dir, sample):
     b, _, table, _ = sample
     for s in range(8):
         _slot(b, table, s, 1)  # every slot names row 0: no empty slot at all
@@ -351,46 +344,18 @@ def test_lookup_in_workers(shm_dir, seg_name, method):
     seg.close()
 
 
-def test_reading_without_lookups_loads_nothing_native(shm_dir, seg_name):
-    with shmarray.create(seg_name, {"k": ["a", "b"]}, dir=shm_dir, index=["k"]):
-        pass
-    code = textwrap.dedent(f"""
-        import shmarray
-        seg = shmarray.attach({seg_name!r}, dir={shm_dir!r})
-        seg.validate()  # full validation checks the index with NumPy only
+def test_null_row_in_a_probe_chain(shm_dir, sample):
+    # Spec §7.8.4: slot 6 names row 2 (null, stored as "") instead of row 3
+    # ("c"), on the probe path of "" (row 4): the null row never matches.
+    b, _, table, _ = sample
+    _slot(b, table, 6, 3)
+    _write(shm_dir, "nullrow", b)
+    with shmarray.attach("nullrow", dir=shm_dir) as seg:
         idx = seg.index("k")
-        assert "b" in idx and idx["a"] == 0  # single keys: pure Python
-        assert "libshmarray" not in open("/proc/self/maps").read()
-        assert seg.lookup("k", ["b"]).tolist() == [1]  # batches load the library
-        assert "libshmarray" in open("/proc/self/maps").read()
-        print("ok")
-    """)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    env.pop("SHMARRAY_LOOKUP", None)
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         timeout=TIMEOUT)
-    assert out.stdout.strip() == "ok", out.stderr
-
-
-def test_numpy_engine_without_the_library(shm_dir, seg_name):
-    with shmarray.create(seg_name, {"k": ["a", "b"]}, dir=shm_dir, index=["k"]):
-        pass
-    # A copy of the package without libshmarray.so, and no other to find.
-    pkg = os.path.join(shm_dir, "pkg")
-    shutil.copytree(os.path.dirname(shmarray.__file__), os.path.join(pkg, "shmarray"),
-                    ignore=shutil.ignore_patterns("libshmarray.so", "__pycache__"))
-    code = textwrap.dedent(f"""
-        import shmarray, shmarray._lib as L
-        L._candidates = lambda: []
-        seg = shmarray.attach({seg_name!r}, dir={shm_dir!r})
-        print(seg.lookup("k", ["b", "x", "a"]).tolist())
-    """)
-    env = dict(os.environ, PYTHONPATH=pkg)
-    env.pop("SHMARRAY_LOOKUP", None)
-    env.pop("SHMARRAY_LIB", None)
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         timeout=TIMEOUT)
-    assert out.stdout.strip() == "[1, -1, 0]", out.stderr
+        assert idx.get("") == 4 and "c" not in idx and idx["b"] == 0
+        assert seg.lookup("k", ["", "c", "b"]).tolist() == [4, -1, 0]
+        with pytest.raises(shmarray.ChecksumMismatchError, match="names row 2, which is null"):
+            seg.validate()
 
 
 def test_doctests(run_doctests):
@@ -400,10 +365,8 @@ def test_doctests(run_doctests):
 VECTORS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "conformance", "vectors", "v1")
 
 
-@pytest.mark.skipif(not os.path.exists(os.path.join(VECTORS, "index_lookups.json")),
-                    reason="conformance/vectors/v1/index_lookups.json not generated (make golden)")
-def test_conformance_lookups(engine):
-    """The lookups of the conformance vectors (conformance/index), in both engines."""
+def test_conformance_lookups():
+    """The lookups of the conformance vectors (conformance/index)."""
     import base64
     import json
     with open(os.path.join(VECTORS, "index_lookups.json")) as f:
@@ -424,7 +387,7 @@ def test_conformance_lookups(engine):
                 assert seg.index(lk["array"]).get(key, -1) == lk["row"], (v["case"], lk)
 
 
-def test_long_unicode_keys(shm_dir, seg_name, engine):
+def test_long_unicode_keys(shm_dir, seg_name):
     # Beyond 256 bytes of UTF-8 the C engine compares UTF-32 keys code point
     # by code point instead of converting them once.
     words = ["é" * 200, "b" * 300, "日" * 90]

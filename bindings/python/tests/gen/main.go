@@ -10,8 +10,8 @@
 //
 // check prints one line per path: the spec code name of the first failing
 // check of attach (format.Decode, the structural validation of spec §11.2)
-// or, if attach succeeds, of full validation (spec §11.3), or OK. A file
-// shorter than 8 bytes is NOT_A_SEGMENT, as in arena.Attach.
+// or, if attach succeeds, of full validation (spec §11.3), or OK; then a tab
+// and the message.
 //
 // The segments written by write (names, then contents; "nulls" variants have
 // their nulls at slots 1 and 3):
@@ -76,7 +76,10 @@ func main() {
 	}
 }
 
-// check prints the code of each file named on stdin.
+// check prints, for each file named on stdin, the code of the first failing
+// check (attach, then full validation) and its message, tab-separated, on
+// one line ("OK\t" when every check passes; newlines in a message become
+// "\n").
 func check() {
 	in := bufio.NewScanner(os.Stdin)
 	in.Buffer(make([]byte, 1<<16), 1<<20)
@@ -91,22 +94,26 @@ func check() {
 		if err != nil {
 			log.Fatal(err)
 		}
-		fmt.Fprintln(out, codeOf(b).Name())
+		err = verdict(b)
+		msg := ""
+		if err != nil {
+			msg = strings.ReplaceAll(err.Error(), "\n", `\n`)
+		}
+		fmt.Fprintf(out, "%s\t%s\n", format.CodeOf(err).Name(), msg)
 	}
 	if err := in.Err(); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func codeOf(b []byte) format.Code {
-	if len(b) < len(format.Magic) {
-		return format.NotASegment
-	}
+// verdict is the Go reference reader over a whole file: attach, then full
+// validation. A file shorter than 8 bytes is NOT_A_SEGMENT there too.
+func verdict(b []byte) error {
 	s, err := format.Decode(b)
 	if err != nil {
-		return format.CodeOf(err)
+		return err
 	}
-	return format.CodeOf(s.Validate(b))
+	return s.Validate(b)
 }
 
 var mem = memory.DefaultAllocator

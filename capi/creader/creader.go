@@ -1,0 +1,153 @@
+package creader
+
+/*
+#cgo CFLAGS: -std=gnu99 -Wall -Wextra -Werror -O1 -g
+#include <stdlib.h>
+#include <string.h>
+#include "sa_internal.h"
+
+static shmarray_segment *cr_new(void) {
+	shmarray_segment *s = calloc(1, sizeof *s);
+	if (s) s->refs = 1;
+	return s;
+}
+
+// The exported Arrow structures of every array and of the stream, walked
+// and released: what a consumer would do, for the sanitizers to watch.
+static int cr_export_all(shmarray_segment *seg) {
+	int rc = SHMARRAY_OK;
+	for (size_t i = 0; i < seg->h.array_count; i++) {
+		struct ArrowArray a;
+		struct ArrowSchema s;
+		if (shmarray_export_array(seg, i, &a, &s, NULL, 0) == SHMARRAY_OK) {
+			for (int64_t k = 0; k < a.n_buffers; k++) (void)a.buffers[k];
+			a.release(&a);
+			s.release(&s);
+		}
+	}
+	struct ArrowArrayStream st;
+	if (shmarray_export_stream(seg, &st, NULL, 0) == SHMARRAY_OK) {
+		struct ArrowSchema s;
+		struct ArrowArray a;
+		if (st.get_schema(&st, &s) == 0) s.release(&s);
+		if (st.get_next(&st, &a) == 0 && a.release) a.release(&a);
+		st.release(&st);
+	}
+	return rc;
+}
+*/
+import "C"
+
+import (
+	"runtime"
+	"unsafe"
+)
+
+const errLen = 8192
+
+// Segment is a segment decoded by the C core over a private C copy of the
+// bytes (so that the sanitizers see every read past them).
+type Segment struct {
+	seg *C.shmarray_segment
+	mem unsafe.Pointer
+}
+
+// Decode runs the C structural validation (spec §11.2) over a copy of b. It
+// returns the code and message; seg is non-nil only on success, and must be
+// closed.
+func Decode(b []byte) (seg *Segment, code int, msg string) {
+	mem := C.malloc(C.size_t(len(b) + 1))
+	if len(b) > 0 {
+		C.memcpy(mem, unsafe.Pointer(&b[0]), C.size_t(len(b)))
+	}
+	s := C.cr_new()
+	errBuf := (*C.char)(C.malloc(errLen))
+	defer C.free(unsafe.Pointer(errBuf))
+	*errBuf = 0
+	rc := C.sa_decode(s, (*C.uint8_t)(mem), C.size_t(len(b)), errBuf, errLen)
+	if rc != 0 {
+		C.sa_segment_unref(s)
+		C.free(mem)
+		return nil, int(rc), C.GoString(errBuf)
+	}
+	seg = &Segment{seg: s, mem: mem}
+	runtime.SetFinalizer(seg, (*Segment).Close)
+	return seg, 0, ""
+}
+
+// Close frees the decoded segment and the copy of the bytes.
+func (s *Segment) Close() {
+	if s.seg == nil {
+		return
+	}
+	C.sa_segment_unref(s.seg)
+	C.free(s.mem)
+	s.seg, s.mem = nil, nil
+	runtime.SetFinalizer(s, nil)
+}
+
+// Arrays is the number of arrays.
+func (s *Segment) Arrays() int { return int(s.seg.h.array_count) }
+
+// Validate is shmarray_validate (spec §11.3).
+func (s *Segment) Validate() (code int, msg string) {
+	errBuf := (*C.char)(C.malloc(errLen))
+	defer C.free(unsafe.Pointer(errBuf))
+	*errBuf = 0
+	rc := C.shmarray_validate(s.seg, errBuf, errLen)
+	return int(rc), C.GoString(errBuf)
+}
+
+// ExportAll exports every array and the stream through the Arrow C Data
+// Interface and releases them.
+func (s *Segment) ExportAll() { C.cr_export_all(s.seg) }
+
+// HasIndex reports whether array i has a hash index.
+func (s *Segment) HasIndex(i int) bool { return C.shmarray_has_index(s.seg, C.size_t(i)) != 0 }
+
+// FindBytes looks one byte-string key up in the index of array i: the row
+// or -1, and the code and message of an error.
+func (s *Segment) FindBytes(i int, q []byte) (row int64, code int, msg string) {
+	var x C.sa_ix
+	errBuf := (*C.char)(C.malloc(errLen))
+	defer C.free(unsafe.Pointer(errBuf))
+	*errBuf = 0
+	if rc := C.sa_ix_open(s.seg, C.size_t(i), &x, errBuf, errLen); rc != 0 {
+		return -1, int(rc), C.GoString(errBuf)
+	}
+	qm := C.malloc(C.size_t(len(q) + 1))
+	defer C.free(qm)
+	if len(q) > 0 {
+		C.memcpy(qm, unsafe.Pointer(&q[0]), C.size_t(len(q)))
+	}
+	var r C.int64_t
+	rc := C.sa_ix_find_bytes(&x, (*C.uint8_t)(qm), C.size_t(len(q)), &r, errBuf, errLen)
+	return int64(r), int(rc), C.GoString(errBuf)
+}
+
+// FindInt looks one integer key up in the index of array i.
+func (s *Segment) FindInt(i int, v uint64, signed bool) (row int64, code int, msg string) {
+	var x C.sa_ix
+	errBuf := (*C.char)(C.malloc(errLen))
+	defer C.free(unsafe.Pointer(errBuf))
+	*errBuf = 0
+	if rc := C.sa_ix_open(s.seg, C.size_t(i), &x, errBuf, errLen); rc != 0 {
+		return -1, int(rc), C.GoString(errBuf)
+	}
+	sq := C.int(0)
+	if signed {
+		sq = 1
+	}
+	var r C.int64_t
+	rc := C.sa_ix_find_int(&x, C.uint64_t(v), sq, &r, errBuf, errLen)
+	return int64(r), int(rc), C.GoString(errBuf)
+}
+
+// Quote is sa_quote with the limit for names.
+func Quote(s string) string {
+	buf := make([]byte, 4*256+16)
+	cs := C.CString(s)
+	defer C.free(unsafe.Pointer(cs))
+	C.sa_quote(unsafe.Pointer(cs), C.size_t(len(s)), 256, (*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)))
+	return C.GoString((*C.char)(unsafe.Pointer(&buf[0])))
+}

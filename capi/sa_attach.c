@@ -1,0 +1,291 @@
+/* Attaching a segment (spec §11.1): names and paths (§2), opening and
+ * mapping the file read-only, and the handle's accessors: describe, find,
+ * view, metadata. The checks themselves are sa_decode's (sa_decode.c). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sa_internal.h"
+
+/* ---- Names, directories, paths (spec §2) -------------------------------- */
+
+int sa_check_name(const char *name, char *err, size_t err_len) {
+  if (!name || !name[0])
+    return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len, "segment name is empty");
+  size_t n = strlen(name);
+  if (n > SA_MAX_SEGMENT_NAME)
+    return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len,
+                   "segment name is %zu bytes, the limit is %u", n, SA_MAX_SEGMENT_NAME);
+  if (name[0] == '.')
+    return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len,
+                   "segment name \"%s\" starts with '.', which is reserved for temporary files",
+                   name);
+  if (strstr(name, ".."))
+    return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len,
+                   "segment name \"%s\" contains \"..\"", name);
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)name[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+          c == '.' || c == '_' || c == '-'))
+      return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len,
+                     "segment name has the byte 0x%02x at %zu; use only letters, digits, '.', "
+                     "'_' and '-'",
+                     c, i);
+  }
+  return SHMARRAY_OK;
+}
+
+const char *sa_resolve_dir(const char *dir) {
+  if (dir && dir[0]) return dir;
+  const char *env = getenv(SA_ENV_DIR);
+  if (env && env[0]) return env;
+  return SA_DEFAULT_DIR;
+}
+
+/* Go's filepath.Clean of p, in place (the result is never longer). */
+static void clean_path(char *p) {
+  size_t n = strlen(p), r = 0, w = 0, dotdot = 0;
+  int rooted = p[0] == '/';
+  if (rooted) w = r = dotdot = 1;
+  while (r < n) {
+    if (p[r] == '/') {
+      r++;
+    } else if (p[r] == '.' && (r + 1 == n || p[r + 1] == '/')) {
+      r++;
+    } else if (p[r] == '.' && p[r + 1] == '.' && (r + 2 == n || p[r + 2] == '/')) {
+      r += 2;
+      if (w > dotdot) {
+        w--;
+        while (w > dotdot && p[w] != '/') w--;
+      } else if (!rooted) {
+        if (w > 0) p[w++] = '/';
+        p[w++] = '.';
+        p[w++] = '.';
+        dotdot = w;
+      }
+    } else {
+      if ((rooted && w != 1) || (!rooted && w != 0)) p[w++] = '/';
+      for (; r < n && p[r] != '/'; r++) p[w++] = p[r];
+    }
+  }
+  if (w == 0) p[w++] = '.';
+  p[w] = '\0';
+}
+
+char *sa_join(const char *dir, const char *name) {
+  size_t dn = strlen(dir), nn = strlen(name);
+  char *p = malloc(dn + nn + 2);
+  if (!p) return NULL;
+  memcpy(p, dir, dn);
+  p[dn] = '/';
+  memcpy(p + dn + 1, name, nn + 1);
+  clean_path(p);
+  return p;
+}
+
+int sa_open_segment(const char *path, int64_t *size) {
+  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return -1;
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    close(fd);
+    return -2;
+  }
+  *size = (int64_t)st.st_size;
+  return fd;
+}
+
+int sa_os_error(int e, const char *op, const char *name, const char *path, char *err,
+                size_t err_len) {
+  switch (e) {
+  case ENOENT:
+    return sa_fail(SHMARRAY_NOT_FOUND, err, err_len,
+                   "%s segment \"%s\": %s does not exist (check the name and the directory; "
+                   "list segments with %s)",
+                   op, name, path, sa_fix.list);
+  case EEXIST:
+    return sa_fail(SHMARRAY_EXISTS, err, err_len,
+                   "%s segment \"%s\": %s already exists (choose another name, or unlink the "
+                   "old segment first)",
+                   op, name, path);
+  case ENOSPC:
+  case EDQUOT:
+    return sa_fail(SHMARRAY_NO_SPACE, err, err_len,
+                   "%s segment \"%s\": %s: %s (set %s or the dir argument to a larger "
+                   "directory, or enlarge it)",
+                   op, name, path, strerror(e), SA_ENV_DIR);
+  case EACCES:
+  case EPERM:
+  case EROFS:
+    return sa_fail(SHMARRAY_PERMISSION_DENIED, err, err_len, "%s segment \"%s\": %s: %s", op,
+                   name, path, strerror(e));
+  case ELOOP:
+    return sa_fail(SHMARRAY_NOT_A_SEGMENT, err, err_len,
+                   "%s segment \"%s\": %s is a symbolic link; segments are regular files and "
+                   "links are not followed",
+                   op, name, path);
+  case ENOTDIR:
+    return sa_fail(SHMARRAY_NOT_FOUND, err, err_len,
+                   "%s segment \"%s\": a component of %s is not a directory", op, name, path);
+  case ENAMETOOLONG:
+    return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len,
+                   "%s segment \"%s\": path %s is too long", op, name, path);
+  }
+  return sa_fail(SHMARRAY_IO_ERROR, err, err_len, "%s segment \"%s\" (%s): %s", op, name, path,
+                 strerror(e));
+}
+
+
+/* ---- Attach and close (spec §11.1) -------------------------------------- */
+
+int shmarray_attach(const char *name, const char *dir, shmarray_segment **out, char *err,
+                    size_t err_len) {
+  if (!out) return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len, "out must not be NULL");
+  int rc = sa_check_name(name, err, err_len);
+  if (rc) return rc;
+  char *path = sa_join(sa_resolve_dir(dir), name);
+  if (!path) return sa_fail(SHMARRAY_INTERNAL, err, err_len, "out of memory");
+  int64_t size = 0;
+  int fd = sa_open_segment(path, &size);
+  if (fd == -2) {
+    rc = sa_fail(SHMARRAY_NOT_A_SEGMENT, err, err_len, "segment \"%s\": %s is not a regular file",
+                 name, path);
+  } else if (fd < 0) {
+    rc = sa_os_error(errno, "attach", name, path, err, err_len);
+  } else if (size < 8) {
+    rc = sa_fail(SHMARRAY_NOT_A_SEGMENT, err, err_len,
+                 "segment \"%s\": %s is %lld bytes, too short to be a segment", name, path,
+                 (long long)size);
+  } else if ((uint64_t)size > (uint64_t)(SIZE_MAX >> 1)) {
+    rc = sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len,
+                 "segment \"%s\": %lld bytes cannot be mapped", name, (long long)size);
+  }
+  if (rc) {
+    if (fd >= 0) close(fd);
+    free(path);
+    return rc;
+  }
+  void *mem = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, fd, 0);
+  int map_errno = errno;
+  close(fd);
+  if (mem == MAP_FAILED) {
+    rc = sa_os_error(map_errno, "map", name, path, err, err_len);
+    free(path);
+    return rc;
+  }
+  shmarray_segment *seg = calloc(1, sizeof *seg);
+  char *copy = seg ? strdup(name) : NULL;
+  if (!seg || !copy) {
+    munmap(mem, (size_t)size);
+    free(seg);
+    free(path);
+    return sa_fail(SHMARRAY_INTERNAL, err, err_len, "out of memory");
+  }
+  seg->refs = 1;
+  seg->name = copy;
+  seg->path = path;
+  seg->mapped = 1;
+  rc = sa_decode(seg, mem, (size_t)size, err, err_len);
+  seg->base = mem; /* unmapped by sa_segment_free, whatever sa_decode did */
+  seg->size = (size_t)size;
+  if (rc) {
+    sa_segment_free(seg);
+    return rc;
+  }
+  *out = seg;
+  return SHMARRAY_OK;
+}
+
+void shmarray_close(shmarray_segment *seg) { sa_segment_unref(seg); }
+
+/* ---- Describing and viewing arrays -------------------------------------- */
+
+size_t shmarray_array_count(const shmarray_segment *seg) { return seg ? seg->h.array_count : 0; }
+
+int shmarray_describe(const shmarray_segment *seg, size_t index, shmarray_array_info *out) {
+  if (!seg || !out || index >= seg->h.array_count) return SHMARRAY_INVALID_ARGUMENT;
+  const sa_array *a = &seg->arrays[index];
+  memset(out, 0, sizeof *out);
+  out->name = a->name;
+  out->name_length = a->name_len;
+  out->type = a->type;
+  out->time_unit = a->unit;
+  out->byte_width = a->byte_width;
+  out->ndim = a->ndim;
+  out->timezone = a->tz;
+  out->length = a->length;
+  out->null_count = a->null_count;
+  for (int k = 0; k < a->ndim; k++) out->shape[k] = a->shape[k];
+  out->metadata_count = a->kv_count;
+  return SHMARRAY_OK;
+}
+
+int shmarray_find_array(const shmarray_segment *seg, const char *name, size_t *index) {
+  if (!seg || !name || !index) return SHMARRAY_INVALID_ARGUMENT;
+  if (!seg->index) return SHMARRAY_NOT_FOUND;
+  size_t n = strlen(name);
+  for (size_t s = (size_t)sa_name_hash(name, n) & seg->index_mask; seg->index[s];
+       s = (s + 1) & seg->index_mask) {
+    const sa_array *a = &seg->arrays[seg->index[s] - 1];
+    if (a->name_len == n && memcmp(a->name, name, n) == 0) {
+      *index = seg->index[s] - 1;
+      return SHMARRAY_OK;
+    }
+  }
+  return SHMARRAY_NOT_FOUND;
+}
+
+int shmarray_array_view(const shmarray_segment *seg, size_t index, shmarray_view *out) {
+  if (!seg || !out || index >= seg->h.array_count) return SHMARRAY_INVALID_ARGUMENT;
+  const sa_array *a = &seg->arrays[index];
+  memset(out, 0, sizeof *out);
+  if (a->validity_len) {
+    out->validity = seg->base + a->validity_off;
+    out->validity_length = (size_t)a->validity_len;
+  }
+  if (a->offsets_len) {
+    out->offsets = seg->base + a->offsets_off;
+    out->offsets_length = (size_t)a->offsets_len;
+  }
+  if (a->data_len) {
+    out->data = seg->base + a->data_off;
+    out->data_length = (size_t)a->data_len;
+  }
+  return SHMARRAY_OK;
+}
+
+size_t shmarray_metadata_count(const shmarray_segment *seg, size_t array_index) {
+  if (!seg) return 0;
+  if (array_index == SHMARRAY_SEGMENT_METADATA) return seg->seg_kv_count;
+  if (array_index >= seg->h.array_count) return 0;
+  return seg->arrays[array_index].kv_count;
+}
+
+int shmarray_metadata(const shmarray_segment *seg, size_t array_index, size_t i, const char **key,
+                      const char **value) {
+  if (!seg || !key || !value) return SHMARRAY_INVALID_ARGUMENT;
+  const sa_kv *kv;
+  if (array_index == SHMARRAY_SEGMENT_METADATA) {
+    if (i >= seg->seg_kv_count) return SHMARRAY_INVALID_ARGUMENT;
+    kv = &seg->seg_kv[i];
+  } else {
+    if (array_index >= seg->h.array_count || i >= seg->arrays[array_index].kv_count)
+      return SHMARRAY_INVALID_ARGUMENT;
+    kv = &seg->arrays[array_index].kv[i];
+  }
+  *key = kv->key;
+  *value = kv->value;
+  return SHMARRAY_OK;
+}
+
