@@ -1,8 +1,8 @@
 # shmarray — build, test and demo. `make test` is what CI runs (.ci/run);
 # `make demo` is the one-command tour. Both work on a fresh Linux machine
 # with Go, gcc, make and Python 3: Go modules come from the module proxy and
-# the Python test environment (.venv: numpy, pyarrow, pytest) from PyPI, on
-# first use.
+# the Python test environment (.venv: numpy, pyarrow, pytest, setuptools)
+# from PyPI, on first use.
 
 GO        ?= go
 PYTHON    ?= python3
@@ -10,6 +10,10 @@ FUZZTIME  ?= 60s
 # A count, not a duration: a duration ends in a deadline that a busy machine
 # can turn into a spurious "context deadline exceeded" failure.
 TESTFUZZ  ?= 50000x
+# The C reader's differential target runs under AddressSanitizer and
+# UndefinedBehaviorSanitizer, about 50x slower than plain Go.
+TESTCFUZZ ?= 10000x
+SANITIZE  := CGO_CFLAGS="-O1 -g -fsanitize=undefined -fno-sanitize-recover=all" CGO_LDFLAGS="-fsanitize=undefined"
 BUILD     := build
 VENV      := .venv
 PY        := $(VENV)/bin/python
@@ -18,14 +22,17 @@ CC        ?= gcc
 CFLAGS_C  := -std=c99 -Wall -Wextra -Werror -O2 -gdwarf-4 -D_POSIX_C_SOURCE=200809L -Ibindings/c
 LDFLAGS_C := -L$(BUILD) -lshmarray -Wl,-rpath,$(abspath $(BUILD))
 GO_SRC    := $(shell find format arena capi -name '*.go' -not -name '*_test.go') $(wildcard capi/*.c capi/*.h) bindings/c/shmarray.h go.mod go.sum
+# shmarray._native: the C reader core (capi/sa_*.c) for Python, built in place.
+NATIVE    := bindings/python/shmarray/_native.abi3.so
+NATIVE_SRC := $(wildcard bindings/python/native/*.c bindings/python/native/*.h capi/sa_*.c capi/*.h) bindings/c/shmarray.h bindings/python/setup.py
 C_BINS    := $(BUILD)/worker $(BUILD)/writer $(BUILD)/test_reader $(BUILD)/test_capi $(BUILD)/test_gc $(BUILD)/test_index $(BUILD)/demo-worker-c
 
-.PHONY: all build lib venv lint test test-go test-c test-python conformance golden fuzz fuzz-short bench bench-index demo clean
+.PHONY: all build lib native venv lint test test-go test-c test-c-sanitized test-python conformance golden fuzz fuzz-short bench bench-index demo clean
 
 all: build
 
-## build: every Go package, libshmarray.so, the C examples and the demo binary
-build: lib $(C_BINS)
+## build: every Go package, libshmarray.so, the Python extension, the C examples and the demo binary
+build: lib native $(C_BINS)
 	$(GO) build ./...
 	$(GO) build -o $(BUILD)/demo ./demo/go
 	$(GO) build -o $(BUILD)/shmarray ./cmd/shmarray
@@ -41,6 +48,13 @@ $(LIB): $(GO_SRC)
 	@# Replace, never overwrite in place: running processes may have the old copy mapped.
 	cp $@ bindings/python/shmarray/.libshmarray.so.tmp && mv -f bindings/python/shmarray/.libshmarray.so.tmp bindings/python/shmarray/libshmarray.so
 
+## native: shmarray._native, the CPython extension over the C reader core (no Go)
+native: $(NATIVE)
+
+$(NATIVE): $(NATIVE_SRC) $(VENV)/.ready
+	cd bindings/python && ../../$(PY) setup.py -q build_ext --inplace
+	@rm -rf bindings/python/build bindings/python/shmarray.egg-info
+
 $(BUILD)/%: bindings/c/examples/%.c bindings/c/shmarray.h $(LIB)
 	$(CC) $(CFLAGS_C) -o $@ $< $(LDFLAGS_C)
 
@@ -52,7 +66,7 @@ venv: $(VENV)/.ready
 
 $(VENV)/.ready: bindings/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check numpy pyarrow pytest
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check numpy pyarrow pytest "setuptools>=77"
 	@touch $@
 
 ## lint: gofmt and go vet must be clean
@@ -60,8 +74,8 @@ lint:
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-## test: everything — lint, Go (-race), C (+valgrind), Python, conformance, a short fuzz pass
-test: lint test-go test-c test-python conformance fuzz-short
+## test: everything — lint, Go (-race), C (+valgrind, +sanitizers), Python, conformance, short fuzz passes
+test: lint test-go test-c test-c-sanitized test-python conformance fuzz-short
 
 test-go:
 	$(GO) test -race -count=1 ./...
@@ -74,12 +88,17 @@ test-c: $(C_BINS)
 	./$(BUILD)/test_index
 	bindings/c/tests/run_examples.sh $(BUILD)
 
-test-python: venv lib
+# The C reader core beside the Go reference reader on every vector and corpus
+# file, under AddressSanitizer and UndefinedBehaviorSanitizer.
+test-c-sanitized:
+	$(SANITIZE) $(GO) test -asan -count=1 ./capi/creader
+
+test-python: venv lib native
 	@# A hung worker must fail the run, not stall CI.
 	PYTHONPATH=bindings/python timeout 1200 $(PY) -m pytest -q bindings/python/tests
 
 ## conformance: readers × vectors and writers × readers matrices; fails on any red cell
-conformance: lib venv
+conformance: lib native venv
 	GO=$(GO) CC=$(CC) $(PY) conformance/run.py
 
 ## golden: regenerate conformance/vectors from the case definitions (commit the result)
@@ -90,10 +109,12 @@ FUZZ_TARGETS := FuzzReadHeader FuzzDecodeDirectory FuzzDecode FuzzDecodeResealed
 
 fuzz-short:
 	@for t in $(FUZZ_TARGETS); do $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(TESTFUZZ) -fuzzminimizetime 1s ./format/ || exit 1; done
+	$(SANITIZE) $(GO) test -asan -run '^$$' -fuzz '^FuzzCReader$$' -fuzztime $(TESTCFUZZ) -fuzzminimizetime 1s ./capi/creader
 
-## fuzz: each fuzz target for FUZZTIME (default 60s)
+## fuzz: each fuzz target for FUZZTIME (default 60s), the C reader's under the sanitizers
 fuzz:
 	@for t in $(FUZZ_TARGETS); do $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1s ./format/ || exit 1; done
+	$(SANITIZE) $(GO) test -asan -run '^$$' -fuzz '^FuzzCReader$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s ./capi/creader
 
 ## bench: every workload side by side (docs/benchmarks.md and .png); BENCH_SCALE=0.1 for a quick run
 VENV_BENCH := .venv-bench
@@ -119,7 +140,7 @@ demo: build venv
 	PYTHONPATH=bindings/python $(PY) demo/demo.py
 
 clean:
-	rm -rf $(BUILD) bindings/python/shmarray/libshmarray.so
+	rm -rf $(BUILD) bindings/python/shmarray/libshmarray.so bindings/python/shmarray/_native*.so bindings/python/build
 	$(GO) clean -testcache
 
 $(BUILD)/demo-worker-c: demo/c/worker.c bindings/c/shmarray.h $(LIB)

@@ -31,7 +31,7 @@ func (b *Builder) AddArray(name string, arr arrow.Array) error {
 func (b *Builder) AddField(field arrow.Field, arr arrow.Array) error {
 	desc, err := describe(field, arr)
 	if err != nil {
-		return fmt.Errorf("segment %q: %w", b.name, err)
+		return format.Wrapf(err, "segment %q", b.name)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -185,7 +185,7 @@ func (b *Builder) checkName(name string) error {
 		return b.closedError()
 	}
 	if err := format.ValidArrayName(name); err != nil {
-		return fmt.Errorf("segment %q: %w", b.name, err)
+		return format.Wrapf(err, "segment %q", b.name)
 	}
 	if _, dup := b.names[name]; dup {
 		return fmt.Errorf("%w: segment %q already has an array called %q", format.ErrInvalidArgument, b.name, name)

@@ -84,7 +84,7 @@ func (b *Builder) addIndex(name string) error {
 	}
 	if err := format.BuildIndex(b.mem, a, ix, b.mem[off:off+size]); err != nil {
 		b.rollback(mark)
-		return fmt.Errorf("segment %q: %w", b.name, err)
+		return format.Wrapf(err, "segment %q", b.name)
 	}
 	ix.Buffer = format.Buffer{Offset: off, Length: size}
 	a.Index = ix
@@ -222,7 +222,7 @@ func (s *Segment) probe(name string, f func(p *format.Probe) error) error {
 		err = guard(func() error { return f(p) })
 	}
 	if err != nil {
-		return fmt.Errorf("segment %q: %w", s.name, err)
+		return format.Wrapf(err, "segment %q", s.name)
 	}
 	return nil
 }

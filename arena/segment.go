@@ -63,7 +63,7 @@ func Attach(name, dir string) (*Segment, error) {
 	})
 	if err != nil {
 		_ = unmap(mem)
-		return nil, fmt.Errorf("segment %q (%s): %w", name, path, err)
+		return nil, format.Wrapf(err, "segment %q (%s)", name, path)
 	}
 	return &Segment{name: name, path: path, desc: desc, mem: mem}, nil
 }
@@ -230,7 +230,7 @@ func (s *Segment) Validate() error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if err := guard(func() error { return s.desc.Validate(mem) }); err != nil {
-		return fmt.Errorf("segment %q: %w", s.name, err)
+		return format.Wrapf(err, "segment %q", s.name)
 	}
 	return nil
 }
@@ -249,7 +249,7 @@ func (s *Segment) Guard(read func() error) error {
 	}
 	if err := guard(read); err != nil {
 		if format.CodeOf(err) == format.Truncated {
-			return fmt.Errorf("segment %q: %w", s.name, err)
+			return format.Wrapf(err, "segment %q", s.name)
 		}
 		return err
 	}

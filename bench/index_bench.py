@@ -56,6 +56,9 @@ HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 CHUNK = 100_000
 BASE = {"strings": (2_000_000, 1_000_000), "ints": (10_000_000, 1_000_000)}
 METHODS = ("shmarray", "dict-fork", "dict-spawn", "sqlite")
+# Batch speed-ups over the dict loop before issue 12 (docs/benchmarks.md of
+# 2026-11-22, ctypes into libshmarray.so): the floor the extension must keep.
+BATCH_FLOOR = {"strings": {"list": 5.9, "numpy": 8.0, "arrow": 9.4}}
 
 
 # ---------------------------------------------------------------------------
@@ -363,14 +366,16 @@ def report(results: list[dict], scale: float, workers: int) -> tuple[str, list[d
             lines.append("")
             targets.append({"target": f"{kind}: total PSS ≤ 0.5× fork-inherited dict",
                             "measured": f"{ratio_mem:.2f}×", "met": ratio_mem <= 0.5})
-            sl = statistics.mean(s["lookup_s"]["list"])
-            targets.append({"target": f"{kind}: lookup from a list no slower than the dict loop",
-                            "measured": f"{_fmt_s(sl)} vs {_fmt_s(dl)} ({dl / sl:.1f}×)", "met": sl <= dl})
-            for f in ("numpy", "arrow"):
+            # At least the speed-ups measured before the C extension replaced
+            # the ctypes calls (issue 12), where they were measured.
+            floor = BATCH_FLOOR.get(kind, {})
+            for f in ("list", "numpy", "arrow"):
                 if f in s["lookup_s"]:
                     t = statistics.mean(s["lookup_s"][f])
-                    targets.append({"target": f"{kind}: lookup from {f} ≥ 5× faster than the dict loop",
-                                    "measured": f"{dl / t:.1f}×", "met": dl / t >= 5})
+                    goal = floor.get(f, 1.0 if f == "list" else 5.0)
+                    targets.append({"target": f"{kind}: lookup from {f} ≥ {goal}× faster than the dict loop",
+                                    "measured": f"{_fmt_s(t)} vs {_fmt_s(dl)} ({dl / t:.1f}×)",
+                                    "met": dl / t >= goal})
             att = statistics.median(s["attach_s"])
             cpu, att2 = max(s["attach_cpu_s"]), statistics.median(s["attach2_s"])
             targets.append({"target": f"{kind}: attach < 1 ms (a worker's first)", "met": att < 1e-3,

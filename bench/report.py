@@ -35,7 +35,7 @@ OBJECT_LABELS = {
 }
 ARROW_LABELS = {
     "to_arrow": "`shmarray.attach` + `to_arrow()`",
-    "to_arrow_trusted": "`shmarray.attach` + `to_arrow(check_offsets=False)`",
+    "to_arrow_checked": "`shmarray.attach` + `to_arrow(check_offsets=True)` (validates first)",
     "c_data": "C reader: `shmarray_attach` + `shmarray_export_stream` → pyarrow",
     "ipc_mmap": "Arrow IPC file, `pyarrow.memory_map` (zero-copy)",
     "ipc_read": "Arrow IPC file, read into memory",
@@ -157,6 +157,31 @@ def targets(res: dict) -> list[dict]:
     if top and top < 4 * GiB:
         label += f" (largest measured here: {size_text(top)})"
     out.append({"target": label, "measured": "; ".join(parts) or "not measured", "met": met})
+    # 6. Python attach against C (issue 12), by number of arrays, and warm
+    by_count = attach_by_count(res)
+    py, c = dict(by_count.get("Python", [])), dict(by_count.get("C", []))
+    parts, met = [], None
+    for n in sorted(set(py) & set(c)):
+        r = py[n] / c[n]
+        parts.append(f"{n:,}: {time_text(py[n] / 1e9)} vs {time_text(c[n] / 1e9)} = {r:.2f}×")
+        met = (met is not False) and r <= 1.5
+    out.append({"target": "Python attach ≤ 1.5× the C attach, for 1 to 10,000 arrays",
+                "measured": "; ".join(parts) or "not measured", "met": met})
+    one = py.get(1)
+    out.append({"target": "Warm Python attach (+ close) of one array ≤ 25 µs",
+                "measured": time_text(one / 1e9) if one else "not measured",
+                "met": None if one is None else one <= 25_000})
+    # 7. to_arrow against the C Data export (issue 12)
+    ar = {x["approach"]: x for x in (res.get("arrow") or {}).get("results", [])}
+    if "to_arrow" in ar and "c_data" in ar:
+        r = ar["to_arrow"]["handoff_s"] / ar["c_data"]["handoff_s"]
+        out.append({"target": "to_arrow() of the demo table ≤ 2× the C Data export",
+                    "measured": f"{time_text(ar['to_arrow']['handoff_s'])} vs "
+                                f"{time_text(ar['c_data']['handoff_s'])} = {r:.2f}×",
+                    "met": r <= 2})
+    else:
+        out.append({"target": "to_arrow() of the demo table ≤ 2× the C Data export",
+                    "measured": "not measured", "met": None})
     return out
 
 
@@ -334,7 +359,7 @@ def section_attach(res: dict) -> str:
     langs = [lang for lang in ("Go", "C", "Python") if lang in by_size or lang in by_count]
     out = ["## Attach latency (attach + close)\n",
            "Go: `arena.Attach` (`go test -bench`, median of runs); C: `shmarray_attach` "
-           "(bench/attach_bench.c); Python: `shmarray.attach` (pure Python). C and Python time the same "
+           "(bench/attach_bench.c); Python: `shmarray.attach` (the same C core, through `shmarray._native`). C and Python time the same "
            "segments in interleaved batches; Go creates its own of the same sizes.\n"]
     sizes = sorted({sz for pts in by_size.values() for sz, _ in pts})
     if sizes:

@@ -272,7 +272,7 @@ def main() -> int:
         Reader("go", [BUILD / "go-runner", "read"], True, "format + arena (Go reference)"),
         Reader("c", [BUILD / "c-runner"], True, "libshmarray plain-C reader (shmarray.h)"),
         Reader("python", [py, CONF / "runners" / "python" / "reader.py", "numpy"], True,
-               "shmarray (pure Python + NumPy)"),
+               "shmarray (the C core through shmarray._native, NumPy views)"),
         Reader("pyarrow", [py, CONF / "runners" / "pyarrow" / "reader.py", "mmap"], False,
                "pyarrow from_buffers over the mapping, struct-decoded directory"),
         Reader("c-arrow", [py, CONF / "runners" / "pyarrow" / "reader.py", "cdata"], False,
@@ -378,6 +378,17 @@ def main() -> int:
                     res = Result(not diff, detail=diff)
                 wcells[(w.name, r.name, n)] = res
 
+    # One message per error (spec §13): the built-in readers print the same
+    # text for every invalid vector, prefix included.
+    same = 0
+    for n in invalid:
+        texts = {r.name: (got[(r.name, "invalid")].get(f"{n}.shm") or [""])[0]
+                 for r in readers if r.validates and r.name in ("go", "c", "python")}
+        res = Result(len(set(texts.values())) == 1,
+                     detail="; ".join(f"{k}: {v[:300]!r}" for k, v in texts.items()))
+        same += res.ok
+        tally.add(res, f"the message of invalid/{n}.shm differs between readers")
+
     # Print matrix 1.
     names = [r.name for r in readers]
     labels = {("valid", n): n for n in valid}
@@ -398,6 +409,8 @@ def main() -> int:
                 if c is not None:
                     tally.add(c, f"{r.name} reading {kind}/{n}.shm")
             print(row)
+
+    print(f"\nMessages: go, c and python print the same text for {same} of {len(invalid)} invalid vectors")
 
     # Print matrix 2.
     print(f"\nWriters × readers (each cell: valid cases written by the writer and read back identically "

@@ -2,7 +2,6 @@ package format
 
 import (
 	"math/bits"
-	"strings"
 	"unicode/utf8"
 )
 
@@ -365,9 +364,5 @@ func within(off, n, lo, hi uint64) bool {
 	return off >= lo && off <= hi && n <= hi-off
 }
 
-// wrapf prefixes err's message with context, keeping its Code.
-func wrapf(err error, format string, args ...any) error {
-	code := CodeOf(err)
-	msg := strings.TrimPrefix(err.Error(), code.Error()+": ")
-	return errorf(code, format+": %s", append(args, msg)...)
-}
+// wrapf is Wrapf, for this package's own errors.
+func wrapf(err error, format string, args ...any) error { return Wrapf(err, format, args...) }

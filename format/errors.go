@@ -3,6 +3,7 @@ package format
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Code is a numbered error from the spec's error table. The same numbers are
@@ -173,6 +174,20 @@ func CodeOf(err error) Code {
 		return c
 	}
 	return Internal
+}
+
+// Wrapf adds context to the message of err, after its code's text and
+// before the rest: "shmarray: bad size: <context>: <message>", the order
+// in which the C reader core writes its messages, so that Go and C print
+// the same text (spec §13). The result wraps the same Code; an error that
+// wraps none gets the context in front.
+func Wrapf(err error, format string, args ...any) error {
+	var c Code
+	if !errors.As(err, &c) {
+		return fmt.Errorf(format+": %w", append(args, err)...)
+	}
+	msg := strings.TrimPrefix(err.Error(), c.Error()+": ")
+	return errorf(c, format+": %s", append(args, msg)...)
 }
 
 // errorf wraps code with a message; the code's text comes first.

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"io/fs"
 	"math"
-	"strconv"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 

@@ -71,7 +71,7 @@ def test_go_call_in_forked_child_fails_fast(shared):
     assert "fork" in msg and "spawn" in msg, "the message names the fix"
 
 
-def test_import_loads_nothing_native():
+def test_import_loads_no_go():
     code = textwrap.dedent("""
         import shmarray, sys
         maps = open("/proc/self/maps").read()
