@@ -19,8 +19,8 @@ import (
 // into the mapping and is valid only until Close. A Segment is safe for
 // concurrent use, except that Close must not race with reads.
 type Segment struct {
-	name, path string
-	desc       *format.Segment
+	name, dir, path string
+	desc            *format.Segment
 
 	mu  sync.RWMutex
 	mem []byte // nil once closed
@@ -29,15 +29,24 @@ type Segment struct {
 // Attach maps the published segment called name (in dir, resolved as by
 // Dir) read-only and checks its header, checksum and every directory
 // record, in time proportional to the number of arrays, not their size.
+// The directory is opened once and the segment relative to it (openat with
+// O_NOFOLLOW|O_NONBLOCK); the file must be a regular file. The header and
+// directory are decoded from the mapping under a fault guard, so a file
+// truncated meanwhile gives TRUNCATED, never a crash.
 // Errors: INVALID_ARGUMENT (name), NOT_FOUND, PERMISSION_DENIED, and for a
 // file that breaks the format one of the invalid-segment codes
 // (errors.Is(err, format.ErrInvalidSegment)).
 func Attach(name, dir string) (*Segment, error) {
-	path, err := Path(name, dir)
-	if err != nil {
+	if err := format.ValidSegmentName(name); err != nil {
 		return nil, err
 	}
-	fd, size, err := openSegment(path)
+	d, err := openDir(Dir(dir), followDirLink)
+	if err != nil {
+		return nil, osError("attach", name, Dir(dir), err)
+	}
+	defer d.close()
+	path := d.join(name)
+	fd, st, err := d.open(name)
 	if err == errNotRegular {
 		return nil, fmt.Errorf("%w: segment %q: %s is not a regular file", format.ErrNotASegment, name, path)
 	}
@@ -45,6 +54,7 @@ func Attach(name, dir string) (*Segment, error) {
 		return nil, osError("attach", name, path, err)
 	}
 	defer closeFD(fd)
+	size := st.Size
 	if size < int64(len(format.Magic)) {
 		return nil, fmt.Errorf("%w: segment %q: %s is %d bytes, too short to be a segment", format.ErrNotASegment, name, path, size)
 	}
@@ -65,13 +75,18 @@ func Attach(name, dir string) (*Segment, error) {
 		_ = unmap(mem)
 		return nil, fmt.Errorf("segment %q (%s): %w", name, path, err)
 	}
-	return &Segment{name: name, path: path, desc: desc, mem: mem}, nil
+	return &Segment{name: name, dir: d.path, path: path, desc: desc, mem: mem}, nil
 }
 
-// Name is the segment's name; Path its file.
+// Name is the segment's name.
 func (s *Segment) Name() string { return s.name }
 
-// Path is the segment's file path.
+// Dir is the segment's directory as an absolute, cleaned path: resolved
+// against the working directory at attach, so that it names the same
+// directory in any other process (a handle sent elsewhere carries it).
+func (s *Segment) Dir() string { return s.dir }
+
+// Path is the segment's file path, Dir joined with Name.
 func (s *Segment) Path() string { return s.path }
 
 // Header is the decoded header.
