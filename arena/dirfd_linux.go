@@ -257,23 +257,62 @@ func (d *dirHandle) linkFD(fd int, name string) error {
 	return err
 }
 
-// publish gives the file open as fd the name name in d, never replacing
-// an existing name: the descriptor is linked (linkFD), or where that is
-// impossible its hidden name tmp; tmp is removed if it still holds the file.
+// publish gives the file open as fd (identity id) the name name in d,
+// never replacing an existing name, and verifies what it linked. tmp is the
+// file's hidden name on the fallback path ("" for an O_TMPFILE file).
+//
+//  1. tmp must hold the file (device and inode, fstatat without following).
+//  2. Link the descriptor (linkFD); only where that is impossible, link tmp
+//     by name.
+//  3. Remove tmp if it still holds the file (it is left alone otherwise).
+//  4. name must now hold the file; if it holds another one, that name (the
+//     one this call made, if it still holds that other file) is removed.
+//  5. If tmp no longer held the file at step 3, it was swapped during the
+//     call: name, which holds the writer's file, is removed again.
+//
+// Any swap seen is errSwapped, with nothing left published; an existing
+// name is EEXIST from the link.
 func (d *dirHandle) publish(fd int, id fileID, tmp, name string) error {
+	if tmp != "" {
+		if err := d.holds(tmp, id); err != nil {
+			return errSwapped
+		}
+	}
+	if beforeLink != nil {
+		beforeLink(d.join(tmp))
+	}
 	err := d.linkFD(fd, name)
 	if err == errNoFDLink && tmp != "" {
 		err = unix.Linkat(d.fd, tmp, d.fd, name, 0)
 	}
+	tmpHeld := true
 	if tmp != "" {
-		_ = d.remove(tmp, id)
+		tmpHeld = d.remove(tmp, id) == nil
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	st, err := d.lstat(name)
+	if err != nil || idOf(&st) != id {
+		if err == nil {
+			_ = d.remove(name, idOf(&st))
+		}
+		return errSwapped
+	}
+	if !tmpHeld {
+		_ = d.remove(name, id)
+		return errSwapped
+	}
+	return nil
 }
 
 // errSwapped is the error of publish when another file took the place of
 // the writer's.
 var errSwapped = errors.New("the temporary file was replaced by another file")
+
+// beforeLink, when set, runs in publish just before the link, with the
+// temporary file's path. Only tests set it.
+var beforeLink func(tmp string)
 
 // freeBytes is the space available to an unprivileged writer in d.
 func (d *dirHandle) freeBytes() (uint64, error) {
