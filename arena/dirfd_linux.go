@@ -314,6 +314,23 @@ var errSwapped = errors.New("the temporary file was replaced by another file")
 // temporary file's path. Only tests set it.
 var beforeLink func(tmp string)
 
+// rename moves old to new within d: replacing new (a file or a symbolic
+// link, never followed) when replace is set, else failing with EEXIST if
+// new exists (renameat2 RENAME_NOREPLACE, or link then unlink where the
+// file system lacks it).
+func (d *dirHandle) rename(old, new string, replace bool) error {
+	if replace {
+		return unix.Renameat(d.fd, old, d.fd, new)
+	}
+	err := unix.Renameat2(d.fd, old, d.fd, new, unix.RENAME_NOREPLACE)
+	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
+		if err = unix.Linkat(d.fd, old, d.fd, new, 0); err == nil {
+			_ = unix.Unlinkat(d.fd, old, 0)
+		}
+	}
+	return err
+}
+
 // freeBytes is the space available to an unprivileged writer in d.
 func (d *dirHandle) freeBytes() (uint64, error) {
 	var st unix.Statfs_t

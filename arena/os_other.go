@@ -100,3 +100,19 @@ func osError(op, name, path string, err error) error {
 }
 
 func prefault([]byte) {}
+
+// Output is a file being written in place of a path; see the Linux
+// documentation. Elsewhere every call fails.
+type Output struct{}
+
+// CreateOutput fails: Outputs need Linux.
+func CreateOutput(string, os.FileMode, bool) (*Output, error) { return nil, errUnsupported }
+
+// Write fails.
+func (*Output) Write([]byte) (int, error) { return 0, errUnsupported }
+
+// Commit fails.
+func (*Output) Commit() error { return errUnsupported }
+
+// Discard does nothing.
+func (*Output) Discard() {}
