@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shmarray/shmarray/arena"
+	"github.com/shmarray/shmarray/internal/sectest"
 )
 
 // The tests run the real binary, built once per test run with `go build`
@@ -32,6 +33,7 @@ var (
 const childEnv = "SHMARRAY_CLI_TEST_CHILD"
 
 func TestMain(m *testing.M) {
+	sectest.RunChild()
 	if os.Getenv(childEnv) == "ephemeral" {
 		if err := createEphemeral(os.Getenv("SHMARRAY_CLI_TEST_NAME"), os.Getenv("SHMARRAY_CLI_TEST_DIR")); err != nil {
 			fmt.Fprintln(os.Stderr, "child:", err)
