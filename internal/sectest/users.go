@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 // User is an unprivileged identity that a root test runs processes as.
@@ -79,10 +80,10 @@ func Exe(t testing.TB, path string) string {
 	return dst
 }
 
-// Dir is a fresh directory with exactly mode (sticky bit included, as
-// 0o1777), inside a parent that everyone may enter, removed with all it
-// holds when the test ends.
-func Dir(t testing.TB, mode os.FileMode) string {
+// Dir is a fresh directory with exactly the Unix mode bits mode (0o1777 is
+// world-writable with the sticky bit, like /dev/shm), inside a parent that
+// everyone may enter, removed with all it holds when the test ends.
+func Dir(t testing.TB, mode uint32) string {
 	t.Helper()
 	parent, err := os.MkdirTemp("", "shmarray-sec-")
 	require.NoError(t, err)
@@ -90,7 +91,7 @@ func Dir(t testing.TB, mode os.FileMode) string {
 	require.NoError(t, os.Chmod(parent, 0o755))
 	dir := filepath.Join(parent, "d")
 	require.NoError(t, os.Mkdir(dir, 0o700))
-	require.NoError(t, os.Chmod(dir, mode&os.ModePerm|mode&os.ModeSticky))
+	require.NoError(t, unix.Chmod(dir, mode))
 	return dir
 }
 
