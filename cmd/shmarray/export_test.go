@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -187,26 +184,6 @@ func numbersSegment(t *testing.T, dir string, n int) string {
 	return filepath.Join(dir, "numbers")
 }
 
-// runWithUmask runs the binary under umask (set by a shell, so that only
-// the child has it).
-func runWithUmask(t *testing.T, umask int, args ...string) result {
-	t.Helper()
-	cmd := execCommand(t, args...)
-	cmd.Args = append([]string{"sh", "-c", `umask "$0"; exec "$@"`, fmt.Sprintf("%03o", umask), cmd.Path}, args...)
-	cmd.Path = "/bin/sh"
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := result{stdout: out.String(), stderr: errb.String()}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		r.code = ee.ExitCode()
-	} else {
-		require.NoError(t, err)
-	}
-	return r
-}
-
 func permOf(t *testing.T, path string) os.FileMode {
 	t.Helper()
 	st, err := os.Lstat(path)
@@ -232,7 +209,7 @@ func TestExportModes(t *testing.T) {
 				m, _ := strconv.ParseUint(mode, 8, 32)
 				want = os.FileMode(m)
 			}
-			r := runWithUmask(t, umask, args...)
+			r := runCmd(t, umasked(execCommand(t, args...), umask))
 			require.Equal(t, 0, r.code, r.stderr)
 			assert.Equal(t, want&^os.FileMode(umask), permOf(t, to), "umask %03o, --mode %q", umask, mode)
 		}
@@ -254,7 +231,7 @@ func TestExportModes(t *testing.T) {
 		if tc.mode != "" {
 			args = append(args, "--mode", tc.mode)
 		}
-		r := runWithUmask(t, 0, args...)
+		r := runCmd(t, umasked(execCommand(t, args...), 0))
 		require.Equal(t, 0, r.code, r.stderr)
 		assert.Equal(t, tc.want, permOf(t, to), "replacing a %o file with --mode %q", tc.old, tc.mode)
 	}

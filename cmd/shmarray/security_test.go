@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -19,23 +17,12 @@ import (
 // users, A and B, and root. It needs root to run processes as other users
 // and is skipped otherwise.
 
-// runAs runs the command as u under umask, in a shell so that only the
-// child has it.
+// runAs runs exe with args as u under umask.
 func runAs(t *testing.T, u sectest.User, exe string, umask int, args ...string) result {
 	t.Helper()
-	cmd := u.Command("/bin/sh", append([]string{"-c", `umask "$0"; exec "$@"`, fmt.Sprintf("%03o", umask), exe}, args...)...)
+	cmd := u.Command(exe, args...)
 	cmd.Env = withoutEnv(os.Environ(), "SHMARRAY_DIR")
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := result{stdout: out.String(), stderr: errb.String()}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		r.code = ee.ExitCode()
-	} else {
-		require.NoError(t, err)
-	}
-	return r
+	return runCmd(t, umasked(cmd, umask))
 }
 
 func TestSecurityTwoUsersCLI(t *testing.T) {
