@@ -67,7 +67,9 @@ type Builder struct {
 	opts            CreateOptions
 
 	mu      sync.Mutex
+	d       *dirHandle // the directory, open from Create to Publish or Close
 	fd      int
+	id      fileID // the file's identity, checked before linking or removing a name
 	tmp     string // hidden name of the fallback path, "" for O_TMPFILE
 	mem     []byte // reservation: the file mapped writable, len MaxSize
 	end     uint64 // next free byte
@@ -96,11 +98,9 @@ func Create(name string, opts *CreateOptions) (*Builder, error) {
 	if opts != nil {
 		o = *opts
 	}
-	path, err := Path(name, o.Dir)
-	if err != nil {
+	if err := format.ValidSegmentName(name); err != nil {
 		return nil, err
 	}
-	dir := Dir(o.Dir)
 	if o.Mode == 0 {
 		o.Mode = 0o600
 	}
@@ -116,23 +116,30 @@ func Create(name string, opts *CreateOptions) (*Builder, error) {
 	if o.MaxSize < o.Capacity || o.MaxSize < format.HeaderSize+format.Alignment {
 		return nil, fmt.Errorf("%w: segment %q: MaxSize %d is smaller than Capacity %d or the header", format.ErrInvalidArgument, name, o.MaxSize, o.Capacity)
 	}
-	if _, err := os.Lstat(path); err == nil {
+	d, err := openDir(Dir(o.Dir), followDirLink)
+	if err != nil {
+		return nil, osError("create", name, Dir(o.Dir), err)
+	}
+	path := d.join(name)
+	if _, err := d.lstat(name); err == nil {
+		d.close()
 		return nil, osError("create", name, path, errExist)
 	}
-	fd, tmp, err := createFile(dir, uint32(o.Mode))
+	fd, tmp, id, err := createFile(d, uint32(o.Mode))
 	if err != nil {
-		return nil, osError("create", name, dir, err)
+		d.close()
+		return nil, osError("create", name, d.path, err)
 	}
-	b := &Builder{name: name, dir: dir, path: path, opts: o, fd: fd, tmp: tmp,
+	b := &Builder{name: name, dir: d.path, path: path, opts: o, d: d, fd: fd, id: id, tmp: tmp,
 		end: format.HeaderSize, high: format.HeaderSize, pinned: format.HeaderSize,
 		names: map[string]struct{}{}, inPlace: map[string]struct{}{}, indexAtSeal: slices.Clone(o.Index)}
 	if err := b.grow(uint64(max(o.Capacity, format.HeaderSize))); err != nil {
-		discardFile(fd, tmp)
+		b.release()
 		return nil, err
 	}
 	b.mem, err = mapShared(fd, int(o.MaxSize), true)
 	if err != nil {
-		discardFile(fd, tmp)
+		b.release()
 		return nil, osError("map", name, path, err)
 	}
 	return b, nil
@@ -179,7 +186,7 @@ func (b *Builder) tooBig(need uint64) error {
 
 // noSpace is the error for a directory without room for need bytes.
 func (b *Builder) noSpace(need uint64) error {
-	free, _ := freeBytes(b.dir)
+	free, _ := b.d.freeBytes()
 	return fmt.Errorf("%w: segment %q: %s has %s free, needs %s more (%s in all) (set %s or the dir option to a larger directory, or enlarge %s)",
 		format.ErrNoSpace, b.name, b.dir, bytesText(free), bytesText(need-min(need, b.fileLen)), bytesText(need), EnvDir, b.dir)
 }
@@ -264,9 +271,15 @@ func (b *Builder) Publish() error {
 	}
 	err := b.seal()
 	if err == nil {
-		if lerr := link(b.fd, b.tmp, b.path); lerr != nil {
-			err = osError("publish", b.name, b.path, lerr)
-			b.tmp = "" // link removed the hidden name either way
+		err = b.d.publish(b.fd, b.id, b.tmp, b.name)
+		if err == errSwapped {
+			what := "its name was taken over, as it was linked,"
+			if b.tmp != "" {
+				what = "its temporary file " + b.d.join(b.tmp) + " was replaced"
+			}
+			err = fmt.Errorf("%w: segment %q: %s by a file that is not the writer's (someone else can rename files in %s); nothing was published (use a directory that only you can write to)", format.ErrPermissionDenied, b.name, what, b.dir)
+		} else if err != nil {
+			err = osError("publish", b.name, b.path, err)
 		}
 	}
 	b.release()
@@ -296,7 +309,7 @@ func (b *Builder) seal() error {
 		flags |= format.FlagEphemeral
 	}
 	pid := os.Getpid()
-	start, _ := startTime(pid)
+	start := selfStartTime()
 	metaOff := alignUp(b.end)
 	header, meta, h, err := format.Encode(&format.Seal{
 		Arrays: b.arrays, Metadata: b.meta, MetaOffset: metaOff, Flags: flags,
@@ -350,7 +363,8 @@ func (b *Builder) release() {
 		_ = unmap(b.mem)
 		b.mem = nil
 	}
-	discardFile(b.fd, b.tmp)
+	discardFile(b.d, b.fd, b.tmp, b.id)
+	b.d.close()
 	b.fd, b.tmp = -1, ""
 	b.done = true
 }

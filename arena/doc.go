@@ -18,10 +18,19 @@
 //     dies with Segment.Close: using one afterwards is a use-after-free.
 //     If the file's owner truncates it meanwhile, touching a lost page is
 //     fatal, except inside Segment.Validate and Segment.Guard, which turn
-//     the fault into a TRUNCATED error.
+//     the fault into a TRUNCATED error; AttachWith with
+//     AttachOptions.Owners refuses, before mapping, owners the caller does
+//     not trust.
 //   - A published segment persists until Unlink, whoever created it. Attach
 //     and Close never unlink.
 //
 // Segments live in a directory: the dir argument, else $SHMARRAY_DIR, else
-// /dev/shm. Errors wrap the numbered codes of package format.
+// /dev/shm. Every call opens that directory once and reaches its entries
+// only relative to the descriptor (dirfd_linux.go holds the one
+// implementation of each such step), so renaming or swapping the path
+// meanwhile never makes a call act in another directory; a name is removed
+// only while it still holds the file that was checked, and calls that
+// remove files (Unlink, GC) refuse a directory given as a symbolic link.
+// Output applies the same rules to files other than segments (the CLI's
+// export). Errors wrap the numbered codes of package format.
 package arena

@@ -18,3 +18,20 @@ func ForceTempFileFallback() (restore func()) {
 
 // TempPrefix is the start of the fallback path's hidden names.
 const TempPrefix = tempPrefix
+
+// ForceLinkByName makes publication link the fallback path's temporary
+// file by its name, as where a descriptor cannot be linked (no /proc, no
+// CAP_DAC_READ_SEARCH), until restore is called.
+func ForceLinkByName() (restore func()) {
+	old := noFDLink
+	noFDLink = true
+	return func() { noFDLink = old }
+}
+
+// SetBeforeLink makes publication call f, with the temporary file's path,
+// just before it links the file, until restore is called.
+func SetBeforeLink(f func(tmp string)) (restore func()) {
+	old := beforeLink
+	beforeLink = f
+	return func() { beforeLink = old }
+}

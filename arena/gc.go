@@ -3,9 +3,7 @@ package arena
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -13,95 +11,111 @@ import (
 )
 
 // GC removes the orphaned segments of dir (resolved as by Dir): those whose
-// creator asked for unlink-on-exit (Ephemeral) and is no longer running, as
-// recorded by its pid and start time. It never removes a segment whose
-// creator lives, or one created without that request. Each segment's header
-// is read again just before it is unlinked, so a segment published under
-// the same name in the meantime is left alone.
+// creator asked for unlink-on-exit (Ephemeral) and is proven gone (see
+// Info.CreatorUnknown for the creators it cannot judge, such as those of
+// another pid namespace). It never removes a segment whose creator may
+// live, or one created without that request.
 //
 // It also removes the hidden temporary files (".shmarray-tmp-PID-…") that a
 // writer on the fallback publication path (file systems without O_TMPFILE)
-// leaves when it dies before publishing, once process PID no longer runs.
-// They come back with Temporary set, their hidden name as Name, and Err
-// wrapping NOT_SEALED; they were never segments.
+// leaves when it dies before publishing, but only those it can prove are
+// such leftovers (spec §10.5): a regular file with one link, whose writer
+// PID is proven gone, owned by the caller and holding nothing but zeros in
+// its first 8 bytes (a writer writes its header last), or the segment
+// magic; root also removes those of other users, only when they start with
+// the magic. Any other file under such a name is left alone, silently:
+// anyone may plant one. They come back with Temporary set, their hidden
+// name as Name, and Err wrapping NOT_SEALED; they were never segments.
 //
-// With dryRun it only reports. It returns what it removed (or would), and
-// the first error met while removing; it goes on past errors. Pids mean
-// something only in the creator's pid namespace: do not run GC on a
-// directory shared with processes of another pid namespace.
+// The directory is opened once, without following a symbolic link as its
+// last component (INVALID_ARGUMENT). Each file is opened relative to it and
+// judged from that descriptor, and its name is unlinked only if it still
+// holds that same file (device and inode), so a file replaced or a path
+// swapped meanwhile is never removed.
+//
+// With dryRun it only reports. It returns what it removed (or would) and,
+// joined with errors.Join, one error per file it meant to remove and could
+// not, each naming the file; it goes on past them.
 func GC(dir string, dryRun bool) ([]Info, error) {
-	infos, err := List(dir)
+	d, err := openDir(Dir(dir), refuseDirLink)
 	if err != nil {
-		return nil, err
+		return nil, dirError("gc", Dir(dir), err)
 	}
+	defer d.close()
+	entries, err := d.entries()
+	if err != nil {
+		return nil, osError("gc", "*", d.path, err)
+	}
+	v := &procView{}
 	var removed []Info
-	var firstErr error
-	keep := func(info Info, err error) {
-		if err != nil {
-			if firstErr == nil {
-				firstErr = err
-			}
-			return
+	var errs []error
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Type().IsRegular() {
+			continue // a hint only: the file is checked through its descriptor
 		}
-		removed = append(removed, info)
-	}
-	for _, info := range infos {
-		if !info.Orphan() {
+		var info Info
+		var st stat
+		var ok bool
+		var op string
+		if pid, isTemp := tempFilePID(name); isTemp {
+			info, st, ok = probeTemp(d, name, pid, v)
+			op = "remove the temporary file of a dead writer,"
+		} else if format.ValidSegmentName(name) == nil {
+			info, st, ok = probe(d, name, v)
+			ok = ok && info.Orphan()
+			op = "remove orphaned"
+		}
+		if !ok || !d.entitled(&st) {
 			continue
 		}
-		if dryRun {
-			removed = append(removed, info)
-			continue
-		}
-		if again, ok := probe(info.Name, Dir(dir)); !ok || !sameOrphan(info, again) {
-			continue // replaced or removed since List: not ours to remove
-		}
-		keep(info, Unlink(info.Name, dir))
-	}
-	temps, err := staleTempFiles(Dir(dir))
-	if err != nil && firstErr == nil {
-		firstErr = err
-	}
-	for _, info := range temps {
 		if !dryRun {
-			if err := os.Remove(info.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				keep(info, osError("remove the temporary file of", info.Name, info.Path, unwrapPathError(err)))
+			err := d.remove(name, idOf(&st))
+			if errors.Is(err, os.ErrNotExist) || err == errChanged {
+				continue // removed or replaced since it was judged: not ours to remove
+			}
+			if err != nil {
+				errs = append(errs, osError(op, name, info.Path, err))
 				continue
 			}
 		}
 		removed = append(removed, info)
 	}
-	return removed, firstErr
+	return removed, errors.Join(errs...)
 }
 
-// sameOrphan reports whether a second look at a segment still finds the
-// orphan the first one found (same creator, same creation time).
-func sameOrphan(first, again Info) bool {
-	return again.Orphan() && again.CreatorPID == first.CreatorPID && again.Created.Equal(first.Created)
-}
-
-// staleTempFiles lists the fallback path's hidden files in dir whose writer
-// (the pid in the name) no longer runs.
-func staleTempFiles(dir string) ([]Info, error) {
-	entries, err := os.ReadDir(dir)
+// probeTemp judges a fallback temporary file, name in d, whose name says
+// its writer was pid. ok is true only if the file is proven to be a
+// leftover the caller may remove (GC's rules); st is the file it read.
+func probeTemp(d *dirHandle, name string, pid uint32, v *procView) (Info, stat, bool) {
+	fd, st, err := d.open(name)
 	if err != nil {
-		return nil, osError("list", "*", dir, unwrapPathError(err))
+		return Info{}, st, false
 	}
-	var out []Info
-	for _, e := range entries {
-		pid, ok := tempFilePID(e.Name())
-		if !ok || !e.Type().IsRegular() || processAlive(pid, 0) {
-			continue
-		}
-		info := Info{Name: e.Name(), Path: filepath.Join(dir, e.Name()), CreatorPID: pid, Temporary: true,
-			Err: fmt.Errorf("%w: %s is the unfinished temporary file of writer %d, which no longer runs", format.ErrNotSealed, e.Name(), pid)}
-		if fi, err := e.Info(); err == nil {
-			info.Size = fi.Size()
-			info.Created = fi.ModTime()
-		}
-		out = append(out, info)
+	defer closeFD(fd)
+	euid := uint32(os.Geteuid())
+	own := st.Uid == euid
+	if st.Nlink != 1 || (!own && euid != 0) {
+		return Info{}, st, false
 	}
-	return out, nil
+	head := make([]byte, len(format.Magic))
+	want := int(min(st.Size, int64(len(head))))
+	n, _ := pread(fd, head, 0)
+	if n != want {
+		return Info{}, st, false
+	}
+	magic := n == len(format.Magic) && string(head) == format.Magic
+	zero := strings.Count(string(head[:n]), "\x00") == n
+	if !magic && !(own && zero) {
+		return Info{}, st, false
+	}
+	if v.creator(pid, 0) != creatorGone {
+		return Info{}, st, false
+	}
+	return Info{Name: name, Path: d.join(name), CreatorPID: pid, Temporary: true, Size: st.Size,
+		Created: modTime(&st),
+		Err:     fmt.Errorf("%w: %s is the unfinished temporary file of writer %d, which no longer runs", format.ErrNotSealed, name, pid),
+	}, st, true
 }
 
 // tempFilePID parses the writer's pid out of a fallback temporary name,

@@ -20,6 +20,12 @@ type Info struct {
 	// CreatorAlive is whether the creating process still runs (a recycled
 	// pid does not count when the start time was recorded).
 	CreatorAlive bool
+	// CreatorUnknown is set when the creator's pid cannot be judged from
+	// this process (spec §10.5): pid 0, or a creator that started before
+	// this process's pid namespace existed and so ran in another one, or a
+	// /proc that hides what is needed. Such a segment is never an orphan;
+	// CreatorAlive is then false.
+	CreatorUnknown bool
 	// Ephemeral is whether the creator asked for unlink on exit.
 	Ephemeral bool
 	// Temporary marks, in GC's result only, a hidden temporary file that a
@@ -34,24 +40,32 @@ type Info struct {
 
 // Orphan reports whether the segment was meant to die with its creator and
 // the creator is gone, so gc may remove it.
-func (i *Info) Orphan() bool { return i.Ephemeral && !i.CreatorAlive }
+func (i *Info) Orphan() bool { return i.Ephemeral && !i.CreatorAlive && !i.CreatorUnknown }
 
 // List returns the segments in dir (resolved as by Dir), sorted by name.
 // Files that are not segments are skipped, and so are names reserved for
 // temporary files (starting with '.'), symbolic links and non-regular files.
-// Listing reads 128 bytes per file and never maps one.
+// Listing reads 128 bytes per file and never maps one. The directory is
+// opened once and every file relative to it.
 func List(dir string) ([]Info, error) {
-	dir = Dir(dir)
-	entries, err := os.ReadDir(dir)
+	d, err := openDir(Dir(dir), followDirLink)
 	if err != nil {
-		return nil, osError("list", "*", dir, unwrapPathError(err))
+		return nil, osError("list", "*", Dir(dir), err)
+	}
+	defer d.close()
+	entries, err := d.entries()
+	if err != nil {
+		return nil, osError("list", "*", d.path, err)
 	}
 	var out []Info
+	v := &procView{}
 	for _, e := range entries {
+		// The entry's type is only a hint: the file is opened with
+		// O_NOFOLLOW and checked with fstat all the same.
 		if !e.Type().IsRegular() || format.ValidSegmentName(e.Name()) != nil {
 			continue
 		}
-		if info, ok := probe(e.Name(), dir); ok {
+		if info, _, ok := probe(d, e.Name(), v); ok {
 			out = append(out, info)
 		}
 	}
@@ -59,49 +73,67 @@ func List(dir string) ([]Info, error) {
 	return out, nil
 }
 
-// probe reads the header of one file; ok is false if it is not a segment.
-func probe(name, dir string) (Info, bool) {
-	path, _ := Path(name, dir)
-	info := Info{Name: name, Path: path}
-	fd, size, err := openSegment(path)
+// probe reads the header of name in d from a descriptor opened relative to
+// d; ok is false if it is not a segment. st is the fstat of the file it
+// read, whose identity a removal checks the name against.
+func probe(d *dirHandle, name string, v *procView) (Info, stat, bool) {
+	info := Info{Name: name, Path: d.join(name)}
+	fd, st, err := d.open(name)
 	if err != nil {
-		return info, false
+		return info, st, false
 	}
 	defer closeFD(fd)
-	info.Size = size
+	info.Size = st.Size
 	buf := make([]byte, format.HeaderSize)
 	n, _ := pread(fd, buf, 0)
 	h, err := format.ReadHeader(buf[:max(n, 0)])
 	if format.CodeOf(err) == format.NotASegment {
-		return info, false
+		return info, st, false
 	}
 	info.Arrays = int(h.ArrayCount)
 	info.Created = time.Unix(0, h.CreatedNanos)
 	info.CreatorPID = h.CreatorPID
-	info.CreatorAlive = processAlive(h.CreatorPID, h.CreatorStartTime)
+	switch v.creator(h.CreatorPID, h.CreatorStartTime) {
+	case creatorAlive:
+		info.CreatorAlive = true
+	case creatorUnknown:
+		info.CreatorUnknown = true
+	}
 	info.Ephemeral = h.Ephemeral()
 	switch {
 	case err != nil:
 		info.Err = err
 	case !h.Sealed():
 		info.Err = fmt.Errorf("%w: segment %q", format.ErrNotSealed, name)
-	case uint64(size) < h.FileSize:
-		info.Err = fmt.Errorf("%w: segment %q is %d bytes, its header says %d", format.ErrTruncated, name, size, h.FileSize)
+	case uint64(st.Size) < h.FileSize:
+		info.Err = fmt.Errorf("%w: segment %q is %d bytes, its header says %d", format.ErrTruncated, name, st.Size, h.FileSize)
 	}
-	return info, true
+	return info, st, true
 }
 
 // Unlink removes the segment called name from dir (resolved as by Dir).
 // Processes that have it attached keep reading it; its memory is freed when
 // the last one closes. Unlink refuses (NOT_A_SEGMENT) to remove a file that
-// is not a shmarray segment. Errors: INVALID_ARGUMENT, NOT_FOUND,
+// is not a shmarray segment.
+//
+// The directory is opened once, without following a symbolic link as its
+// last component (INVALID_ARGUMENT); the file is opened relative to it and
+// its magic checked, and the name is unlinked from that directory only if
+// it still holds the file that was checked (same device and inode), so a
+// path swapped meanwhile never makes it remove anything elsewhere. Errors:
+// INVALID_ARGUMENT, NOT_FOUND (also when the name changed during the call),
 // NOT_A_SEGMENT, PERMISSION_DENIED.
 func Unlink(name, dir string) error {
-	path, err := Path(name, dir)
-	if err != nil {
+	if err := format.ValidSegmentName(name); err != nil {
 		return err
 	}
-	fd, _, err := openSegment(path)
+	d, err := openDir(Dir(dir), refuseDirLink)
+	if err != nil {
+		return dirError("unlink", Dir(dir), err)
+	}
+	defer d.close()
+	path := d.join(name)
+	fd, st, err := d.open(name)
 	if err == errNotRegular {
 		return fmt.Errorf("%w: segment %q: %s is not a regular file; not removed", format.ErrNotASegment, name, path)
 	}
@@ -114,8 +146,16 @@ func Unlink(name, dir string) error {
 	if n != len(magic) || string(magic[:]) != format.Magic {
 		return fmt.Errorf("%w: %s is not a shmarray segment; not removed", format.ErrNotASegment, path)
 	}
-	if err := unlinkPath(path); err != nil {
-		return osError("unlink", name, path, err)
+	return removeError("unlink", name, path, d.remove(name, idOf(&st)))
+}
+
+// removeError explains an error of dirHandle.remove; nil stays nil.
+func removeError(op, name, path string, err error) error {
+	if err == errChanged {
+		return fmt.Errorf("%w: %s segment %q: %s was replaced by another file while it was being removed; nothing was removed (check the directory and try again)", format.ErrNotFound, op, name, path)
+	}
+	if err != nil {
+		return osError(op, name, path, err)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/shmarray/shmarray/arena"
+	"github.com/shmarray/shmarray/internal/sectest"
 )
 
 // Child processes: the test binary re-executes itself with
@@ -21,6 +22,7 @@ const (
 )
 
 func TestMain(m *testing.M) {
+	sectest.RunChild()
 	if mode := os.Getenv("SHMARRAY_TEST_CHILD"); mode != "" {
 		if err := runChild(mode, os.Getenv("SHMARRAY_TEST_NAME"), os.Getenv("SHMARRAY_TEST_DIR")); err != nil {
 			fmt.Fprintln(os.Stderr, "child:", err)

@@ -17,7 +17,10 @@ import (
 	"github.com/shmarray/shmarray/arena"
 )
 
-func child(t *testing.T, mode, name, dir string) *exec.Cmd {
+func child(t *testing.T, mode, name, dir string) *exec.Cmd { return childCommand(mode, name, dir) }
+
+// childCommand is the test binary run in child mode on segment name of dir.
+func childCommand(mode, name, dir string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "SHMARRAY_TEST_CHILD="+mode, "SHMARRAY_TEST_NAME="+name, "SHMARRAY_TEST_DIR="+dir,
 		// Under -race a process sleeps 1 s at exit (to catch late reports)

@@ -2,7 +2,9 @@ package arena
 
 import (
 	"fmt"
+	"os"
 	"reflect"
+	"slices"
 	"sync"
 	"unsafe"
 
@@ -19,25 +21,64 @@ import (
 // into the mapping and is valid only until Close. A Segment is safe for
 // concurrent use, except that Close must not race with reads.
 type Segment struct {
-	name, path string
-	desc       *format.Segment
+	name, dir, path string
+	owner           uint32      // st_uid of the opened file
+	mode            os.FileMode // its permission bits
+	desc            *format.Segment
 
 	mu  sync.RWMutex
 	mem []byte // nil once closed
 }
 
+// AttachOptions tune AttachWith. The zero value (or a nil pointer) is what
+// Attach does.
+type AttachOptions struct {
+	// Dir is the directory of the segment; "" means $SHMARRAY_DIR, else
+	// /dev/shm.
+	Dir string
+	// Owners, when not empty, lists the users (uids) whose segments may be
+	// attached: a file owned by anyone else is refused with
+	// PERMISSION_DENIED before it is mapped. The owner is taken from fstat
+	// of the opened descriptor, not from the path, so it is the owner of
+	// the very file that would be mapped. The owner of a segment is who can
+	// rewrite or truncate it under its readers (spec §15): list only users
+	// you trust, typically []uint32{uint32(os.Geteuid())}.
+	Owners []uint32
+}
+
 // Attach maps the published segment called name (in dir, resolved as by
 // Dir) read-only and checks its header, checksum and every directory
 // record, in time proportional to the number of arrays, not their size.
+// It is AttachWith without an owner check.
 // Errors: INVALID_ARGUMENT (name), NOT_FOUND, PERMISSION_DENIED, and for a
 // file that breaks the format one of the invalid-segment codes
-// (errors.Is(err, format.ErrInvalidSegment)).
+// (errors.Is(err, format.ErrInvalidSegment)), TRUNCATED among them when the
+// file is truncated while it is being attached.
 func Attach(name, dir string) (*Segment, error) {
-	path, err := Path(name, dir)
-	if err != nil {
+	return AttachWith(name, &AttachOptions{Dir: dir})
+}
+
+// AttachWith is Attach with options. The directory is opened once and the
+// segment relative to it (openat with O_NOFOLLOW|O_NONBLOCK); the file must
+// be a regular file and, when opts.Owners is set, owned by one of them
+// (PERMISSION_DENIED otherwise). The header and directory are decoded from
+// the mapping under a fault guard, so a file truncated meanwhile gives
+// TRUNCATED, never a crash. Errors: as Attach.
+func AttachWith(name string, opts *AttachOptions) (*Segment, error) {
+	var o AttachOptions
+	if opts != nil {
+		o = *opts
+	}
+	if err := format.ValidSegmentName(name); err != nil {
 		return nil, err
 	}
-	fd, size, err := openSegment(path)
+	d, err := openDir(Dir(o.Dir), followDirLink)
+	if err != nil {
+		return nil, osError("attach", name, Dir(o.Dir), err)
+	}
+	defer d.close()
+	path := d.join(name)
+	fd, st, err := d.open(name)
 	if err == errNotRegular {
 		return nil, fmt.Errorf("%w: segment %q: %s is not a regular file", format.ErrNotASegment, name, path)
 	}
@@ -45,6 +86,10 @@ func Attach(name, dir string) (*Segment, error) {
 		return nil, osError("attach", name, path, err)
 	}
 	defer closeFD(fd)
+	if len(o.Owners) > 0 && !slices.Contains(o.Owners, st.Uid) {
+		return nil, fmt.Errorf("%w: segment %q: %s is owned by uid %d, who is not among the trusted owners %v; not attached (its owner could change or truncate it under you: attach it only if you trust uid %d, by adding it to AttachOptions.Owners)", format.ErrPermissionDenied, name, path, st.Uid, o.Owners, st.Uid)
+	}
+	size := st.Size
 	if size < int64(len(format.Magic)) {
 		return nil, fmt.Errorf("%w: segment %q: %s is %d bytes, too short to be a segment", format.ErrNotASegment, name, path, size)
 	}
@@ -65,14 +110,27 @@ func Attach(name, dir string) (*Segment, error) {
 		_ = unmap(mem)
 		return nil, format.Wrapf(err, "segment %q (%s)", name, path)
 	}
-	return &Segment{name: name, path: path, desc: desc, mem: mem}, nil
+	return &Segment{name: name, dir: d.path, path: path, owner: st.Uid, mode: os.FileMode(st.Mode & 0o777), desc: desc, mem: mem}, nil
 }
 
-// Name is the segment's name; Path its file.
+// Name is the segment's name.
 func (s *Segment) Name() string { return s.name }
 
-// Path is the segment's file path.
+// Dir is the segment's directory as an absolute, cleaned path: resolved
+// against the working directory at attach, so that it names the same
+// directory in any other process (a handle sent elsewhere carries it).
+func (s *Segment) Dir() string { return s.dir }
+
+// Path is the segment's file path, Dir joined with Name.
 func (s *Segment) Path() string { return s.path }
+
+// OwnerUID is the uid that owned the file when it was attached (fstat of
+// the descriptor that was mapped): the user who can rewrite or truncate it.
+func (s *Segment) OwnerUID() uint32 { return s.owner }
+
+// Mode is the file's permission bits when it was attached (fstat of the
+// descriptor that was mapped).
+func (s *Segment) Mode() os.FileMode { return s.mode }
 
 // Header is the decoded header.
 func (s *Segment) Header() format.Header { return s.desc.Header }

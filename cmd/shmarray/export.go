@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -34,7 +35,11 @@ that types round-trip) or a CSV file (with a header; nulls are empty
 fields). All arrays must have the same length. N-D arrays become
 fixed-size lists with the arrow.fixed_shape_tensor extension in Arrow and
 Parquet; CSV cannot hold them. The segment is validated first (checksums
-included), and FILE appears only once it is complete.
+included), and FILE appears only once it is complete: a failed or
+interrupted export leaves nothing behind. FILE is created with --mode
+(default 0600, like segments) less the umask; --force replaces an existing
+FILE (a symbolic link itself, never what it points to) and never widens the
+mode of the file it replaces.
 
 The format comes from --format, else FILE's extension (.arrow, .feather,
 .ipc, .parquet, .pq, .csv, .tsv).`
@@ -45,10 +50,11 @@ const (
 )
 
 func cmdExport(e *env, args []string) error {
-	f := newFlags("export", "NAME --to FILE [--format arrow|parquet|csv]", exportAbout)
+	f := newFlags("export", "NAME --to FILE [--format arrow|parquet|csv] [--mode MODE] [--force]", exportAbout)
 	to := f.String("to", "", "the output `FILE`")
 	formatName := f.String("format", "", "output `format`: arrow, parquet or csv (default: from FILE's extension)")
-	force := f.Bool("force", false, "replace FILE if it exists")
+	modeText := f.String("mode", "0600", "permission bits of FILE, in octal (`MODE`), less the umask; replacing a file never widens its mode")
+	force := f.Bool("force", false, "replace FILE if it exists (a symbolic link is replaced, never followed)")
 	pos, err := f.parse(e, args)
 	if err != nil {
 		return err
@@ -59,6 +65,10 @@ func cmdExport(e *env, args []string) error {
 	if *to == "" {
 		return f.fail("--to FILE is required")
 	}
+	mode, err := strconv.ParseUint(*modeText, 8, 32)
+	if err != nil || mode == 0 || mode&^0o777 != 0 {
+		return f.fail("--mode %s: give permission bits in octal, such as 0600 or 0640", *modeText)
+	}
 	name := pos[0]
 	what := fmt.Sprintf("export %q", name)
 	kind, err := outputFormat(*formatName, *to)
@@ -66,7 +76,7 @@ func cmdExport(e *env, args []string) error {
 		return &cliError{what: what, why: err.Error(), fix: "pass --format arrow, parquet or csv"}
 	}
 	if _, err := os.Lstat(*to); err == nil && !*force {
-		return &cliError{what: what, why: *to + " already exists", fix: "pass --force to replace it, or choose another file"}
+		return outputExists(what, *to)
 	}
 	s, err := arena.Attach(name, f.dir)
 	if err != nil {
@@ -92,24 +102,113 @@ func cmdExport(e *env, args []string) error {
 			return &cliError{what: what, why: err.Error(), fix: "export to arrow or parquet instead"}
 		}
 	}
-	err = writeAtomically(*to, func(w io.Writer) error {
-		switch kind {
-		case "arrow":
-			return writeIPC(w, rec)
-		case "parquet":
-			return writeParquet(w, rec)
-		}
-		return writeCSV(w, rec, strings.EqualFold(filepath.Ext(*to), ".tsv"))
-	})
-	if err != nil {
-		fix := ""
-		if kind != "arrow" {
-			fix = "export to arrow instead, which stores every type"
-		}
-		return &cliError{what: what, why: fmt.Sprintf("writing %s: %s", *to, reason(err)), fix: fix}
+	if err := exportTo(what, s, rec, kind, *to, os.FileMode(mode), *force); err != nil {
+		return err
 	}
 	fmt.Fprintf(e.stdout, "exported %q to %s: %d columns, %s rows\n", name, *to, rec.NumCols(), countText(rec.NumRows()))
 	return nil
+}
+
+// exportTo writes rec, which points into s, to path as kind, through an
+// arena.Output: path appears only complete, with mode (less the umask, and
+// never wider than the file it replaces), and a failure or an interrupt
+// (SIGINT, SIGTERM) leaves nothing behind. The writers run under s.Guard,
+// so a segment truncated by its owner meanwhile is a TRUNCATED error, not
+// a crash.
+func exportTo(what string, s *arena.Segment, rec arrow.Record, kind, path string, mode os.FileMode, force bool) error {
+	out, err := arena.CreateOutput(path, mode, force)
+	if err != nil {
+		return outputError(what, path, err)
+	}
+	stop := discardOnSignal(out)
+	defer stop()
+	sink := &firstError{w: out}
+	bw := bufio.NewWriterSize(sink, 1<<20)
+	err = s.Guard(func() error {
+		return recoverWrite(func() error {
+			switch kind {
+			case "arrow":
+				return writeIPC(writerOnly{bw}, rec)
+			case "parquet":
+				return writeParquet(writerOnly{bw}, rec)
+			}
+			return writeCSV(writerOnly{bw}, rec, strings.EqualFold(filepath.Ext(path), ".tsv"))
+		})
+	})
+	if err == nil {
+		err = bw.Flush()
+	}
+	switch {
+	case err != nil && sink.err != nil:
+		out.Discard()
+		return &cliError{what: what, why: fmt.Sprintf("writing %s: %s", path, reason(sink.err)), fix: "free some space or choose another directory; nothing was written"}
+	case err != nil && format.CodeOf(err) == format.Truncated:
+		out.Discard()
+		return &cliError{what: what, why: reason(err) + "; nothing was written", fix: "attach only segments whose owner you trust; export again once it is republished"}
+	case err != nil:
+		out.Discard()
+		fix := "nothing was written"
+		if kind != "arrow" {
+			fix = "export to arrow instead, which stores every type; nothing was written"
+		}
+		return &cliError{what: what, why: fmt.Sprintf("writing %s as %s: %s", path, kind, reason(err)), fix: fix}
+	}
+	if err := out.Commit(); err != nil {
+		return outputError(what, path, err)
+	}
+	return nil
+}
+
+// outputExists is the refusal to replace path without --force.
+func outputExists(what, path string) error {
+	if st, err := os.Lstat(path); err == nil && st.Mode()&os.ModeSymlink != 0 {
+		return &cliError{what: what, why: path + " already exists and is a symbolic link, which export never writes through", fix: "remove the link or choose another file; --force replaces the link itself, not what it points to"}
+	}
+	return &cliError{what: what, why: path + " already exists", fix: "pass --force to replace it, or choose another file"}
+}
+
+// outputError explains an error of arena.Output about the file path.
+func outputError(what, path string, err error) error {
+	if format.CodeOf(err) == format.Exists {
+		return outputExists(what, path)
+	}
+	return &cliError{what: what, why: reason(err)}
+}
+
+// discardOnSignal makes SIGINT and SIGTERM discard out and exit with
+// statusInterrupted, until the returned stop is called.
+func discardOnSignal(out *arena.Output) (stop func()) {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-sigs:
+			out.Discard()
+			fmt.Fprintln(os.Stderr, "shmarray: export: interrupted; no file was written")
+			os.Exit(statusInterrupted)
+		case <-done:
+		}
+	}()
+	return func() {
+		signal.Stop(sigs)
+		close(done)
+	}
+}
+
+// firstError passes writes to w and keeps the first error w returned, so
+// that a failure of the output file is told apart from one of the writer.
+type firstError struct {
+	w   io.Writer
+	err error
+}
+
+func (f *firstError) Write(b []byte) (int, error) {
+	n, err := f.w.Write(b)
+	if err != nil && f.err == nil {
+		f.err = err
+	}
+	return n, err
 }
 
 // outputFormat is the format named by --format, else by path's extension.
@@ -137,58 +236,15 @@ func outputFormat(given, path string) (string, error) {
 	return g, nil
 }
 
-// writeAtomically writes path through a hidden temporary file in the same
-// directory, renamed over path only when write succeeded: a failed or
-// interrupted export leaves no partial file.
-func writeAtomically(path string, write func(io.Writer) error) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return unwrapPath(err)
-	}
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() {
-		select {
-		case <-sigs:
-			os.Remove(tmp.Name())
-			fmt.Fprintln(os.Stderr, "shmarray: export: interrupted; no file was written")
-			os.Exit(statusInterrupted)
-		case <-done:
-		}
-	}()
-	defer func() {
-		signal.Stop(sigs)
-		close(done)
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if err = recoverWrite(func() error { return write(writerOnly{bw}) }); err != nil {
-		return err
-	}
-	if err = bw.Flush(); err != nil {
-		return err
-	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
-
-// recoverWrite runs write, turning a panic of an Arrow writer into an error.
+// recoverWrite runs write, turning a panic of an Arrow writer into an
+// error. A memory fault (a segment truncated under its mapping, turned
+// into a panic by Segment.Guard) is passed on for Guard to report.
 func recoverWrite(write func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
+			if _, isFault := r.(interface{ Addr() uintptr }); isFault {
+				panic(r)
+			}
 			err = fmt.Errorf("%v", r)
 		}
 	}()

@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow/go/v15/arrow"
@@ -15,6 +18,8 @@ import (
 	"github.com/apache/arrow/go/v15/parquet/pqarrow"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/shmarray/shmarray/arena"
 )
 
 // TestExportRoundTrip imports the sample table, exports it to each format
@@ -161,4 +166,124 @@ func compareTables(t *testing.T, want, got []arrow.Record, fields []arrow.Field)
 func mdValue(md arrow.Metadata, key string) string {
 	v, _ := md.GetValue(key)
 	return v
+}
+
+// numbersSegment publishes, from this process, a segment "numbers" of one
+// int64 array of n values in dir, and returns its path.
+func numbersSegment(t *testing.T, dir string, n int) string {
+	t.Helper()
+	b, err := arena.Create("numbers", &arena.CreateOptions{Dir: dir})
+	require.NoError(t, err)
+	defer b.Close()
+	vals := make([]int64, n)
+	for i := range vals {
+		vals[i] = int64(i) * 1000003
+	}
+	require.NoError(t, arena.AddSlice(b, "v", vals))
+	require.NoError(t, b.Publish())
+	return filepath.Join(dir, "numbers")
+}
+
+func permOf(t *testing.T, path string) os.FileMode {
+	t.Helper()
+	st, err := os.Lstat(path)
+	require.NoError(t, err)
+	require.True(t, st.Mode().IsRegular(), "%s is a regular file", path)
+	return st.Mode().Perm()
+}
+
+// TestExportModes: the output gets --mode (default 0600) less the umask,
+// under umasks 000, 022 and 077; --force never widens the mode of the file
+// it replaces.
+func TestExportModes(t *testing.T) {
+	dir := segDir(t)
+	numbersSegment(t, dir, 10)
+	out := t.TempDir()
+	for _, umask := range []int{0, 0o022, 0o077} {
+		for _, mode := range []string{"", "0640", "0644"} {
+			to := filepath.Join(out, fmt.Sprintf("u%03o-m%s.arrow", umask, mode))
+			args := []string{"export", "numbers", "--to", to, "--dir", dir}
+			want := os.FileMode(0o600)
+			if mode != "" {
+				args = append(args, "--mode", mode)
+				m, _ := strconv.ParseUint(mode, 8, 32)
+				want = os.FileMode(m)
+			}
+			r := runCmd(t, umasked(execCommand(t, args...), umask))
+			require.Equal(t, 0, r.code, r.stderr)
+			assert.Equal(t, want&^os.FileMode(umask), permOf(t, to), "umask %03o, --mode %q", umask, mode)
+		}
+	}
+	for _, tc := range []struct {
+		old  os.FileMode
+		mode string
+		want os.FileMode
+	}{
+		{0o600, "0644", 0o600},
+		{0o640, "", 0o600},
+		{0o644, "0660", 0o640},
+		{0o666, "0644", 0o644},
+	} {
+		to := filepath.Join(out, fmt.Sprintf("old%o-m%s.arrow", tc.old, tc.mode))
+		require.NoError(t, os.WriteFile(to, []byte("old"), 0o600))
+		require.NoError(t, os.Chmod(to, tc.old))
+		args := []string{"export", "numbers", "--to", to, "--force", "--dir", dir}
+		if tc.mode != "" {
+			args = append(args, "--mode", tc.mode)
+		}
+		r := runCmd(t, umasked(execCommand(t, args...), 0))
+		require.Equal(t, 0, r.code, r.stderr)
+		assert.Equal(t, tc.want, permOf(t, to), "replacing a %o file with --mode %q", tc.old, tc.mode)
+	}
+	r := runCLI(t, "export", "numbers", "--to", filepath.Join(out, "x.arrow"), "--mode", "999", "--dir", dir)
+	assert.Equal(t, 2, r.code)
+	assert.Contains(t, r.stderr, "--mode 999: give permission bits in octal")
+	assert.NotContains(t, strings.Join(entries(t, out), " "), ".tmp-", "no temporary file is left")
+}
+
+// TestExportOverASymlink: a symbolic link at FILE is never written through:
+// without --force the message says it is a link (and never suggests another
+// format); with --force the link itself is replaced.
+func TestExportOverASymlink(t *testing.T) {
+	dir := segDir(t)
+	numbersSegment(t, dir, 10)
+	out := t.TempDir()
+	target := filepath.Join(t.TempDir(), "target")
+	to := filepath.Join(out, "planted.csv")
+	require.NoError(t, os.Symlink(target, to))
+
+	msg := failsWith(t, 1, "export", "numbers", "--to", to, "--dir", dir)
+	assert.Contains(t, msg, "symbolic link")
+	assert.NotContains(t, msg, "arrow instead")
+	assert.NoFileExists(t, target)
+
+	ok(t, "export", "numbers", "--to", to, "--force", "--dir", dir)
+	assert.NoFileExists(t, target, "the link was not followed")
+	assert.Equal(t, os.FileMode(0o600), permOf(t, to), "the link was replaced by the export")
+}
+
+// TestExportOfASegmentTruncatedMidway: the segment's owner truncates it
+// after export has validated it and while the table is being written: the
+// export fails with TRUNCATED instead of crashing, and leaves no file,
+// temporary or not.
+func TestExportOfASegmentTruncatedMidway(t *testing.T) {
+	dir := segDir(t)
+	path := numbersSegment(t, dir, 1<<18)
+	s, err := arena.Attach("numbers", dir)
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.Validate())
+	rec, err := s.Record()
+	require.NoError(t, err)
+	defer rec.Release()
+	require.NoError(t, os.Truncate(path, 4096))
+
+	out := t.TempDir()
+	for _, kind := range []string{"csv", "arrow", "parquet"} {
+		err := exportTo(`export "numbers"`, s, rec, kind, filepath.Join(out, "numbers."+kind), 0o600, false)
+		require.Error(t, err, kind)
+		assert.Contains(t, err.Error(), "the file shrank while it was being read", kind)
+		assert.NotContains(t, err.Error(), "arrow instead", kind)
+	}
+	assert.Empty(t, entries(t, out), "nothing is left behind")
 }

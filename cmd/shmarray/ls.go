@@ -14,22 +14,25 @@ Lists the segments of the directory, sorted by name: file size, number of
 arrays, rows (the length all arrays share, "-" when they differ), the pid of
 the process that created the segment and whether it still runs, and the
 segment's age. An ephemeral segment whose creator has exited is marked
-"orphan": gc removes those. Files that are not segments are not shown.`
+"orphan": gc removes those. A creator that cannot be judged from here (it
+ran in another pid namespace) is "unknown". Files that are not segments
+are not shown.`
 
 // lsEntry is one segment in the output of ls (the JSON form is stable).
 type lsEntry struct {
-	Name         string    `json:"name"`
-	Path         string    `json:"path"`
-	Size         int64     `json:"size"`
-	Arrays       int       `json:"arrays"`
-	Rows         *int64    `json:"rows"` // null when the arrays' lengths differ
-	CreatorPID   uint32    `json:"creator_pid"`
-	CreatorAlive bool      `json:"creator_alive"`
-	Ephemeral    bool      `json:"ephemeral"`
-	Orphan       bool      `json:"orphan"`
-	Created      time.Time `json:"created"`
-	AgeSeconds   float64   `json:"age_seconds"`
-	Error        string    `json:"error,omitempty"` // set for a file that is not a valid segment
+	Name           string    `json:"name"`
+	Path           string    `json:"path"`
+	Size           int64     `json:"size"`
+	Arrays         int       `json:"arrays"`
+	Rows           *int64    `json:"rows"` // null when the arrays' lengths differ
+	CreatorPID     uint32    `json:"creator_pid"`
+	CreatorAlive   bool      `json:"creator_alive"`
+	CreatorUnknown bool      `json:"creator_unknown"` // not judged from here (another pid namespace): never an orphan
+	Ephemeral      bool      `json:"ephemeral"`
+	Orphan         bool      `json:"orphan"`
+	Created        time.Time `json:"created"`
+	AgeSeconds     float64   `json:"age_seconds"`
+	Error          string    `json:"error,omitempty"` // set for a file that is not a valid segment
 }
 
 func cmdLs(e *env, args []string) error {
@@ -70,6 +73,8 @@ func cmdLs(e *env, args []string) error {
 			creator += " exited (orphan)"
 		case en.CreatorAlive:
 			creator += " alive"
+		case en.CreatorUnknown:
+			creator += " unknown"
 		default:
 			creator += " exited"
 		}
@@ -94,7 +99,7 @@ func cmdLs(e *env, args []string) error {
 func describeListed(info arena.Info, dir string, now time.Time) lsEntry {
 	en := lsEntry{
 		Name: info.Name, Path: info.Path, Size: info.Size, Arrays: info.Arrays,
-		CreatorPID: info.CreatorPID, CreatorAlive: info.CreatorAlive,
+		CreatorPID: info.CreatorPID, CreatorAlive: info.CreatorAlive, CreatorUnknown: info.CreatorUnknown,
 		Ephemeral: info.Ephemeral, Orphan: info.Orphan(),
 		Created: info.Created, AgeSeconds: now.Sub(info.Created).Seconds(),
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shmarray/shmarray/arena"
+	"github.com/shmarray/shmarray/internal/sectest"
 )
 
 // The tests run the real binary, built once per test run with `go build`
@@ -32,6 +33,7 @@ var (
 const childEnv = "SHMARRAY_CLI_TEST_CHILD"
 
 func TestMain(m *testing.M) {
+	sectest.RunChild()
 	if os.Getenv(childEnv) == "ephemeral" {
 		if err := createEphemeral(os.Getenv("SHMARRAY_CLI_TEST_NAME"), os.Getenv("SHMARRAY_CLI_TEST_DIR")); err != nil {
 			fmt.Fprintln(os.Stderr, "child:", err)
@@ -84,8 +86,13 @@ type result struct {
 // runCLI runs the binary with args (SHMARRAY_DIR unset, so only --dir counts).
 func runCLI(t testing.TB, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(cliBinary(t), args...)
-	cmd.Env = withoutEnv(os.Environ(), arena.EnvDir)
+	return runCmd(t, execCommand(t, args...))
+}
+
+// runCmd runs cmd and returns what it did; a command that cannot be run
+// fails the test.
+func runCmd(t testing.TB, cmd *exec.Cmd) result {
+	t.Helper()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -95,9 +102,17 @@ func runCLI(t testing.TB, args ...string) result {
 	case errors.As(err, &ee):
 		r.code = ee.ExitCode()
 	case err != nil:
-		t.Fatalf("run %v: %v", args, err)
+		t.Fatalf("run %v: %v", cmd.Args, err)
 	}
 	return r
+}
+
+// umasked is cmd run through a shell that sets umask first, so that only
+// the child has it.
+func umasked(cmd *exec.Cmd, umask int) *exec.Cmd {
+	cmd.Args = append([]string{"sh", "-c", `umask "$0"; exec "$@"`, fmt.Sprintf("%03o", umask), cmd.Path}, cmd.Args[1:]...)
+	cmd.Path = "/bin/sh"
+	return cmd
 }
 
 // ok runs the binary and requires success.

@@ -9,8 +9,11 @@ import (
 const rmAbout = `
 Removes (unlinks) each named segment. Processes that have it attached keep
 reading it; its memory is freed when the last one detaches. Files that are
-not shmarray segments are never removed. Every name is tried; the exit
-status is 1 if any failed.`
+not shmarray segments are never removed. The directory is opened once and
+each name is removed from it only if it still holds the file that was
+checked, so a directory swapped for a link meanwhile never makes rm remove
+anything elsewhere; a directory given as a symbolic link is refused. Every
+name is tried; the exit status is 1 if any failed.`
 
 func cmdRm(e *env, args []string) error {
 	f := newFlags("rm", "NAME...", rmAbout)
