@@ -5,6 +5,9 @@
 # from PyPI, on first use.
 
 GO        ?= go
+# The one source of the version: the Go module (package shmarray),
+# libshmarray.so (shmarray_version) and the Python package read it.
+VERSION   := $(shell cat VERSION)
 PYTHON    ?= python3
 FUZZTIME  ?= 60s
 # A count, not a duration: a duration ends in a deadline that a busy machine
@@ -19,15 +22,18 @@ VENV      := .venv
 PY        := $(VENV)/bin/python
 LIB       := $(BUILD)/libshmarray.so
 CC        ?= gcc
-CFLAGS_C  := -std=c99 -Wall -Wextra -Werror -O2 -gdwarf-4 -D_POSIX_C_SOURCE=200809L -Ibindings/c
+CFLAGS_C  := -std=c99 -Wall -Wextra -Werror -O2 -gdwarf-4 -D_POSIX_C_SOURCE=200809L -Ibindings/c -DSHMARRAY_EXPECTED_VERSION=\"$(VERSION)\"
 LDFLAGS_C := -L$(BUILD) -lshmarray -Wl,-rpath,$(abspath $(BUILD))
-GO_SRC    := $(shell find format arena capi -name '*.go' -not -name '*_test.go') $(wildcard capi/*.c capi/*.h) bindings/c/shmarray.h go.mod go.sum
+GO_SRC    := $(shell find format arena capi -name '*.go' -not -name '*_test.go') $(wildcard capi/*.c capi/*.h) bindings/c/shmarray.h go.mod go.sum VERSION capi/libshmarray.map
+# libshmarray.so exports its ABI and nothing else (no Go runtime, cgo or
+# arrow-go symbol): capi/libshmarray.map.
+LIB_LDFLAGS := -extldflags=-Wl,--version-script=$(abspath capi/libshmarray.map)
 # shmarray._native: the C reader core (capi/sa_*.c) for Python, built in place.
 NATIVE    := bindings/python/shmarray/_native.abi3.so
-NATIVE_SRC := $(wildcard bindings/python/native/*.c bindings/python/native/*.h capi/sa_*.c capi/*.h) bindings/c/shmarray.h bindings/python/setup.py
+NATIVE_SRC := $(wildcard bindings/python/native/*.c bindings/python/native/*.h capi/sa_*.c capi/*.h) bindings/c/shmarray.h bindings/python/setup.py VERSION
 C_BINS    := $(BUILD)/worker $(BUILD)/writer $(BUILD)/test_reader $(BUILD)/test_capi $(BUILD)/test_gc $(BUILD)/test_index $(BUILD)/demo-worker-c
 
-.PHONY: all build lib native venv lint test test-go test-c test-c-sanitized test-python conformance golden fuzz fuzz-short bench bench-index demo clean
+.PHONY: all build lib native venv lint test test-go test-c test-c-sanitized test-python conformance golden fuzz fuzz-short bench bench-index demo clean sdist wheel wheels test-wheel test-wheels test-wheel-aarch64 test-sdist
 
 all: build
 
@@ -43,7 +49,7 @@ lib: $(LIB)
 $(LIB): $(GO_SRC)
 	@mkdir -p $(BUILD)
 	@# DWARF 4 throughout: the valgrind run of the C tests cannot read DWARF 5.
-	GOEXPERIMENT=nodwarf5 CGO_CFLAGS="-O2 -g -gdwarf-4" $(GO) build -buildmode=c-shared -o $@ ./capi
+	GOEXPERIMENT=nodwarf5 CGO_CFLAGS="-O2 -g -gdwarf-4 -DSHMARRAY_VERSION=\"$(VERSION)\"" $(GO) build -buildmode=c-shared -ldflags="$(LIB_LDFLAGS)" -o $@ ./capi
 	@rm -f $(BUILD)/libshmarray.h  # cgo's header is not shipped: bindings/c/shmarray.h is the ABI
 	@# Replace, never overwrite in place: running processes may have the old copy mapped.
 	cp $@ bindings/python/shmarray/.libshmarray.so.tmp && mv -f bindings/python/shmarray/.libshmarray.so.tmp bindings/python/shmarray/libshmarray.so
@@ -52,7 +58,7 @@ $(LIB): $(GO_SRC)
 native: $(NATIVE)
 
 $(NATIVE): $(NATIVE_SRC) $(VENV)/.ready
-	cd bindings/python && ../../$(PY) setup.py -q build_ext --inplace
+	cd bindings/python && CFLAGS=-Werror ../../$(PY) setup.py -q build_ext --inplace
 	@rm -rf bindings/python/build bindings/python/shmarray.egg-info
 
 $(BUILD)/%: bindings/c/examples/%.c bindings/c/shmarray.h $(LIB)
@@ -74,8 +80,9 @@ lint:
 	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-## test: everything — lint, Go (-race), C (+valgrind, +sanitizers), Python, conformance, short fuzz passes
-test: lint test-go test-c test-c-sanitized test-python conformance fuzz-short
+## test: everything — lint, Go (-race), C (+valgrind, +sanitizers), Python, conformance, short fuzz passes,
+## the wheel on one other CPython, the sdist with and without Go
+test: lint test-go test-c test-c-sanitized test-python conformance fuzz-short test-wheel test-sdist
 
 test-go:
 	$(GO) test -race -count=1 ./...
@@ -116,6 +123,45 @@ fuzz:
 	@for t in $(FUZZ_TARGETS); do $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1s ./format/ || exit 1; done
 	$(SANITIZE) $(GO) test -asan -run '^$$' -fuzz '^FuzzCReader$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s ./capi/creader
 
+## sdist, wheel: dist/shmarray-VERSION.tar.gz and the cp39-abi3 manylinux wheel (WHEEL_ARCH=x86_64|aarch64)
+VENV_BUILD := .venv-build
+WHEEL_ARCH ?= x86_64
+WHEEL      := dist/shmarray-$(VERSION)-cp39-abi3-manylinux_2_17_$(WHEEL_ARCH).whl
+
+$(VENV_BUILD)/.ready:
+	$(PYTHON) -m venv $(VENV_BUILD)
+	@# zig's C compiler targets an old glibc; auditwheel checks the result.
+	$(VENV_BUILD)/bin/pip install --quiet --disable-pip-version-check ziglang auditwheel build "setuptools>=77" wheel
+	@touch $@
+
+sdist: $(VENV_BUILD)/.ready
+	$(VENV_BUILD)/bin/python packaging/sdist.py
+
+wheel: sdist
+	$(VENV_BUILD)/bin/python packaging/wheel.py --arch $(WHEEL_ARCH)
+
+## wheels: the x86_64 and aarch64 wheels
+wheels: sdist
+	$(VENV_BUILD)/bin/python packaging/wheel.py --arch x86_64
+	$(VENV_BUILD)/bin/python packaging/wheel.py --arch aarch64
+
+## test-wheel: the wheel, installed in a fresh venv of one CPython other than the builder's, no Go on PATH
+test-wheel: wheel
+	$(VENV_BUILD)/bin/python packaging/test_wheel.py $(WHEEL) $$($(VENV_BUILD)/bin/python packaging/pythons.py --other)
+
+## test-wheels: the same for every CPython 3.9-3.13 found (pyenv or PATH)
+test-wheels: wheel
+	$(VENV_BUILD)/bin/python packaging/test_wheel.py $(WHEEL) $$($(VENV_BUILD)/bin/python packaging/pythons.py)
+
+## test-wheel-aarch64: the aarch64 wheel's smoke test under qemu-user (installs qemu-user from Debian)
+test-wheel-aarch64: $(VENV_BUILD)/.ready venv native
+	$(MAKE) wheel WHEEL_ARCH=aarch64
+	$(VENV_BUILD)/bin/python packaging/test_wheel_qemu.py dist/shmarray-$(VERSION)-cp39-abi3-manylinux_2_17_aarch64.whl
+
+## test-sdist: pip install of the sdist, with Go (builds all) and without (fails at once, clearly)
+test-sdist: sdist
+	$(VENV_BUILD)/bin/python packaging/test_sdist.py dist/shmarray-$(VERSION).tar.gz
+
 ## bench: every workload side by side (docs/benchmarks.md and .png); BENCH_SCALE=0.1 for a quick run
 VENV_BENCH := .venv-bench
 
@@ -140,7 +186,7 @@ demo: build venv
 	PYTHONPATH=bindings/python $(PY) demo/demo.py
 
 clean:
-	rm -rf $(BUILD) bindings/python/shmarray/libshmarray.so bindings/python/shmarray/_native*.so bindings/python/build
+	rm -rf $(BUILD) dist bindings/python/shmarray/libshmarray.so bindings/python/shmarray/_native*.so bindings/python/build
 	$(GO) clean -testcache
 
 $(BUILD)/demo-worker-c: demo/c/worker.c bindings/c/shmarray.h $(LIB)

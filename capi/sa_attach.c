@@ -184,7 +184,7 @@ int shmarray_attach(const char *name, const char *dir, shmarray_segment **out, c
     free(path);
     return rc;
   }
-  shmarray_segment *seg = calloc(1, sizeof *seg);
+  shmarray_segment *seg = sa_segment_new();
   char *copy = seg ? strdup(name) : NULL;
   if (!seg || !copy) {
     munmap(mem, (size_t)size);
@@ -192,7 +192,6 @@ int shmarray_attach(const char *name, const char *dir, shmarray_segment **out, c
     free(path);
     return sa_fail(SHMARRAY_INTERNAL, err, err_len, "out of memory");
   }
-  seg->refs = 1;
   seg->name = copy;
   seg->path = path;
   seg->mapped = 1;

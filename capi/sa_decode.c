@@ -7,7 +7,8 @@
  * length is checked with overflow-safe arithmetic before use, and the work
  * is bounded by the size of the metadata area (see owner_kvs). It must give
  * the same code and message as format.Decode (format/decode.go) for every
- * input; a differential fuzz target (capi/fuzz) holds the two together. */
+ * input; a differential fuzz target (capi/creader, FuzzCReader) holds the
+ * two together. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -519,7 +520,7 @@ int sa_decode(shmarray_segment *seg, const uint8_t *b, size_t size, char *err, s
   /* Steps 1-3: magic, version, whole header. */
   char msg[300];
   int rc = sa_read_header(b, size, h, msg, sizeof msg);
-  if (rc) return dfail(&d, rc, "%s", msg + strlen("shmarray: ") + strlen(sa_code_text(rc)) + 2);
+  if (rc) return dfail(&d, rc, "%s", sa_bare_message(rc, msg));
   if (h->header_size < SA_HEADER_SIZE)
     return dfail(&d, SHMARRAY_BAD_SIZE, "header_size is %u, at least %u expected", h->header_size,
                  SA_HEADER_SIZE);
@@ -572,9 +573,30 @@ void sa_segment_free(shmarray_segment *seg) {
   free(seg);
 }
 
-void sa_segment_ref(shmarray_segment *seg) { __atomic_add_fetch(&seg->refs, 1, __ATOMIC_RELAXED); }
+shmarray_segment *sa_segment_new(void) {
+  shmarray_segment *seg = calloc(1, sizeof *seg);
+  if (seg) seg->refs = seg->total = 1;
+  return seg;
+}
 
+void sa_segment_ref(shmarray_segment *seg) {
+  __atomic_add_fetch(&seg->refs, 1, __ATOMIC_RELAXED);
+  __atomic_add_fetch(&seg->total, 1, __ATOMIC_RELAXED);
+}
+
+void sa_segment_pin(shmarray_segment *seg) { __atomic_add_fetch(&seg->total, 1, __ATOMIC_RELAXED); }
+
+/* The caller's own unit of total keeps seg alive while it unmaps. */
 void sa_segment_unref(shmarray_segment *seg) {
-  if (seg && __atomic_sub_fetch(&seg->refs, 1, __ATOMIC_ACQ_REL) == 0) sa_segment_free(seg);
+  if (!seg) return;
+  if (__atomic_sub_fetch(&seg->refs, 1, __ATOMIC_ACQ_REL) == 0 && seg->mapped && seg->base) {
+    munmap((void *)seg->base, seg->size);
+    seg->mapped = 0;
+  }
+  sa_segment_unpin(seg);
+}
+
+void sa_segment_unpin(shmarray_segment *seg) {
+  if (seg && __atomic_sub_fetch(&seg->total, 1, __ATOMIC_ACQ_REL) == 0) sa_segment_free(seg);
 }
 

@@ -49,7 +49,14 @@ const char *shmarray_error_name(int code) {
   return code_names[code];
 }
 
-const char *shmarray_version(void) { return "0.1.0"; }
+/* The file VERSION at the root of the repository is the one source of the
+ * version: `make lib`, `make wheel` and bindings/python/setup.py pass it in
+ * as -DSHMARRAY_VERSION. A build that does not (go vet, go test) says so. */
+#ifndef SHMARRAY_VERSION
+#define SHMARRAY_VERSION "unversioned"
+#endif
+
+const char *shmarray_version(void) { return SHMARRAY_VERSION; }
 
 uint32_t shmarray_format_version(void) {
   return (uint32_t)SHMARRAY_FORMAT_MAJOR << 16 | SHMARRAY_FORMAT_MINOR;

@@ -225,10 +225,13 @@ typedef struct sa_chunk sa_chunk; /* string storage, see sa_decode.c */
 
 /* The attached segment. It is reference counted: the handle returned by
  * shmarray_attach holds one reference, every exported Arrow structure holds
- * one; the mapping and everything decoded from it go at zero. After decode
+ * one; the mapping goes when the last reference does. A binding may also
+ * pin the decoded directory alone (sa_segment_pin), which then outlives the
+ * mapping; the structure is freed once neither remains. After decode
  * nothing in it changes, so readers need no lock. */
 struct shmarray_segment {
-  int refs; /* __atomic */
+  int refs;  /* users of the mapping (and of the directory); __atomic */
+  int total; /* refs + pins; __atomic */
   const uint8_t *base; /* the mapping (or caller memory for sa_decode) */
   size_t size;         /* bytes of the file, L */
   int mapped;          /* whether base must be munmap'ed */
@@ -319,8 +322,16 @@ SA_HIDDEN int sa_ix_lookup(const sa_ix *x, const shmarray_keys *keys, int64_t *r
 /* Frees everything seg owns, unmaps it if mapped, and frees seg. */
 SA_HIDDEN void sa_segment_free(shmarray_segment *seg);
 
+/* A reference: the mapping and the directory stay until its unref. */
 SA_HIDDEN void sa_segment_ref(shmarray_segment *seg);
 SA_HIDDEN void sa_segment_unref(shmarray_segment *seg);
+/* A pin, taken while holding a reference or a pin: the decoded directory
+ * (header, arrays, names, metadata) stays until its unpin, the mapping
+ * only as long as some reference does. */
+SA_HIDDEN void sa_segment_pin(shmarray_segment *seg);
+SA_HIDDEN void sa_segment_unpin(shmarray_segment *seg);
+/* A new segment structure holding one reference; NULL without memory. */
+SA_HIDDEN shmarray_segment *sa_segment_new(void);
 
 /* ---- Paths (sa_attach.c) ------------------------------------------------ */
 

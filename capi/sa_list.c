@@ -286,7 +286,7 @@ int sa_gc_dir(const char *dir, int dry_run, sa_listed **removed, size_t *count, 
       if (!still_orphan(d, e)) continue; /* replaced or removed since listing */
       int r = shmarray_unlink(e->name, dir, first ? NULL : err, first ? 0 : err_len);
       if (r) {
-        first = r;
+        if (!first) first = r; /* err holds the first error's message */
         continue;
       }
     }

@@ -68,7 +68,7 @@ int sa_text_ok(const char *s, size_t n) {
 const char *sa_quote(const void *s, size_t n, size_t max, char *buf, size_t len) {
   const uint8_t *p = s;
   size_t at = 0, lim = n < max ? n : max;
-  if (len < 8) { /* never: callers pass a sa_quote_buf */
+  if (len < 8) { /* never: callers pass SA_QUOTE_LEN(max) bytes */
     if (len) buf[0] = '\0';
     return buf;
   }

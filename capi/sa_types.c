@@ -9,7 +9,8 @@ static const struct {
   uint8_t offsets; /* bytes per offsets entry, 0 if none */
   uint8_t numeric; /* may be N-D (spec §8) */
 } types[] = {
-    {"type(0)", 0, 0, 0},      {"bool", 0, 0, 0},         {"int8", 1, 0, 1},
+    {"type(0)", 0, 0, 0} /* no type: code 0 is not defined (spec §6) */,
+    {"bool", 0, 0, 0},         {"int8", 1, 0, 1},
     {"uint8", 1, 0, 1},        {"int16", 2, 0, 1},        {"uint16", 2, 0, 1},
     {"int32", 4, 0, 1},        {"uint32", 4, 0, 1},       {"int64", 8, 0, 1},
     {"uint64", 8, 0, 1},       {"float16", 2, 0, 1},      {"float32", 4, 0, 1},

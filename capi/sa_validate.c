@@ -52,7 +52,8 @@ static int validate_offsets(const shmarray_segment *seg, const sa_array *a, char
     prev = cur;
   }
   if (a->type != SHMARRAY_TYPE_UTF8 && a->type != SHMARRAY_TYPE_LARGE_UTF8) return SHMARRAY_OK;
-  const uint8_t *data = seg->base + a->data_off;
+  /* An empty buffer's offset means nothing (spec §1.2): not even a pointer. */
+  const uint8_t *data = a->data_len ? seg->base + a->data_off : seg->base;
   if (sa_is_ascii(data, (size_t)prev)) return SHMARRAY_OK;
   /* Value by value: a sequence valid as a whole may still split a character
    * across two values. The offsets are read again, so they are checked

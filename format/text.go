@@ -39,7 +39,7 @@ func quote(s string, limit int) string {
 			i++
 		default:
 			r, size := utf8.DecodeRuneInString(cut[i:])
-			if c >= 0x80 && r != utf8.RuneError {
+			if c >= 0x80 && (r != utf8.RuneError || size > 1) { // U+FFFD itself is well formed
 				b.WriteString(cut[i : i+size])
 				i += size
 				continue

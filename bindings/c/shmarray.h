@@ -39,7 +39,8 @@ extern "C" {
 #define SHMARRAY_FORMAT_MAJOR 1
 #define SHMARRAY_FORMAT_MINOR 1
 
-/* Library version, e.g. "0.1.0". Static storage. */
+/* Library version, e.g. "0.2.0" (the file VERSION of the source tree).
+ * Static storage. */
 const char *shmarray_version(void);
 /* Format version this library writes and reads: (major << 16) | minor. */
 uint32_t shmarray_format_version(void);
@@ -267,6 +268,9 @@ typedef struct shmarray_keys {
   const uint8_t *validity;  /* NULL, or 1 bit per key from bit validity_offset,
                                LSB first; 0 = a null key, never found */
   uint64_t validity_offset;
+  size_t data_length;       /* STRINGS32/64: bytes at data; a key whose offsets
+                               leave [0, data_length] is INVALID_ARGUMENT (the
+                               offsets are never trusted) */
 } shmarray_keys;
 
 /*
@@ -277,7 +281,8 @@ typedef struct shmarray_keys {
  * processed in small batches with their memory accesses overlapped; the
  * call reads only the array's buffers and the caller's keys.
  * Errors: INVALID_ARGUMENT (no index; integer keys for a string index or the
- * reverse; a NULL or malformed keys), and, for an index that full
+ * reverse; a NULL or malformed keys, such as string keys whose offsets leave
+ * their data), and, for an index that full
  * validation would reject, OUT_OF_BOUNDS or BAD_OFFSETS — never a read
  * outside the array's checked buffers. On error rows_out is unspecified.
  */

@@ -6,11 +6,6 @@ package creader
 #include <string.h>
 #include "sa_internal.h"
 
-static shmarray_segment *cr_new(void) {
-	shmarray_segment *s = calloc(1, sizeof *s);
-	if (s) s->refs = 1;
-	return s;
-}
 
 // The exported Arrow structures of every array and of the stream, walked
 // and released: what a consumer would do, for the sanitizers to watch.
@@ -34,6 +29,20 @@ static int cr_export_all(shmarray_segment *seg) {
 		st.release(&st);
 	}
 	return rc;
+}
+
+// One batch through the interleaved prober (shmarray_lookup).
+static int cr_batch(shmarray_segment *seg, size_t i, uint32_t kind, const void *data,
+                    size_t data_length, const int64_t *offsets, size_t n, int64_t *rows, char *err,
+                    size_t len) {
+	shmarray_keys k;
+	memset(&k, 0, sizeof k);
+	k.kind = kind;
+	k.count = n;
+	k.data = data;
+	k.data_length = data_length;
+	k.offsets = offsets;
+	return shmarray_lookup(seg, i, &k, rows, err, len);
 }
 */
 import "C"
@@ -60,7 +69,7 @@ func Decode(b []byte) (seg *Segment, code int, msg string) {
 	if len(b) > 0 {
 		C.memcpy(mem, unsafe.Pointer(&b[0]), C.size_t(len(b)))
 	}
-	s := C.cr_new()
+	s := C.sa_segment_new()
 	errBuf := (*C.char)(C.malloc(errLen))
 	defer C.free(unsafe.Pointer(errBuf))
 	*errBuf = 0
@@ -141,6 +150,46 @@ func (s *Segment) FindInt(i int, v uint64, signed bool) (row int64, code int, ms
 	var r C.int64_t
 	rc := C.sa_ix_find_int(&x, C.uint64_t(v), sq, &r, errBuf, errLen)
 	return int64(r), int(rc), C.GoString(errBuf)
+}
+
+// Batch looks keys up in the index of array i with the batch prober:
+// byte strings (ints nil), or integers as int64 (signed) or uint64.
+func (s *Segment) Batch(i int, strs [][]byte, ints []uint64, signed bool) (rows []int64, code int, msg string) {
+	n := len(strs) + len(ints)
+	offs := (*[1 << 28]int64)(C.malloc(C.size_t(8 * (n + 1))))[: n+1 : n+1]
+	defer C.free(unsafe.Pointer(&offs[0]))
+	total := 8 * len(ints)
+	for _, q := range strs {
+		total += len(q)
+	}
+	data := (*[1 << 30]byte)(C.malloc(C.size_t(total + 1)))[: total+1 : total+1]
+	defer C.free(unsafe.Pointer(&data[0]))
+	kind := C.uint32_t(C.SHMARRAY_KEYS_STRINGS64)
+	if strs == nil {
+		kind = C.SHMARRAY_KEYS_UINT64
+		if signed {
+			kind = C.SHMARRAY_KEYS_INT64
+		}
+		for j, v := range ints {
+			for b := 0; b < 8; b++ {
+				data[8*j+b] = byte(v >> (8 * b))
+			}
+		}
+	}
+	at := 0
+	for j, q := range strs {
+		offs[j] = int64(at)
+		at += copy(data[at:], q)
+	}
+	offs[len(strs)] = int64(at)
+	out := (*[1 << 28]int64)(C.malloc(C.size_t(8 * (n + 1))))[: n+1 : n+1]
+	defer C.free(unsafe.Pointer(&out[0]))
+	errBuf := (*C.char)(C.malloc(errLen))
+	defer C.free(unsafe.Pointer(errBuf))
+	*errBuf = 0
+	rc := C.cr_batch(s.seg, C.size_t(i), kind, unsafe.Pointer(&data[0]), C.size_t(at), (*C.int64_t)(unsafe.Pointer(&offs[0])),
+		C.size_t(n), (*C.int64_t)(unsafe.Pointer(&out[0])), errBuf, errLen)
+	return append([]int64(nil), out[:n]...), int(rc), C.GoString(errBuf)
 }
 
 // Quote is sa_quote with the limit for names.

@@ -3,6 +3,7 @@ package creader
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io/fs"
 	"math"
 	"os"
@@ -80,18 +81,26 @@ func compareLookups(t testing.TB, b []byte, seg *Segment, i int, a *format.Array
 			copy(buf[:], b[a.Data.Offset+uint64(r)*w:a.Data.Offset+uint64(r+1)*w])
 			queries = append(queries, binary.LittleEndian.Uint64(buf[:]))
 		}
-		for _, q := range queries {
-			grow, gerr := p.LookupInt(int64(q))
-			crow, ccode, cmsg := seg.FindInt(i, q, true)
-			check("a signed integer", grow, gerr, crow, ccode, cmsg)
-			grow, gerr = p.LookupUint(q)
-			crow, ccode, cmsg = seg.FindInt(i, q, false)
-			check("an unsigned integer", grow, gerr, crow, ccode, cmsg)
+		for _, signed := range []bool{true, false} {
+			var want []int64
+			var werr error
+			for _, q := range queries {
+				grow, gerr := p.LookupUint(q)
+				if signed {
+					grow, gerr = p.LookupInt(int64(q))
+				}
+				crow, ccode, cmsg := seg.FindInt(i, q, signed)
+				check(fmt.Sprintf("the integer %d (signed: %v)", q, signed), grow, gerr, crow, ccode, cmsg)
+				want = append(want, grow)
+				werr = errors.Join(werr, gerr)
+			}
+			got, code, msg := seg.Batch(i, nil, queries, signed)
+			compareBatch(t, i, want, werr, got, code, msg)
 		}
 		return
 	}
-	queries := [][]byte{nil, []byte("a"), make([]byte, a.ByteWidth)}
-	data := b[a.Data.Offset : a.Data.Offset+a.Data.Length]
+	queries := [][]byte{nil, []byte("a"), make([]byte, min(a.ByteWidth, 1<<12))}
+	data := bytesOf(b, a.Data)
 	for r := int64(0); r < rows; r++ {
 		if w := int64(a.ByteWidth); w > 0 {
 			if int64(len(data)) >= (r+1)*w {
@@ -100,7 +109,7 @@ func compareLookups(t testing.TB, b []byte, seg *Segment, i int, a *format.Array
 			continue
 		}
 		ow := uint64(a.Type.OffsetWidth())
-		offs := b[a.Offsets.Offset : a.Offsets.Offset+a.Offsets.Length]
+		offs := bytesOf(b, a.Offsets)
 		at := func(k uint64) int64 {
 			if ow == 4 {
 				return int64(int32(binary.LittleEndian.Uint32(offs[k*4:])))
@@ -116,10 +125,46 @@ func compareLookups(t testing.TB, b []byte, seg *Segment, i int, a *format.Array
 			queries = append(queries, k, append(append([]byte(nil), k...), 'x'))
 		}
 	}
+	var want []int64
+	var werr error
 	for _, q := range queries {
 		grow, gerr := p.LookupBytes(q)
 		crow, ccode, cmsg := seg.FindBytes(i, q)
 		check("bytes "+format.Quote(string(q)), grow, gerr, crow, ccode, cmsg)
+		want = append(want, grow)
+		werr = errors.Join(werr, gerr)
+	}
+	got, code, msg := seg.Batch(i, queries, nil, false)
+	compareBatch(t, i, want, werr, got, code, msg)
+}
+
+// bytesOf is the buffer's bytes; an empty buffer's offset means nothing
+// (spec §1.2).
+func bytesOf(b []byte, buf format.Buffer) []byte {
+	if buf.Length == 0 {
+		return nil
+	}
+	return b[buf.Offset : buf.Offset+buf.Length]
+}
+
+// compareBatch checks the batch prober against one-key lookups: the same
+// rows, or an error when some key's lookup fails (which key the interleaved
+// prober meets first may differ, so only the failure is compared).
+func compareBatch(t testing.TB, i int, want []int64, werr error, rows []int64, code int, msg string) {
+	t.Helper()
+	if werr != nil {
+		if code == 0 {
+			t.Fatalf("array %d: one-key lookups fail (%v), the batch does not", i, werr)
+		}
+		return
+	}
+	if code != 0 {
+		t.Fatalf("array %d: the batch fails (%d %s), one-key lookups do not", i, code, msg)
+	}
+	for j := range want {
+		if rows[j] != want[j] {
+			t.Fatalf("array %d: key %d: batch row %d, one-key row %d", i, j, rows[j], want[j])
+		}
 	}
 }
 
@@ -187,7 +232,7 @@ func TestCAndGoReadersAgreeOnTheCorpus(t *testing.T) {
 }
 
 func TestQuoteMatchesGo(t *testing.T) {
-	for _, s := range []string{"", "x", "prix-€", `a"b\c`, "tab\there", "\x00\x7f\xff", "日本語", "\xe2\x82", strings.Repeat("é", 200)} {
+	for _, s := range []string{"", "x", "prix-€", `a"b\c`, "tab\there", "\x00\x7f\xff", "日本語", "\xe2\x82", "p\uFFFD", "\xef\xbf", strings.Repeat("é", 200)} {
 		if got, want := Quote(s), format.Quote(s); got != want {
 			t.Errorf("Quote(%q): C %s, Go %s", s, got, want)
 		}

@@ -93,15 +93,15 @@ static void test_lookups(shmarray_segment *seg) {
   int32_t q32[7] = {2, 5, 6, 7, 13, 13, 17}; /* "xyz" "a" "b" "héllo" "" "nope" */
   uint8_t qvalid = 0x3F;
   int64_t want[] = {5, 0, 1, 3, 4, -1};
-  CHECK(lookup_is(seg, "k", (shmarray_keys){.kind = SHMARRAY_KEYS_STRINGS32, .count = 6, .offsets = q32, .data = q}, want),
+  CHECK(lookup_is(seg, "k", (shmarray_keys){.kind = SHMARRAY_KEYS_STRINGS32, .count = 6, .offsets = q32, .data = q, .data_length = 17}, want),
         "strings32");
   int64_t q64[7] = {2, 5, 6, 7, 13, 13, 17};
-  CHECK(lookup_is(seg, "k", (shmarray_keys){.kind = SHMARRAY_KEYS_STRINGS64, .count = 6, .offsets = q64, .data = q}, want),
+  CHECK(lookup_is(seg, "k", (shmarray_keys){.kind = SHMARRAY_KEYS_STRINGS64, .count = 6, .offsets = q64, .data = q, .data_length = 17}, want),
         "strings64");
   /* Bit 1 of 0x3F << 1, i.e. key 0 at bit 1: key 5 ("nope") is null; key 1 too. */
   uint8_t nulls[1] = {(uint8_t)(0x3D << 1)};
   int64_t want_nulls[] = {5, -1, 1, 3, 4, -1};
-  CHECK(lookup_is(seg, "k", (shmarray_keys){.kind = SHMARRAY_KEYS_STRINGS32, .count = 6, .offsets = q32, .data = q,
+  CHECK(lookup_is(seg, "k", (shmarray_keys){.kind = SHMARRAY_KEYS_STRINGS32, .count = 6, .offsets = q32, .data = q, .data_length = 17,
                                             .validity = nulls, .validity_offset = 1}, want_nulls),
         "null keys (validity offset 1)");
   (void)qvalid;
@@ -116,11 +116,11 @@ static void test_lookups(shmarray_segment *seg) {
         "fixed");
   int32_t fo[3] = {0, 2, 5};
   int64_t want_f2[] = {-1, 0};
-  CHECK(lookup_is(seg, "f", (shmarray_keys){.kind = SHMARRAY_KEYS_STRINGS32, .count = 2, .offsets = fo, .data = "deabc"}, want_f2),
+  CHECK(lookup_is(seg, "f", (shmarray_keys){.kind = SHMARRAY_KEYS_STRINGS32, .count = 2, .offsets = fo, .data = "deabc", .data_length = 5}, want_f2),
         "fixed_size_binary: another width is not found");
   int32_t lo[4] = {0, 2, 3, 3};
   int64_t want_lb[] = {0, 1, -1};
-  CHECK(lookup_is(seg, "lb", (shmarray_keys){.kind = SHMARRAY_KEYS_STRINGS32, .count = 3, .offsets = lo, .data = "\xff\x00\x01"}, want_lb),
+  CHECK(lookup_is(seg, "lb", (shmarray_keys){.kind = SHMARRAY_KEYS_STRINGS32, .count = 3, .offsets = lo, .data = "\xff\x00\x01", .data_length = 3}, want_lb),
         "large_binary");
   /* Integers: by value, whatever the key type. */
   int64_t ni[] = {42, -7, 2147483647, -2147483648LL, 2147483648LL, 1, 0};
@@ -150,8 +150,13 @@ static void test_lookups(shmarray_segment *seg) {
   shmarray_keys bad = {.kind = 99, .count = 1, .data = ni};
   CHECK(shmarray_lookup(seg, find(seg, "n"), &bad, rows, NULL, 0) == SHMARRAY_INVALID_ARGUMENT, "unknown kind");
   int32_t back[2] = {3, 1};
-  shmarray_keys backwards = {.kind = SHMARRAY_KEYS_STRINGS32, .count = 1, .offsets = back, .data = "abc"};
+  shmarray_keys backwards = {.kind = SHMARRAY_KEYS_STRINGS32, .count = 1, .offsets = back, .data = "abc", .data_length = 3};
   CHECK(shmarray_lookup(seg, find(seg, "k"), &backwards, rows, NULL, 0) == SHMARRAY_INVALID_ARGUMENT, "decreasing offsets");
+  int32_t past[2] = {0, 4};
+  shmarray_keys overrun = {.kind = SHMARRAY_KEYS_STRINGS32, .count = 1, .offsets = past, .data = "abc", .data_length = 3};
+  CHECK(shmarray_lookup(seg, find(seg, "k"), &overrun, rows, err, sizeof err) == SHMARRAY_INVALID_ARGUMENT &&
+            strstr(err, "outside the 3 bytes of key data"),
+        "offsets past the key data: %s", err);
   shmarray_keys none = {.kind = SHMARRAY_KEYS_INT64, .count = 0};
   CHECK(shmarray_lookup(seg, find(seg, "n"), &none, NULL, NULL, 0) == SHMARRAY_OK, "zero keys");
 
@@ -162,7 +167,7 @@ static void test_lookups(shmarray_segment *seg) {
         "view of k");
   CHECK(shmarray_index_view_of(seg, find(seg, "x"), &v) == SHMARRAY_INVALID_ARGUMENT, "no view of x");
   shmarray_index_view_of(seg, find(seg, "k"), &v);
-  shmarray_keys sk = {.kind = SHMARRAY_KEYS_STRINGS32, .count = 6, .offsets = q32, .data = q};
+  shmarray_keys sk = {.kind = SHMARRAY_KEYS_STRINGS32, .count = 6, .offsets = q32, .data = q, .data_length = 17};
   int64_t out[6];
   CHECK(shmarray_lookup_view(&v, &sk, out, err, sizeof err) == SHMARRAY_OK && memcmp(out, want, sizeof out) == 0,
         "lookup_view: %s", err);
@@ -315,7 +320,7 @@ static void test_patched(void) {
   /* ... and lookups in it still end: S probes at most. */
   if (shmarray_attach("allone", dir, &seg, err, sizeof err) == SHMARRAY_OK) {
     int32_t o[2] = {0, 4};
-    shmarray_keys k = {.kind = SHMARRAY_KEYS_STRINGS32, .count = 1, .offsets = o, .data = "nope"};
+    shmarray_keys k = {.kind = SHMARRAY_KEYS_STRINGS32, .count = 1, .offsets = o, .data = "nope", .data_length = 4};
     int64_t row = 0;
     CHECK(shmarray_lookup(seg, 0, &k, &row, err, sizeof err) == SHMARRAY_OK && row == -1, "hostile table: %s", err);
     shmarray_close(seg);

@@ -1,6 +1,7 @@
 /* shmarray._native.Handle: one attached segment (shmarray_attach), its
- * directory, its mapping as a memoryview, full validation, and the Arrow
- * C Data / C Stream exports as PyCapsules (the Arrow PyCapsule Interface). */
+ * directory, its mapping as a buffer (the Mapping exporter), full
+ * validation, and the Arrow C Data / C Stream exports as PyCapsules (the
+ * Arrow PyCapsule Interface). */
 #include <stdlib.h>
 
 #include "native.h"
@@ -8,13 +9,14 @@
 PyTypeObject *Handle_Type;
 
 shmarray_segment *native_segment(HandleObject *h) {
-  if (!h->seg) {
-    PyObject *name = h->name;
-    native_raisef(SHMARRAY_CLOSED, "segment \"%U\" was closed", name);
+  if (h->closed) {
+    native_raisef(SHMARRAY_CLOSED, "segment \"%U\" was closed", h->name);
     return NULL;
   }
   return h->seg;
 }
+
+shmarray_segment *native_directory(HandleObject *h) { return h->seg; }
 
 Py_ssize_t native_array_index(shmarray_segment *seg, PyObject *obj) {
   Py_ssize_t i = PyLong_AsSsize_t(obj);
@@ -35,16 +37,8 @@ static PyObject *native_attach(PyObject *mod, PyObject *args) {
   (void)mod;
   PyObject *name_obj, *dir_obj = Py_None;
   if (!PyArg_ParseTuple(args, "O|O:attach", &name_obj, &dir_obj)) return NULL;
-  if (!PyUnicode_Check(name_obj))
-    return native_name_type_error(name_obj);
-  Py_ssize_t n;
-  const char *name = PyUnicode_AsUTF8AndSize(name_obj, &n);
-  if (!name) {
-    PyErr_Clear();
-    return native_raisef(SHMARRAY_INVALID_ARGUMENT, "segment name %R is not valid UTF-8", name_obj);
-  }
-  if ((size_t)n != strlen(name))
-    return native_raisef(SHMARRAY_INVALID_ARGUMENT, "segment name %R contains a NUL character", name_obj);
+  const char *name = native_name_arg(name_obj);
+  if (!name) return NULL;
   const char *dir;
   if (native_dir_arg(dir_obj, &dir) < 0) return NULL;
   shmarray_segment *seg = NULL;
@@ -60,6 +54,7 @@ static PyObject *native_attach(PyObject *mod, PyObject *args) {
     return NULL;
   }
   h->seg = seg;
+  h->closed = 0;
   h->memory = NULL;
   Py_INCREF(name_obj);
   h->name = name_obj;
@@ -77,7 +72,8 @@ static PyObject *native_attach(PyObject *mod, PyObject *args) {
 static void handle_dealloc(PyObject *self) {
   HandleObject *h = (HandleObject *)self;
   Py_CLEAR(h->memory);
-  if (h->seg) shmarray_close(h->seg);
+  if (h->seg && h->closed) sa_segment_unpin(h->seg);
+  else if (h->seg) sa_segment_unref(h->seg);
   h->seg = NULL;
   Py_CLEAR(h->name);
   Py_CLEAR(h->dir);
@@ -89,8 +85,11 @@ static PyObject *handle_close(PyObject *self, PyObject *unused) {
   (void)unused;
   HandleObject *h = (HandleObject *)self;
   Py_CLEAR(h->memory); /* the views made from it keep it, and the mapping, alive */
-  if (h->seg) shmarray_close(h->seg);
-  h->seg = NULL;
+  if (!h->closed) { /* keep the directory, let the mapping go */
+    sa_segment_pin(h->seg);
+    sa_segment_unref(h->seg);
+    h->closed = 1;
+  }
   Py_RETURN_NONE;
 }
 
@@ -121,6 +120,7 @@ static void mapping_dealloc(PyObject *self) {
 
 static PyType_Slot mapping_slots[] = {
     {Py_bf_getbuffer, mapping_getbuffer},
+    {Py_tp_new, native_new_refused},
     {Py_tp_dealloc, mapping_dealloc},
     {Py_tp_doc, "The read-only mapping of one segment, as a buffer (Handle.memory())."},
     {0, NULL},
@@ -149,8 +149,7 @@ static PyObject *handle_memory(PyObject *self, PyObject *unused) {
 
 static PyObject *handle_header(PyObject *self, PyObject *unused) {
   (void)unused;
-  shmarray_segment *seg = native_segment((HandleObject *)self);
-  if (!seg) return NULL;
+  shmarray_segment *seg = native_directory((HandleObject *)self);
   const sa_header *hd = &seg->h;
   return Py_BuildValue("KLkOII", (unsigned long long)hd->file_size, (long long)hd->created_ns,
                        (unsigned long)hd->creator_pid,
@@ -160,8 +159,7 @@ static PyObject *handle_header(PyObject *self, PyObject *unused) {
 
 static PyObject *handle_names(PyObject *self, PyObject *unused) {
   (void)unused;
-  shmarray_segment *seg = native_segment((HandleObject *)self);
-  if (!seg) return NULL;
+  shmarray_segment *seg = native_directory((HandleObject *)self);
   PyObject *out = PyList_New((Py_ssize_t)seg->h.array_count);
   if (!out) return NULL;
   for (uint32_t i = 0; i < seg->h.array_count; i++) {
@@ -177,8 +175,7 @@ static PyObject *handle_names(PyObject *self, PyObject *unused) {
 
 static PyObject *handle_num_rows(PyObject *self, PyObject *unused) {
   (void)unused;
-  shmarray_segment *seg = native_segment((HandleObject *)self);
-  if (!seg) return NULL;
+  shmarray_segment *seg = native_directory((HandleObject *)self);
   if (seg->h.array_count == 0) return PyLong_FromLong(0);
   int64_t n = seg->arrays[0].length;
   for (uint32_t i = 1; i < seg->h.array_count; i++)
@@ -187,8 +184,7 @@ static PyObject *handle_num_rows(PyObject *self, PyObject *unused) {
 }
 
 static PyObject *handle_find(PyObject *self, PyObject *name) {
-  shmarray_segment *seg = native_segment((HandleObject *)self);
-  if (!seg) return NULL;
+  shmarray_segment *seg = native_directory((HandleObject *)self);
   size_t i;
   Py_ssize_t n;
   const char *s = PyUnicode_Check(name) ? PyUnicode_AsUTF8AndSize(name, &n) : NULL;
@@ -201,8 +197,7 @@ static PyObject *handle_find(PyObject *self, PyObject *name) {
 }
 
 static PyObject *handle_describe(PyObject *self, PyObject *arg) {
-  shmarray_segment *seg = native_segment((HandleObject *)self);
-  if (!seg) return NULL;
+  shmarray_segment *seg = native_directory((HandleObject *)self);
   Py_ssize_t i = native_array_index(seg, arg);
   if (i < 0) return NULL;
   const sa_array *a = &seg->arrays[i];
@@ -233,8 +228,7 @@ static PyObject *handle_describe(PyObject *self, PyObject *arg) {
 }
 
 static PyObject *handle_metadata(PyObject *self, PyObject *arg) {
-  shmarray_segment *seg = native_segment((HandleObject *)self);
-  if (!seg) return NULL;
+  shmarray_segment *seg = native_directory((HandleObject *)self);
   const sa_kv *kv;
   size_t n;
   Py_ssize_t i = PyLong_AsSsize_t(arg);
@@ -400,7 +394,7 @@ static PyObject *handle_export_schema(PyObject *self, PyObject *unused) {
 
 static PyObject *handle_index(PyObject *self, PyObject *args) {
   PyObject *i_obj, *type = (PyObject *)Index_Type;
-  if (!PyArg_ParseTuple(args, "O|O:index", &i_obj, &type)) return NULL;
+  if (!PyArg_ParseTuple(args, "O|O!:index", &i_obj, &PyType_Type, &type)) return NULL;
   shmarray_segment *seg = native_segment((HandleObject *)self);
   if (!seg) return NULL;
   Py_ssize_t i = native_array_index(seg, i_obj);
@@ -410,7 +404,7 @@ static PyObject *handle_index(PyObject *self, PyObject *args) {
 
 static PyObject *handle_strings(PyObject *self, PyObject *args) {
   PyObject *i_obj, *type = (PyObject *)StringColumn_Type;
-  if (!PyArg_ParseTuple(args, "O|O:strings", &i_obj, &type)) return NULL;
+  if (!PyArg_ParseTuple(args, "O|O!:strings", &i_obj, &PyType_Type, &type)) return NULL;
   shmarray_segment *seg = native_segment((HandleObject *)self);
   if (!seg) return NULL;
   Py_ssize_t i = native_array_index(seg, i_obj);
@@ -440,12 +434,11 @@ static PyObject *get_path(PyObject *self, void *c) {
 }
 static PyObject *get_closed(PyObject *self, void *c) {
   (void)c;
-  return PyBool_FromLong(((HandleObject *)self)->seg == NULL);
+  return PyBool_FromLong(((HandleObject *)self)->closed);
 }
 static PyObject *get_count(PyObject *self, void *c) {
   (void)c;
-  shmarray_segment *seg = native_segment((HandleObject *)self);
-  return seg ? PyLong_FromUnsignedLong(seg->h.array_count) : NULL;
+  return PyLong_FromUnsignedLong(native_directory((HandleObject *)self)->h.array_count);
 }
 
 static PyGetSetDef handle_getset[] = {
@@ -477,6 +470,7 @@ static PyMethodDef handle_methods[] = {
 
 static PyType_Slot handle_slots[] = {
     {Py_tp_dealloc, handle_dealloc},
+    {Py_tp_new, native_new_refused},
     {Py_tp_methods, handle_methods},
     {Py_tp_getset, handle_getset},
     {Py_tp_doc, "An attached segment; made by attach()."},

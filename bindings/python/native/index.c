@@ -23,10 +23,15 @@ PyObject *native_index_new(PyTypeObject *type, shmarray_segment *seg, size_t i) 
   sa_ix x;
   int rc = sa_ix_open(seg, i, &x, err, sizeof err);
   if (rc) return native_raise(rc, err);
+  /* Referenced before the allocation, which may run the garbage collector
+   * and with it a finalizer that closes the segment. */
+  sa_segment_ref(seg);
   allocfunc alloc = (allocfunc)PyType_GetSlot(type, Py_tp_alloc);
   IndexObject *o = (IndexObject *)alloc(type, 0);
-  if (!o) return NULL;
-  sa_segment_ref(seg);
+  if (!o) {
+    sa_segment_unref(seg);
+    return NULL;
+  }
   o->seg = seg;
   o->x = x;
   o->array = i;
@@ -40,6 +45,40 @@ static void index_dealloc(PyObject *self) {
   if (o->seg) sa_segment_unref(o->seg);
   o->seg = NULL;
   native_free(self);
+}
+
+/* The bytes of a key for a byte-keyed index: 1 with (*p, *n), the bytes
+ * lying in key or in *tmp (a new reference the caller drops after use); 0
+ * when key is no str or bytes-like object (never a key); -1 with an error.
+ * A str is its UTF-8; lone surrogates are kept as the bytes that
+ * "surrogatepass" gives them, which only a binary key can equal. */
+static int key_bytes(PyObject *key, const char **p, Py_ssize_t *n, PyObject **tmp) {
+  *tmp = NULL;
+  if (PyUnicode_Check(key)) {
+    if ((*p = PyUnicode_AsUTF8AndSize(key, n))) return 1;
+    PyErr_Clear();
+    *tmp = PyUnicode_AsEncodedString(key, "utf-8", "surrogatepass");
+  } else if (PyBytes_Check(key)) {
+    char *b;
+    if (PyBytes_AsStringAndSize(key, &b, n) < 0) return -1;
+    *p = b;
+    return 1;
+  } else if (PyByteArray_Check(key)) {
+    *p = PyByteArray_AsString(key);
+    *n = PyByteArray_Size(key);
+    return 1;
+  } else if (PyMemoryView_Check(key)) {
+    *tmp = PyObject_Bytes(key);
+  } else {
+    return 0;
+  }
+  char *b;
+  if (!*tmp || PyBytes_AsStringAndSize(*tmp, &b, n) < 0) {
+    Py_CLEAR(*tmp);
+    return -1;
+  }
+  *p = b;
+  return 1;
 }
 
 /* The row of one key, or -1 (not a key, or a key of another kind); -2 with
@@ -80,30 +119,9 @@ static int64_t find(IndexObject *o, PyObject *key) {
   } else {
     const char *p;
     Py_ssize_t n;
-    PyObject *tmp = NULL;
-    if (PyUnicode_Check(key)) {
-      if (!(p = PyUnicode_AsUTF8AndSize(key, &n))) { /* lone surrogates: no UTF-8, no key */
-        PyErr_Clear();
-        return -1;
-      }
-    } else if (PyBytes_Check(key)) {
-      char *b;
-      if (PyBytes_AsStringAndSize(key, &b, &n) < 0) return -2;
-      p = b;
-    } else if (PyByteArray_Check(key)) {
-      p = PyByteArray_AsString(key);
-      n = PyByteArray_Size(key);
-    } else if (PyMemoryView_Check(key)) {
-      if (!(tmp = PyObject_Bytes(key))) return -2;
-      char *b;
-      if (PyBytes_AsStringAndSize(tmp, &b, &n) < 0) {
-        Py_DECREF(tmp);
-        return -2;
-      }
-      p = b;
-    } else {
-      return -1;
-    }
+    PyObject *tmp;
+    int k = key_bytes(key, &p, &n, &tmp);
+    if (k <= 0) return k < 0 ? -2 : -1;
     rc = sa_ix_find_bytes(x, (const uint8_t *)p, (size_t)n, &row, err, sizeof err);
     Py_XDECREF(tmp);
   }
@@ -161,19 +179,20 @@ static int address(PyObject *obj, const void **out) {
   return 0;
 }
 
-/* _lookup(kind, count, data, offsets, validity, validity_offset, width, out):
- * a batch of keys in one of the layouts of shmarray_keys, the buffers given
- * by address (the caller keeps them alive), rows written to out (count
- * int64). */
+/* _lookup(kind, count, data, data_length, offsets, validity,
+ * validity_offset, width, out): a batch of keys in one of the layouts of
+ * shmarray_keys, the buffers given by address (the caller keeps them alive),
+ * rows written to out (count int64). */
 static PyObject *index_lookup(PyObject *self, PyObject *args) {
   IndexObject *o = (IndexObject *)self;
   unsigned kind, width;
-  Py_ssize_t count;
+  Py_ssize_t count, data_length;
   unsigned long long voff;
   PyObject *data_o, *offs_o, *valid_o, *out_o;
-  if (!PyArg_ParseTuple(args, "InOOOKIO:_lookup", &kind, &count, &data_o, &offs_o, &valid_o, &voff,
-                        &width, &out_o))
+  if (!PyArg_ParseTuple(args, "InOnOOKIO:_lookup", &kind, &count, &data_o, &data_length, &offs_o,
+                        &valid_o, &voff, &width, &out_o))
     return NULL;
+  if (data_length < 0) return native_raisef(SHMARRAY_INVALID_ARGUMENT, "negative key data length");
   shmarray_keys k;
   memset(&k, 0, sizeof k);
   const void *out;
@@ -184,6 +203,7 @@ static PyObject *index_lookup(PyObject *self, PyObject *args) {
   k.kind = kind;
   k.width = width;
   k.count = (size_t)count;
+  k.data_length = (size_t)data_length;
   k.validity_offset = voff;
   char err[NATIVE_ERR_LEN];
   int rc;
@@ -210,21 +230,21 @@ static PyObject *index_lookup_seq(PyObject *self, PyObject *args) {
   if (o->x.ints) return native_raisef(SHMARRAY_INVALID_ARGUMENT, "_lookup_seq is for byte-keyed indexes");
   Py_ssize_t n = is_list ? PyList_Size(seq) : PyTuple_Size(seq);
   sa_slice *sl = PyMem_Malloc((size_t)(n ? n : 1) * sizeof *sl);
-  if (!sl) return PyErr_NoMemory();
+  PyObject *temps = PyList_New(0); /* bytes made for keys that are not bytes already */
+  if (!sl || !temps) {
+    PyMem_Free(sl);
+    Py_XDECREF(temps);
+    return PyErr_NoMemory();
+  }
+  PyObject *result = NULL;
   for (Py_ssize_t i = 0; i < n; i++) {
     PyObject *v = is_list ? PyList_GetItem(seq, i) : PyTuple_GetItem(seq, i); /* borrowed; the GIL is held */
     const char *p = NULL;
     Py_ssize_t len = 0;
-    if (PyUnicode_Check(v)) {
-      if (!(p = PyUnicode_AsUTF8AndSize(v, &len))) PyErr_Clear(); /* no UTF-8: never a key */
-    } else if (PyBytes_Check(v)) {
-      char *b;
-      if (PyBytes_AsStringAndSize(v, &b, &len) == 0) p = b;
-    } else if (PyByteArray_Check(v)) {
-      p = PyByteArray_AsString(v);
-      len = PyByteArray_Size(v);
-    } else if (v != Py_None) {
-      PyMem_Free(sl);
+    PyObject *tmp = NULL;
+    int kb = v == Py_None ? 1 : key_bytes(v, &p, &len, &tmp);
+    if (kb < 0) goto done;
+    if (kb == 0) {
       PyObject *t = native_type_name(v);
       if (t)
         native_raisef(SHMARRAY_INVALID_ARGUMENT,
@@ -232,7 +252,12 @@ static PyObject *index_lookup_seq(PyObject *self, PyObject *args) {
                       "str/bytes (None for no key), a NumPy array or a pyarrow array",
                       i, t);
       Py_XDECREF(t);
-      return NULL;
+      goto done;
+    }
+    if (tmp) {
+      int added = PyList_Append(temps, tmp);
+      Py_DECREF(tmp); /* the list holds it until the lookup is over */
+      if (added < 0) goto done;
     }
     sl[i].p = (const uint8_t *)p;
     sl[i].n = (size_t)len;
@@ -244,9 +269,12 @@ static PyObject *index_lookup_seq(PyObject *self, PyObject *args) {
   k.data = sl;
   char err[NATIVE_ERR_LEN];
   int rc = sa_ix_lookup(&o->x, &k, (int64_t *)out, err, sizeof err); /* GIL held: sl borrows the items */
+  if (rc) native_raise(rc, err);
+  else result = (Py_INCREF(Py_None), Py_None);
+done:
   PyMem_Free(sl);
-  if (rc) return native_raise(rc, err);
-  Py_RETURN_NONE;
+  Py_DECREF(temps);
+  return result;
 }
 
 /* _values(type): the indexed variable-length array as a StringColumn (of

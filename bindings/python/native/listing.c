@@ -73,16 +73,8 @@ static PyObject *native_unlink(PyObject *mod, PyObject *args) {
   (void)mod;
   PyObject *name_obj, *dir_obj = Py_None;
   if (!PyArg_ParseTuple(args, "O|O:unlink", &name_obj, &dir_obj)) return NULL;
-  if (!PyUnicode_Check(name_obj))
-    return native_name_type_error(name_obj);
-  Py_ssize_t len;
-  const char *name = PyUnicode_AsUTF8AndSize(name_obj, &len);
-  if (!name) {
-    PyErr_Clear();
-    return native_raisef(SHMARRAY_INVALID_ARGUMENT, "segment name %R is not valid UTF-8", name_obj);
-  }
-  if ((size_t)len != strlen(name))
-    return native_raisef(SHMARRAY_INVALID_ARGUMENT, "segment name %R contains a NUL character", name_obj);
+  const char *name = native_name_arg(name_obj);
+  if (!name) return NULL;
   const char *dir;
   if (native_dir_arg(dir_obj, &dir) < 0) return NULL;
   char err[NATIVE_ERR_LEN];

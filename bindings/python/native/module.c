@@ -74,10 +74,32 @@ PyObject *native_type_name(PyObject *obj) {
   return n;
 }
 
-PyObject *native_name_type_error(PyObject *name) {
-  PyObject *t = native_type_name(name);
-  if (t) native_raisef(SHMARRAY_INVALID_ARGUMENT, "segment name must be a str, not %U", t);
-  Py_XDECREF(t);
+const char *native_name_arg(PyObject *name) {
+  if (!PyUnicode_Check(name)) {
+    PyObject *t = native_type_name(name);
+    if (t) native_raisef(SHMARRAY_INVALID_ARGUMENT, "segment name must be a str, not %U", t);
+    Py_XDECREF(t);
+    return NULL;
+  }
+  Py_ssize_t n;
+  const char *s = PyUnicode_AsUTF8AndSize(name, &n);
+  if (!s) {
+    PyErr_Clear();
+    native_raisef(SHMARRAY_INVALID_ARGUMENT, "segment name %R is not valid UTF-8", name);
+    return NULL;
+  }
+  if ((size_t)n != strlen(s)) {
+    native_raisef(SHMARRAY_INVALID_ARGUMENT, "segment name %R contains a NUL character", name);
+    return NULL;
+  }
+  return s;
+}
+
+PyObject *native_new_refused(PyTypeObject *type, PyObject *args, PyObject *kwargs) {
+  (void)args, (void)kwargs;
+  PyObject *n = PyObject_GetAttrString((PyObject *)type, "__name__");
+  if (n) PyErr_Format(PyExc_TypeError, "%U objects come from shmarray.attach, not from a constructor", n);
+  Py_XDECREF(n);
   return NULL;
 }
 

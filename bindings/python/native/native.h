@@ -11,7 +11,9 @@
  * its parent loaded libshmarray.so.
  *
  * Lifetime: the core's segment (shmarray_segment) is reference counted.
- * A Handle holds one reference until close(). The handle's Mapping object
+ * A Handle holds one reference until close(), then only a pin of the
+ * decoded directory (so names and descriptions stay readable after close,
+ * while the pages go with the last view). The handle's Mapping object
  * (Handle.memory(), one per handle) holds another until it is deallocated,
  * and it is the exporting object of every memoryview, NumPy array and
  * pyarrow buffer made from it, each of which keeps it alive: so the pages
@@ -60,8 +62,8 @@ PyAPI_FUNC(int) PyBuffer_FillInfo(Py_buffer *view, PyObject *o, void *buf, Py_ss
 #endif
 #endif
 
-/* Messages of the core fit here, quoted names included. */
-#define NATIVE_ERR_LEN 4096
+/* Messages of the core fit here, quoted names and paths included. */
+#define NATIVE_ERR_LEN 16384
 
 /* Raises the shmarray exception for a core code with its message (one
  * class per code, from shmarray._errors); returns NULL. */
@@ -72,7 +74,8 @@ PyObject *native_raisef(int code, const char *fmt, ...);
 /* The segment handle (handle.c). */
 typedef struct {
   PyObject_HEAD
-  shmarray_segment *seg; /* NULL once closed */
+  shmarray_segment *seg; /* a reference while open, a pin once closed */
+  int closed;
   PyObject *name, *dir, *path;
   PyObject *memory; /* the Mapping exporter, or NULL until asked for */
 } HandleObject;
@@ -86,6 +89,8 @@ int native_listing_init(PyObject *module);
 
 /* The open segment of a handle, or NULL with ClosedError set. */
 shmarray_segment *native_segment(HandleObject *h);
+/* The decoded directory of a handle, open or closed (never NULL). */
+shmarray_segment *native_directory(HandleObject *h);
 
 /* The array index i of the handle's segment, checked: -1 with an error. */
 Py_ssize_t native_array_index(shmarray_segment *seg, PyObject *i);
@@ -102,8 +107,12 @@ int native_dir_arg(PyObject *obj, const char **out);
  * tp_name); for %U in messages. */
 PyObject *native_type_name(PyObject *obj);
 
-/* INVALID_ARGUMENT: a segment name that is not a str. NULL. */
-PyObject *native_name_type_error(PyObject *name);
+/* The UTF-8 of a segment name argument (owned by the object), or NULL with
+ * INVALID_ARGUMENT set: not a str, not encodable, or holding a NUL. */
+const char *native_name_arg(PyObject *name);
+
+/* tp_new of the types Python code may not instantiate. */
+PyObject *native_new_refused(PyTypeObject *type, PyObject *args, PyObject *kwargs);
 
 /* Frees a heap-type instance and drops its reference to its type. */
 void native_free(PyObject *self);

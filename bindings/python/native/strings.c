@@ -29,17 +29,22 @@ PyObject *native_strings_new(PyTypeObject *type, shmarray_segment *seg, size_t i
   if (!sa_offset_width(a->type))
     return native_raisef(SHMARRAY_INVALID_ARGUMENT, "array %zu is a %s array, not a variable-length one", i,
                          sa_type_name(a->type));
+  /* Referenced before the allocation, which may run the garbage collector
+   * and with it a finalizer that closes the segment. */
+  sa_segment_ref(seg);
   allocfunc alloc = (allocfunc)PyType_GetSlot(type, Py_tp_alloc);
   StringsObject *o = (StringsObject *)alloc(type, 0);
-  if (!o) return NULL;
-  sa_segment_ref(seg);
+  if (!o) {
+    sa_segment_unref(seg);
+    return NULL;
+  }
   o->seg = seg;
   o->array = i;
   o->length = a->length;
   o->validity = a->null_count > 0 ? seg->base + a->validity_off : NULL;
   o->offs = a->offsets_len ? seg->base + a->offsets_off : NULL;
   o->ow = sa_offset_width(a->type);
-  o->data = seg->base + a->data_off;
+  o->data = a->data_len ? seg->base + a->data_off : seg->base; /* an empty buffer's offset means nothing */
   o->data_len = a->data_len;
   o->text = a->type == SHMARRAY_TYPE_UTF8 || a->type == SHMARRAY_TYPE_LARGE_UTF8;
   return (PyObject *)o;
@@ -75,10 +80,8 @@ static PyObject *value(StringsObject *o, uint64_t i) {
   return s;
 }
 
-/* Values [start, stop) as a list (0 <= start <= stop <= length). */
-static PyObject *range(StringsObject *o, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t step) {
-  Py_ssize_t n = step > 0 ? (stop > start ? (stop - start + step - 1) / step : 0)
-                          : (start > stop ? (start - stop - step - 1) / -step : 0);
+/* The n values start, start + step, ... as a list (all in range). */
+static PyObject *range(StringsObject *o, Py_ssize_t start, Py_ssize_t n, Py_ssize_t step) {
   PyObject *out = PyList_New(n);
   if (!out) return NULL;
   for (Py_ssize_t k = 0; k < n; k++) {
@@ -99,8 +102,8 @@ static PyObject *strings_getitem(PyObject *self, PyObject *key) {
   if (PySlice_Check(key)) {
     Py_ssize_t start, stop, step;
     if (PySlice_Unpack(key, &start, &stop, &step) < 0) return NULL;
-    PySlice_AdjustIndices((Py_ssize_t)o->length, &start, &stop, step);
-    return range(o, start, stop, step);
+    Py_ssize_t n = PySlice_AdjustIndices((Py_ssize_t)o->length, &start, &stop, step);
+    return range(o, start, n, step);
   }
   if (!PyIndex_Check(key)) {
     PyObject *t = native_type_name(key);
@@ -125,7 +128,7 @@ static PyObject *strings_range(PyObject *self, PyObject *args) {
   if (!PyArg_ParseTuple(args, "nn:_range", &start, &stop)) return NULL;
   if (start < 0) start = 0;
   if (stop > (Py_ssize_t)o->length) stop = (Py_ssize_t)o->length;
-  return range(o, start, stop > start ? stop : start, 1);
+  return range(o, start, stop > start ? stop - start : 0, 1);
 }
 
 static PyObject *strings_to_pylist(PyObject *self, PyObject *unused) {

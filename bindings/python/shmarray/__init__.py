@@ -17,4 +17,4 @@ from ._index import Index  # noqa: F401
 from ._create import create  # noqa: F401
 from ._builder import Builder  # noqa: F401
 
-__version__ = "0.1.0"
+from ._native import version as __version__  # noqa: E402 (the file VERSION, compiled in)

@@ -269,7 +269,7 @@ class Index(_native.Index, collections.abc.Mapping):
     >>> seg.close(); shmarray.unlink("doc-index", dir=d)
     """
 
-    __slots__ = ("_seg_name", "_d", "_mem")
+    __slots__ = ("_seg_name", "_d", "_mem", "__weakref__")
 
     @classmethod
     def _new(cls, handle, d) -> "Index":
@@ -349,6 +349,6 @@ class Index(_native.Index, collections.abc.Mapping):
         data = np.ascontiguousarray(k.data)
         offsets = None if k.offsets is None else np.ascontiguousarray(k.offsets)
         bitmap = None if k.valid is None else np.packbits(k.valid, bitorder="little")
-        self._lookup(k.kind, k.count, _address(data), _address(offsets), _address(bitmap), 0, k.width,
-                     _address(rows))
+        self._lookup(k.kind, k.count, _address(data), data.nbytes, _address(offsets), _address(bitmap), 0,
+                     k.width, _address(rows))
         return rows

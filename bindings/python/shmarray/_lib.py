@@ -54,40 +54,6 @@ class ArraySpec(ctypes.Structure):
     ]
 
 
-class Keys(ctypes.Structure):
-    """``shmarray_keys`` of shmarray.h: the keys of a batch lookup."""
-
-    _fields_ = [
-        ("kind", ctypes.c_uint32),
-        ("width", ctypes.c_uint32),
-        ("count", ctypes.c_size_t),
-        ("offsets", ctypes.c_void_p),
-        ("data", ctypes.c_void_p),
-        ("validity", ctypes.c_void_p),
-        ("validity_offset", ctypes.c_uint64),
-    ]
-
-
-KEYS_STRINGS32, KEYS_STRINGS64, KEYS_FIXED, KEYS_UTF32, KEYS_INT64, KEYS_UINT64 = 1, 2, 3, 4, 5, 6
-
-
-class IndexView(ctypes.Structure):
-    """``shmarray_index_view`` of shmarray.h: an array's hash index as pointers."""
-
-    _fields_ = [
-        ("type", ctypes.c_uint32),
-        ("byte_width", ctypes.c_uint32),
-        ("length", ctypes.c_int64),
-        ("offsets", ctypes.c_void_p),
-        ("offsets_length", ctypes.c_size_t),
-        ("data", ctypes.c_void_p),
-        ("data_length", ctypes.c_size_t),
-        ("table", ctypes.c_void_p),
-        ("slot_width", ctypes.c_uint32),
-        ("log2", ctypes.c_uint32),
-    ]
-
-
 # Sizes of the Arrow C Data Interface structures, which pyarrow fills.
 ARROW_SCHEMA_SIZE = 72
 ARROW_ARRAY_SIZE = 80
@@ -122,9 +88,6 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.shmarray_builder_set_metadata.argtypes = [vp, c_char_p_p, c_char_p_p, ctypes.c_size_t] + err
     lib.shmarray_builder_publish.argtypes = [vp] + err
     lib.shmarray_builder_add_index.argtypes = [vp, ctypes.c_char_p] + err
-    # Reading half (plain C, fork-safe): index lookups over the caller's mapping.
-    lib.shmarray_lookup_view.argtypes = [ctypes.POINTER(IndexView), ctypes.POINTER(Keys), vp] + err
-    lib.shmarray_lookup_view.restype = ctypes.c_int
     lib.shmarray_builder_discard.argtypes, lib.shmarray_builder_discard.restype = [vp], None
     for fn in ("shmarray_create", "shmarray_builder_add", "shmarray_builder_add_arrow",
                "shmarray_builder_set_metadata", "shmarray_builder_publish",
@@ -161,24 +124,6 @@ def lib() -> ctypes.CDLL:
                     "with `make lib` in a source checkout, or set SHMARRAY_LIB to its path. "
                     "Reading segments does not need it.")
     return lib()
-
-
-def reader() -> ctypes.CDLL | None:
-    """The library for its plain-C reading functions (index lookups), or None
-    when it cannot be found. Unlike :func:`lib` it works in a forked child of
-    the process that loaded it: those functions never enter Go. Loads the
-    library on first use (never at import). ``SHMARRAY_LOOKUP=numpy`` in the
-    environment makes it return None, so that callers use their NumPy path."""
-    if os.environ.get("SHMARRAY_LOOKUP") == "numpy":
-        return None
-    if _lib is not None:
-        return _lib
-    try:
-        return lib()
-    except ForkedError:  # loaded by a parent; _lib is set and usable for plain C
-        return _lib
-    except ShmarrayError:
-        return None
 
 
 def loaded() -> bool:

@@ -124,13 +124,15 @@ class Segment(collections.abc.Mapping):
       ``datetime64[D]`` array, computed at the first access and shared by
       every later one (one private copy per Segment, not one per access);
     * an array with nulls: a ``numpy.ma.MaskedArray`` whose data is the array
-      above and whose mask comes from the validity bitmap (per row for N-D
-      arrays, broadcast over each row); the mask too is computed once.
+      above and whose mask, the caller's own, comes from the validity bitmap
+      (per row for N-D arrays, broadcast over each row).
 
     Every array is read-only (the mapping is ``PROT_READ``). Views keep the
     mapping alive: after :meth:`close`, or when the Segment is garbage
     collected, the pages stay mapped until the last view is gone, so a view
-    never dangles. Attaching and closing never unlink the segment.
+    never dangles. After :meth:`close` the directory stays readable
+    (:attr:`columns`, :meth:`info`, ``len``, ``in``) and reading data raises
+    :class:`ClosedError`. Attaching and closing never unlink the segment.
 
     A Segment pickles to its name and directory (a few dozen bytes): the
     receiving process attaches again, which is how workers share a segment.
@@ -168,7 +170,7 @@ class Segment(collections.abc.Mapping):
     def __init__(self, name: str, *, dir: str | os.PathLike | None = None):
         self._h = _native.attach(name, None if dir is None else os.fspath(dir))
         self._descs: dict[str, Desc] = {}
-        self._derived: dict[tuple, np.ndarray] = {}  # computed once: bool values, date32, masks
+        self._derived: dict[tuple, np.ndarray] = {}  # computed once: bool and date32 values
         self._indexes: dict = {}
 
     # -- identity ---------------------------------------------------------
@@ -240,7 +242,7 @@ class Segment(collections.abc.Mapping):
         return self._h.find(name) >= 0
 
     def _desc(self, name: str) -> Desc:
-        d = self._descs.get(name)
+        d = self._descs.get(name) if isinstance(name, str) else None
         if d is None:
             i = self._h.find(name)
             if i < 0:
@@ -280,7 +282,7 @@ class Segment(collections.abc.Mapping):
                 arr = arr.reshape(d.shape)
         if d.null_count == 0:
             return arr
-        mask = self._derive((name, "mask"), lambda: _null_mask(mem, d))
+        mask = _null_mask(mem, d)  # the caller's own: a MaskedArray may change its mask
         if arr.ndim > 1:
             mask = np.broadcast_to(mask.reshape((n,) + (1,) * (arr.ndim - 1)), arr.shape)
         return np.ma.MaskedArray(arr, mask=mask, copy=False)
@@ -409,7 +411,8 @@ class Segment(collections.abc.Mapping):
 
         NumPy arrays, StringColumns, Indexes and pyarrow objects obtained from
         the segment keep the pages mapped until the last of them is gone, so
-        they stay valid. Reading through the Segment after close raises
+        they stay valid. The directory (names, descriptions, metadata) stays
+        readable; reading data through the Segment after close raises
         :class:`ClosedError`.
         """
         self._h.close()

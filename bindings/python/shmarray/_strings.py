@@ -38,7 +38,7 @@ class StringColumn(_native.StringColumn, collections.abc.Sequence):
     array(['ACME', 'INIT', None], dtype=object)
     """
 
-    __slots__ = ("_mem", "_d")
+    __slots__ = ("_mem", "_d", "__weakref__")
 
     @classmethod
     def _new(cls, handle, mem, d: Desc) -> "StringColumn":

@@ -1,8 +1,15 @@
 import doctest
 import os
+import shutil
+import subprocess
 import uuid
+from pathlib import Path
 
 import pytest
+
+# The source tree: where the tests are, or $SHMARRAY_REPO when they run from
+# a copy (packaging/test_wheel.py tests an installed wheel that way).
+REPO = Path(os.environ.get("SHMARRAY_REPO") or Path(__file__).resolve().parents[3])
 
 
 @pytest.fixture
@@ -15,6 +22,21 @@ def shm_dir(tmp_path):
 @pytest.fixture
 def seg_name():
     return f"t-{uuid.uuid4().hex[:12]}"
+
+
+def go_program(tmp_path_factory, package: str, name: str) -> str:
+    """A Go program of this repository: the prebuilt binary in
+    $SHMARRAY_TEST_BIN (how the wheel tests run, with no Go on PATH), else
+    built now with Go. Fails, rather than skips, when neither is there."""
+    prebuilt = os.environ.get("SHMARRAY_TEST_BIN")
+    if prebuilt:
+        path = os.path.join(prebuilt, name)
+        assert os.access(path, os.X_OK), f"{path} is missing ($SHMARRAY_TEST_BIN)"
+        return path
+    assert shutil.which("go"), f"Go is needed to build {package}, or set SHMARRAY_TEST_BIN"
+    out = tmp_path_factory.mktemp(name) / name
+    subprocess.run(["go", "build", "-o", str(out), package], cwd=REPO, check=True)
+    return str(out)
 
 
 def pytest_configure(config):

@@ -19,24 +19,21 @@ import numpy as np
 import pytest
 
 import shmarray
+from conftest import go_program
 
 pa = pytest.importorskip("pyarrow")
 import pyarrow.csv as pacsv  # noqa: E402
 import pyarrow.ipc as paipc  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[3]
+from conftest import REPO  # noqa: E402
 ROWS = 3000
 
 
 @pytest.fixture(scope="session")
 def cli(tmp_path_factory) -> str:
     """The shmarray command, built once per session."""
-    if shutil.which("go") is None:
-        pytest.skip("the Go toolchain is needed to build cmd/shmarray")
-    out = tmp_path_factory.mktemp("cli") / "shmarray"
-    subprocess.run(["go", "build", "-o", str(out), "./cmd/shmarray"], cwd=REPO, check=True)
-    return str(out)
+    return go_program(tmp_path_factory, "./cmd/shmarray", "shmarray")
 
 
 def run(cli: str, *args, ok: bool = True) -> subprocess.CompletedProcess:

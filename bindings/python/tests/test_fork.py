@@ -122,3 +122,38 @@ def test_worker_adds_little_private_memory(tmp_path):
     finally:
         seg.close()
         shmarray.unlink(name, dir=d)
+
+
+def test_the_fork_warning_comes_only_after_create(tmp_path):
+    """Python 3.12+ warns at os.fork() in a multi-threaded process. Reading
+    starts no thread, so a reader never sees the warning; create (and
+    Builder) load libshmarray.so, whose Go runtime starts threads: from then
+    on every fork of that process warns on 3.12+ (README, "Workers and
+    fork"). Earlier Pythons never warn."""
+    shmarray.create("warn", {"x": np.arange(3)}, dir=str(tmp_path)).close()
+    code = textwrap.dedent(f"""
+        import os, sys, warnings
+        import numpy as np, shmarray
+
+        def fork_warns():
+            with warnings.catch_warnings(record=True) as w:
+                warnings.simplefilter("always")
+                pid = os.fork()
+                if pid == 0:
+                    os._exit(0)
+                os.waitpid(pid, 0)
+            return any("multi-threaded" in str(x.message) for x in w)
+
+        seg = shmarray.attach("warn", dir={str(tmp_path)!r})
+        seg["x"].sum(); seg.validate(); shmarray.list_segments({str(tmp_path)!r})
+        before = fork_warns()
+        shmarray.create("warn2", {{"x": np.arange(3)}}, dir={str(tmp_path)!r}).close()
+        after = fork_warns()
+        print(before, after)
+    """)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=TIMEOUT)
+    assert out.returncode == 0, out.stderr
+    before, after = out.stdout.split()
+    assert before == "False", "reading alone made fork() warn"
+    assert after == str(sys.version_info >= (3, 12)), f"after create, on Python {sys.version_info[:2]}"

@@ -23,7 +23,9 @@ import numpy as np
 import shmarray
 
 WORKER = Path(__file__).with_name("hostile_worker.py")
-CONFORMANCE = Path(__file__).resolve().parents[3] / "conformance" / "vectors" / "v1"
+from conftest import REPO  # noqa: E402
+
+CONFORMANCE = REPO / "conformance" / "vectors" / "v1"
 COUNT = 1000
 BATCHES = 4
 TIMEOUT = 120  # seconds per batch; a hang fails the test

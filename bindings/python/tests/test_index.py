@@ -6,6 +6,9 @@ segment)."""
 
 import multiprocessing as mp
 import os
+import subprocess
+import sys
+import textwrap
 import struct
 import zlib
 
@@ -362,7 +365,9 @@ def test_doctests(run_doctests):
     run_doctests(_index)
 
 
-VECTORS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "conformance", "vectors", "v1")
+from conftest import REPO  # noqa: E402
+
+VECTORS = str(REPO / "conformance" / "vectors" / "v1")
 
 
 def test_conformance_lookups():
@@ -408,3 +413,45 @@ def test_close_releases_the_mapping(shm_dir, seg_name):
     gc.collect()
     path = os.path.join(shm_dir, seg_name)
     assert path not in open("/proc/self/maps").read(), "the cache let the mapping go"
+
+
+def test_keys_from_an_unvalidated_column_are_checked(shm_dir, seg_name):
+    # A StringColumn (or an Arrow array over one) of a segment nobody
+    # validated hands its offsets to the lookup as they are: a key past its
+    # data is an error, never a read outside it.
+    with shmarray.create(seg_name, {"id": ["a", "b"]}, dir=shm_dir, index=["id"]):
+        pass
+    src = os.path.join(shm_dir, "hostile-keys")
+    with shmarray.create("hostile-keys", {"k": ["x", "y", "z"]}, dir=shm_dir):
+        pass
+    with open(src, "r+b") as f:
+        b = bytearray(f.read())
+        lay_rec = struct.unpack_from("<Q", b, 48)[0]
+        offsets = struct.unpack_from("<Q", b, lay_rec + 56)[0]
+        struct.pack_into("<i", b, offsets + 4, 0x7FFF0000)  # offsets[1]: far past the 3 data bytes
+        f.seek(0)
+        f.write(b)
+    code = textwrap.dedent(f"""
+        import shmarray
+        keys = shmarray.attach("hostile-keys", dir={shm_dir!r})["k"]
+        seg = shmarray.attach({seg_name!r}, dir={shm_dir!r})
+        try:
+            seg.lookup("id", keys)
+        except shmarray.InvalidArgumentError as e:
+            assert "outside the 3 bytes of key data" in str(e), e
+            print("refused")
+    """)
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(shmarray.__file__)))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    assert out.returncode == 0 and out.stdout.strip() == "refused", (out.returncode, out.stderr)
+
+
+def test_odd_keys_one_at_a_time_and_in_batch(shm_dir, seg_name):
+    with shmarray.create(seg_name, {"b": [b"x", "\ud800".encode("utf-8", "surrogatepass")]}, dir=shm_dir,
+                         index=["b"]) as seg:
+        idx = seg.index("b")
+        keys = [memoryview(b"x"), bytearray(b"x"), "\ud800", None]
+        assert [idx.get(k) for k in keys] == [0, 0, 1, None]
+        assert idx.lookup(keys).tolist() == [0, 0, 1, -1]
+        import weakref
+        assert weakref.ref(idx)() is idx

@@ -29,3 +29,21 @@ def test_pip_install_bundles_the_library(tmp_path):
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
                          cwd=tmp_path)
     assert run.stdout.strip() == "10", run.stderr
+
+
+def test_one_version_everywhere():
+    """shmarray.__version__, the extension, libshmarray.so and the installed
+    metadata all say what the file VERSION says (its one source)."""
+    import importlib.metadata
+
+    import shmarray
+    from shmarray import _lib, _native
+    from conftest import REPO
+    want = (REPO / "VERSION").read_text().strip()
+    assert shmarray.__version__ == _native.version == want
+    assert _lib.lib().shmarray_version().decode() == want
+    try:
+        installed = importlib.metadata.version("shmarray")
+    except importlib.metadata.PackageNotFoundError:
+        installed = None  # run from the source tree (PYTHONPATH): no metadata
+    assert installed in (None, want)
