@@ -1,6 +1,7 @@
-/* Attaching a segment (spec §11.1): names and paths (§2), opening and
- * mapping the file read-only, and the handle's accessors: describe, find,
- * view, metadata. The checks themselves are sa_decode's (sa_decode.c). */
+/* Attaching a segment (spec §11.1): names and paths (§2), opening the file
+ * relative to its directory (sa_dir.c), mapping it read-only, and the
+ * handle's accessors: describe, find, view, metadata. The checks
+ * themselves are sa_decode's (sa_decode.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -88,22 +89,30 @@ char *sa_join(const char *dir, const char *name) {
   return p;
 }
 
-int sa_open_segment(const char *path, int64_t *size) {
-  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) return -1;
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
+char *sa_abs_path(const char *dir) {
+  if (dir[0] == '/') {
+    char *p = strdup(dir);
+    if (p) clean_path(p);
+    return p;
+  }
+  size_t cap = 256;
+  for (;;) {
+    char *cwd = malloc(cap);
+    if (!cwd) return NULL;
+    if (getcwd(cwd, cap)) {
+      char *p = sa_join(cwd, dir);
+      free(cwd);
+      if (!p) errno = ENOMEM;
+      return p;
+    }
     int e = errno;
-    close(fd);
-    errno = e;
-    return -1;
+    free(cwd);
+    if (e != ERANGE || cap > (1u << 20)) {
+      errno = e;
+      return NULL;
+    }
+    cap *= 2;
   }
-  if (!S_ISREG(st.st_mode)) {
-    close(fd);
-    return -2;
-  }
-  *size = (int64_t)st.st_size;
-  return fd;
 }
 
 int sa_os_error(int e, const char *op, const char *name, const char *path, char *err,
@@ -154,15 +163,24 @@ int shmarray_attach(const char *name, const char *dir, shmarray_segment **out, c
   if (!out) return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len, "out must not be NULL");
   int rc = sa_check_name(name, err, err_len);
   if (rc) return rc;
-  char *path = sa_join(sa_resolve_dir(dir), name);
-  if (!path) return sa_fail(SHMARRAY_INTERNAL, err, err_len, "out of memory");
-  int64_t size = 0;
-  int fd = sa_open_segment(path, &size);
-  if (fd == -2) {
+  /* The directory once, then the name relative to it (spec §10.4). */
+  sa_dir d;
+  if ((rc = sa_dir_open(&d, dir, SA_FOLLOW_DIR_LINK, "attach", name, err, err_len))) return rc;
+  char *path = sa_join(d.path, name);
+  if (!path) {
+    sa_dir_close(&d);
+    return sa_fail(SHMARRAY_INTERNAL, err, err_len, "out of memory");
+  }
+  struct stat st;
+  memset(&st, 0, sizeof st);
+  int fd = sa_dir_open_entry(&d, name, &st);
+  int open_errno = errno;
+  int64_t size = (int64_t)st.st_size;
+  if (fd == SA_NOT_REGULAR) {
     rc = sa_fail(SHMARRAY_NOT_A_SEGMENT, err, err_len, "segment \"%s\": %s is not a regular file",
                  name, path);
   } else if (fd < 0) {
-    rc = sa_os_error(errno, "attach", name, path, err, err_len);
+    rc = sa_os_error(open_errno, "attach", name, path, err, err_len);
   } else if (size < 8) {
     rc = sa_fail(SHMARRAY_NOT_A_SEGMENT, err, err_len,
                  "segment \"%s\": %s is %lld bytes, too short to be a segment", name, path,
@@ -174,6 +192,7 @@ int shmarray_attach(const char *name, const char *dir, shmarray_segment **out, c
   if (rc) {
     if (fd >= 0) close(fd);
     free(path);
+    sa_dir_close(&d);
     return rc;
   }
   void *mem = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, fd, 0);
@@ -182,6 +201,7 @@ int shmarray_attach(const char *name, const char *dir, shmarray_segment **out, c
   if (mem == MAP_FAILED) {
     rc = sa_os_error(map_errno, "map", name, path, err, err_len);
     free(path);
+    sa_dir_close(&d);
     return rc;
   }
   shmarray_segment *seg = calloc(1, sizeof *seg);
@@ -190,11 +210,15 @@ int shmarray_attach(const char *name, const char *dir, shmarray_segment **out, c
     munmap(mem, (size_t)size);
     free(seg);
     free(path);
+    sa_dir_close(&d);
     return sa_fail(SHMARRAY_INTERNAL, err, err_len, "out of memory");
   }
   seg->refs = 1;
   seg->name = copy;
   seg->path = path;
+  seg->dir = d.path; /* the segment keeps the absolute directory */
+  d.path = NULL;
+  sa_dir_close(&d);
   seg->mapped = 1;
   rc = sa_decode(seg, mem, (size_t)size, err, err_len);
   seg->base = mem; /* unmapped by sa_segment_free, whatever sa_decode did */

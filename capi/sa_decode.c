@@ -569,6 +569,7 @@ void sa_segment_free(shmarray_segment *seg) {
   free(seg->index);
   free(seg->name);
   free(seg->path);
+  free(seg->dir);
   free(seg);
 }
 

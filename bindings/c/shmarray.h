@@ -338,8 +338,16 @@ int shmarray_export_array(shmarray_segment *seg, size_t index,
 int shmarray_export_stream(shmarray_segment *seg, struct ArrowArrayStream *out,
                            char *err, size_t err_len);
 
-/* Remove segment `name` from `dir`. Attached processes keep reading it.
- * Refuses (NOT_A_SEGMENT) to remove a file that is not a segment. */
+/* Remove segment `name` from `dir` (NULL or "": $SHMARRAY_DIR, else
+ * /dev/shm). Attached processes keep reading it. The directory is opened
+ * once, refusing a symbolic link as its last component (INVALID_ARGUMENT:
+ * pass the directory itself); the file is opened relative to it and its
+ * magic checked (NOT_A_SEGMENT otherwise, nothing removed), and the name is
+ * unlinked from that directory only if it still holds the file checked
+ * (same st_dev and st_ino): nothing outside the directory is ever removed,
+ * whatever happens to its path meanwhile (spec §10.5, §15).
+ * Errors: INVALID_ARGUMENT, NOT_FOUND (also when the name changed during
+ * the call), NOT_A_SEGMENT, PERMISSION_DENIED, IO_ERROR. */
 int shmarray_unlink(const char *name, const char *dir, char *err, size_t err_len);
 
 /* Segments in `dir`, from their headers (no mapping). */
@@ -352,28 +360,44 @@ typedef struct shmarray_list_entry {
   int creator_alive;      /* 1 if the creating process still runs */
   int ephemeral;          /* 1 if the creator asked for unlink on exit */
   int status;             /* SHMARRAY_OK, or why the header is not valid */
+  int creator_unknown;    /* 1 if the creator cannot be judged from this
+                             process (pid 0, another pid namespace, a /proc
+                             that hides it; spec §10.5): never an orphan;
+                             creator_alive is then 0 */
 } shmarray_list_entry;
 
 /* *out is an array of *count entries sorted by name, to free with
- * shmarray_list_free (NULL when count is 0). */
+ * shmarray_list_free (NULL when count is 0). The directory is opened once
+ * (a symbolic link to it is followed) and every file relative to it;
+ * symbolic links, non-regular files, names reserved for temporary files
+ * (starting with '.') and files without the magic are left out. */
 int shmarray_list(const char *dir, shmarray_list_entry **out, size_t *count,
                   char *err, size_t err_len);
 void shmarray_list_free(shmarray_list_entry *entries);
 
 /*
  * Remove the orphans of `dir` (NULL or "": $SHMARRAY_DIR, else /dev/shm):
- * segments created with SHMARRAY_CREATE_EPHEMERAL whose creator no longer
- * runs (creator_pid and its start time, spec §10.5). A segment created
- * without that flag, or whose creator runs, is never removed. Each header is
- * read again just before its unlink, so a segment published under the same
- * name meanwhile stays. Also removes the hidden temporary files
+ * segments created with SHMARRAY_CREATE_EPHEMERAL whose creator is proven
+ * gone (creator_pid and its start time, judged across pid namespaces as
+ * spec §10.5 says; a creator that cannot be judged from here is never
+ * gone). A segment created without that flag, or whose creator may run, is
+ * never removed. Also removes the hidden temporary files
  * ".shmarray-tmp-PID-..." that a writer on the fallback publication path
- * (file systems without O_TMPFILE) left when it died, once PID no longer
- * runs. With dry_run non-zero nothing is removed.
- * *removed (may be NULL) is set to the number of files removed (or that would
- * be) even when an error is returned: gc goes on past errors and returns the
- * first. Pids mean something only in the creator's pid namespace: do not gc
- * a directory shared with processes of another one.
+ * left when it died, only those proven to be such leftovers: a regular
+ * file with one link whose writer PID is gone, the caller's own holding
+ * zeros or the magic in its first 8 bytes, or (for root) anyone's starting
+ * with the magic. Files not proven removable, and in a directory with the
+ * sticky bit those the caller may not remove, are skipped silently.
+ *
+ * The directory is opened once, refusing a symbolic link as its last
+ * component (INVALID_ARGUMENT); every file is judged from a descriptor
+ * opened relative to it and its name unlinked only while it still holds
+ * that file, so nothing outside the directory is ever removed. With dry_run
+ * non-zero nothing is removed. *removed (may be NULL) is set to the number
+ * of files removed (or that would be) even when an error is returned: gc
+ * goes on past a file it cannot remove, returns the code of the first such
+ * failure and writes every failure's message, each naming its file, one
+ * per line, into err.
  */
 int shmarray_gc(const char *dir, int dry_run, size_t *removed, char *err, size_t err_len);
 

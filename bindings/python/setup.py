@@ -13,7 +13,7 @@ HERE = Path(__file__).resolve().parent
 
 # The reading half of libshmarray.so: plain C, no Go (capi/doc.go).
 CORE = ["sa_types.c", "sa_text.c", "sa_errors.c", "sa_crc32.c", "sa_decode.c", "sa_validate.c",
-        "sa_attach.c", "sa_index.c", "sa_arrow.c", "sa_list.c"]
+        "sa_attach.c", "sa_dir.c", "sa_proc.c", "sa_index.c", "sa_arrow.c", "sa_list.c"]
 
 CFLAGS = ["-std=gnu99", "-O2", "-fvisibility=hidden", "-Wall", "-Wextra", "-Werror",
           "-Wno-missing-field-initializers", "-Wno-unused-parameter", "-Wno-cast-function-type"]

@@ -63,7 +63,8 @@ static PyObject *native_attach(PyObject *mod, PyObject *args) {
   h->memory = NULL;
   Py_INCREF(name_obj);
   h->name = name_obj;
-  h->dir = PyUnicode_DecodeFSDefault(sa_resolve_dir(dir));
+  /* Absolute and cleaned (spec §2.2): a pickle carries it elsewhere. */
+  h->dir = PyUnicode_DecodeFSDefault(seg->dir);
   h->path = PyUnicode_DecodeFSDefault(seg->path);
   if (!h->dir || !h->path) {
     Py_DECREF(h);
@@ -450,7 +451,7 @@ static PyObject *get_count(PyObject *self, void *c) {
 
 static PyGetSetDef handle_getset[] = {
     {"name", get_name, NULL, "The segment name, as given to attach.", NULL},
-    {"dir", get_dir, NULL, "The directory it was attached from (resolved).", NULL},
+    {"dir", get_dir, NULL, "The directory it was attached from, absolute and cleaned.", NULL},
     {"path", get_path, NULL, "Its file path.", NULL},
     {"closed", get_closed, NULL, "Whether close() was called.", NULL},
     {"count", get_count, NULL, "Number of arrays.", NULL},

@@ -180,7 +180,9 @@ class Segment(collections.abc.Mapping):
 
     @property
     def dir(self) -> str:
-        """The directory the segment was attached from (resolved)."""
+        """The directory the segment was attached from, as an absolute, cleaned path
+        (resolved against the working directory at attach, so that a pickle
+        names the same directory in any process)."""
         return self._h.dir
 
     @property
