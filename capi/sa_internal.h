@@ -166,6 +166,7 @@ SA_HIDDEN const char *sa_bare_message(int code, const char *err);
 typedef struct sa_fix_names {
   const char *list;         /* listing segments: "shmarray_list" */
   const char *export_array; /* exporting one array: "shmarray_export_array" */
+  const char *owners;       /* trusting an owner: "shmarray_attach_options.owners" */
 } sa_fix_names;
 SA_HIDDEN extern sa_fix_names sa_fix;
 
@@ -236,6 +237,7 @@ struct shmarray_segment {
   int mapped;          /* whether base must be munmap'ed */
   char *name, *path;   /* for messages; path is dir/name */
   char *dir;           /* the directory, absolute and cleaned (spec §2.2); NULL for sa_decode */
+  uint32_t owner_uid, mode; /* st_uid and permission bits of the descriptor attached */
   sa_header h;
   sa_array *arrays; /* h.array_count */
   sa_kv *kvs;       /* h.kv_count; only records some owner covers are filled */
@@ -252,10 +254,20 @@ SA_HIDDEN int sa_read_header(const uint8_t *b, size_t n, sa_header *h, char *err
 
 /* Structural validation (spec §11.2) of b[0, size) into seg, which must be
  * zeroed except for name and path (used in messages; may be NULL). On error
- * seg holds partial state: free it with sa_segment_free. b must stay
- * readable while seg is used. */
+ * seg holds partial state: free it with sa_segment_free. seg->base becomes
+ * b, which must stay readable while seg is used (views point into it). The
+ * header and the metadata area are copied into private memory first and
+ * decoded from the copy, as sa_decode_fd reads them (one code path). */
 SA_HIDDEN int sa_decode(shmarray_segment *seg, const uint8_t *b, size_t size, char *err,
                         size_t err_len);
+/* The same for the file open as fd, of size bytes (fstat): the header and
+ * the metadata area are read with pread into private memory and decoded
+ * from there, never from a mapping, so a file truncated meanwhile is
+ * TRUNCATED ("the file shrank while it was being read"), never a SIGBUS.
+ * Reads nothing else: the data area is not touched. seg->base is left for
+ * the caller to set (the mapping made afterwards). */
+SA_HIDDEN int sa_decode_fd(shmarray_segment *seg, int fd, uint64_t size, char *err,
+                           size_t err_len);
 
 /* Full validation (spec §11.3) of one array. */
 SA_HIDDEN int sa_validate_array(const shmarray_segment *seg, size_t index, char *err,

@@ -160,14 +160,43 @@ typedef struct shmarray_segment shmarray_segment;
 
 /*
  * Attach the published segment `name` in `dir` (NULL or "": $SHMARRAY_DIR,
- * else /dev/shm): open, map read-only, check the header, the checksum and
- * every directory record (spec §11.2). O(arrays), never touches data pages.
- * On success *out is a handle to release with shmarray_close.
+ * else /dev/shm): open the directory once and the name relative to it
+ * (O_NOFOLLOW | O_NONBLOCK), read the header and the metadata area with
+ * pread into private memory and check them there (header, checksum, every
+ * directory record, spec §11.2), then map the file read-only. O(arrays),
+ * never touches data pages. A file truncated while it is being attached is
+ * TRUNCATED, never a crash (what a reader can promise once the file is
+ * mapped is in spec §15). It is shmarray_attach_with without an owner
+ * check. On success *out is a handle to release with shmarray_close.
  * Errors: INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED, IO_ERROR, and the
  * invalid-segment codes 6..18.
  */
 int shmarray_attach(const char *name, const char *dir, shmarray_segment **out,
                     char *err, size_t err_len);
+
+/* Options of shmarray_attach_with; all zero is shmarray_attach. */
+typedef struct shmarray_attach_options {
+  const char *dir;        /* NULL or "": $SHMARRAY_DIR, else /dev/shm */
+  const uint32_t *owners; /* owner_count trusted uids, read during the call */
+  size_t owner_count;     /* 0: no owner check */
+} shmarray_attach_options;
+
+/*
+ * shmarray_attach with options (opts may be NULL). With owner_count > 0 a
+ * file whose owner (st_uid from fstat of the opened descriptor, not of the
+ * path) is not among owners is refused with PERMISSION_DENIED before
+ * anything is mapped: a segment's owner can rewrite or truncate it under
+ * its readers (spec §15), so list only users you trust, typically
+ * geteuid(). Errors: as shmarray_attach; INVALID_ARGUMENT if owners is NULL
+ * with owner_count > 0.
+ */
+int shmarray_attach_with(const char *name, const shmarray_attach_options *opts,
+                         shmarray_segment **out, char *err, size_t err_len);
+
+/* The owner (st_uid) and permission bits (st_mode & 0777) of the file when
+ * it was attached, from fstat of the descriptor that was mapped. Either
+ * pointer may be NULL. INVALID_ARGUMENT if seg is NULL. */
+int shmarray_owner(const shmarray_segment *seg, uint32_t *uid, uint32_t *mode);
 
 /*
  * Release the handle. The mapping is unmapped once no Arrow structure
