@@ -25,7 +25,7 @@ GO_SRC    := $(shell find format arena capi -name '*.go' -not -name '*_test.go')
 # shmarray._native: the C reader core (capi/sa_*.c) for Python, built in place.
 NATIVE    := bindings/python/shmarray/_native.abi3.so
 NATIVE_SRC := $(wildcard bindings/python/native/*.c bindings/python/native/*.h capi/sa_*.c capi/*.h) bindings/c/shmarray.h bindings/python/setup.py
-C_BINS    := $(BUILD)/worker $(BUILD)/writer $(BUILD)/test_reader $(BUILD)/test_capi $(BUILD)/test_gc $(BUILD)/test_index $(BUILD)/demo-worker-c
+C_BINS    := $(BUILD)/worker $(BUILD)/writer $(BUILD)/test_reader $(BUILD)/test_capi $(BUILD)/test_gc $(BUILD)/test_index $(BUILD)/test_security $(BUILD)/demo-worker-c
 
 .PHONY: all build lib native venv lint test test-go test-c test-c-sanitized test-python conformance golden fuzz fuzz-short bench bench-index demo clean
 
@@ -86,6 +86,7 @@ test-c: $(C_BINS)
 	./$(BUILD)/test_reader
 	./$(BUILD)/test_gc
 	./$(BUILD)/test_index
+	./$(BUILD)/test_security
 	bindings/c/tests/run_examples.sh $(BUILD)
 
 # The C reader core beside the Go reference reader on every vector and corpus
