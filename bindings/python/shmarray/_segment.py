@@ -83,13 +83,18 @@ def _reattach(name: str, dir: str, owners: tuple | None = None) -> "Segment":
     return Segment(name, dir=dir, owner=owners)
 
 
-def _owners(owner) -> tuple | None:
-    """The owner argument of attach as a tuple of uids (None: no check)."""
-    if owner is None:
-        return None
+def _owners(owner):
+    """The owner argument of attach as a tuple of uids (None: no check);
+    what is neither an int nor an iterable is left for the core's binding
+    to refuse."""
+    if owner is None or isinstance(owner, (str, bytes)):
+        return owner
     if isinstance(owner, int):
         return (owner,)
-    return tuple(owner)
+    try:
+        return tuple(owner)
+    except TypeError:
+        return owner
 
 
 @dataclasses.dataclass(frozen=True)
