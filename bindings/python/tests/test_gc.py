@@ -125,3 +125,28 @@ def test_gc_in_a_forked_worker(shm_dir):
 def test_gc_missing_directory(tmp_path):
     with pytest.raises(shmarray.NotFoundError):
         gc(tmp_path / "missing")
+
+
+def test_a_creator_that_cannot_be_judged_is_never_an_orphan(shm_dir):
+    """Creator pid 0, or a start time before this pid namespace's pid 1
+    started (a creator of another namespace): creator_unknown, never an
+    orphan, never removed (spec §10.5). Listing and gc read the header's
+    fields without its checksum, so patching them is enough."""
+    _killed_creator(shm_dir, "orphan")
+    raw = bytearray(open(os.path.join(shm_dir, "orphan"), "rb").read())
+    no_pid = bytearray(raw)
+    no_pid[104:108] = bytes(4)
+    old = bytearray(raw)
+    old[112:120] = (1).to_bytes(8, "little")
+    for name, b in (("pid0", no_pid), ("before-init", old)):
+        with open(os.path.join(shm_dir, name), "wb") as f:
+            f.write(b)
+    with open("/proc/1/stat") as f:
+        init_start = int(f.read().rsplit(")", 1)[1].split()[19])
+    infos = {i.name: i for i in shmarray.list_segments(shm_dir)}
+    assert infos["orphan"].orphan and not infos["orphan"].creator_unknown
+    unknown = ["pid0"] + (["before-init"] if init_start > 1 else [])
+    for name in unknown:
+        assert infos[name].creator_unknown and not infos[name].creator_alive and not infos[name].orphan, name
+    assert [i.name for i in gc(shm_dir)] == ["orphan"]
+    assert set(unknown) <= set(_names(shm_dir))
