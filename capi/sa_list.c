@@ -44,12 +44,11 @@ static int probe(const sa_dir *d, const char *name, sa_procview *v, sa_listed *l
     break;
   }
   e->ephemeral = (h.flags & SA_FLAG_EPHEMERAL) != 0;
+  /* The messages of arena/list.go's probe. */
   if (rc) {
-    e->status = sa_fail(rc, l->message, sizeof l->message, "segment \"%s\": %s", name,
-                        sa_bare_message(rc, msg));
+    e->status = sa_fail(rc, l->message, sizeof l->message, "%s", sa_bare_message(rc, msg));
   } else if (!(h.flags & SA_FLAG_SEALED)) {
-    e->status = sa_fail(SHMARRAY_NOT_SEALED, l->message, sizeof l->message,
-                        "segment \"%s\": the writer did not finish this segment", name);
+    e->status = sa_fail(SHMARRAY_NOT_SEALED, l->message, sizeof l->message, "segment \"%s\"", name);
   } else if ((uint64_t)size < h.file_size) {
     e->status = sa_fail(SHMARRAY_TRUNCATED, l->message, sizeof l->message,
                         "segment \"%s\" is %lld bytes, its header says %llu", name, (long long)size,
