@@ -174,7 +174,9 @@ int sa_creator(sa_procview *v, uint32_t pid, uint64_t start) {
   }
   if (!v->consistent) return SA_CREATOR_UNKNOWN;
   if (start != 0 && (!v->init_known || start < v->init_start)) return SA_CREATOR_UNKNOWN;
-  if (kill((pid_t)pid, 0) == 0 || errno == EPERM) {
+  /* A pid above 2^31 - 1 names no process (kill would take it for a
+   * process group). */
+  if (pid <= INT32_MAX && (kill((pid_t)pid, 0) == 0 || errno == EPERM)) {
     uint64_t now = 0;
     if (!pid_start(pid, &now) || start == 0 || now == 0 || now == start) return SA_CREATOR_ALIVE;
   }
