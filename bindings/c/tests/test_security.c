@@ -9,7 +9,9 @@
  *    in a loop while another attaches it in a loop; every attach is OK or
  *    an invalid-segment error, never a SIGBUS;
  *  - as root: gc reports each file it cannot remove (a bind mount) and goes
- *    on; and two unprivileged users (uids from 61000 without accounts):
+ *    on; creators are judged across pid namespaces (a creator that is pid 1
+ *    of a child namespace is alive from outside, a gc inside one never
+ *    removes what creators outside made); and two unprivileged users (uids from 61000 without accounts):
  *    the swap made by another user, and gc in a shared sticky directory,
  *    where a user's gc skips the other's files without failing and root's
  *    removes another user's temporary file only when it carries the magic.
@@ -23,6 +25,7 @@
 #include <ftw.h>
 #include <grp.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -488,6 +491,92 @@ static void test_sticky_gc(uid_t a, uid_t b) {
   rm_rf(d);
 }
 
+/* Runs this program with mode and args as pid 1 of a new pid and mount
+ * namespace with its own /proc (as a container), stdin and stdout on *in
+ * and *out; returns the pid of the process outside that waits for it, or -1
+ * if namespaces cannot be made here. */
+static pid_t spawn_in_pidns(int *in, int *out, const char *mode, const char *a, const char *b) {
+  int pin[2], pout[2];
+  if (pipe(pin) != 0 || pipe(pout) != 0) die("pipe");
+  pid_t outer = fork();
+  if (outer < 0) die("fork");
+  if (outer == 0) {
+    dup2(pin[0], 0);
+    dup2(pout[1], 1);
+    close(pin[0]);
+    close(pin[1]);
+    close(pout[0]);
+    close(pout[1]);
+    if (unshare(CLONE_NEWPID | CLONE_NEWNS) != 0) _exit(120);
+    pid_t inner = fork();
+    if (inner == 0) {
+      if (mount("", "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+          mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
+        _exit(121);
+      execl(argv0, argv0, mode, a, b, (char *)NULL);
+      _exit(126);
+    }
+    _exit(inner > 0 ? reap(inner) : 122);
+  }
+  close(pin[0]);
+  close(pout[1]);
+  *in = pin[1];
+  *out = pout[0];
+  return outer;
+}
+
+/* Creators judged across pid namespaces (spec §10.5): a creator that is
+ * pid 1 of a child namespace is alive seen from here, and an orphan once it
+ * exits; a gc inside a child namespace takes the creators outside it,
+ * alive or not, for unknown and removes none of their segments. */
+static void test_pid_namespaces(void) {
+  char d[64], line[256], err[1024];
+  temp_dir(d, sizeof d, 0700);
+  int in, out;
+  pid_t outer = spawn_in_pidns(&in, &out, "--pidns-creator", d, "inner");
+  read_line(out, line, sizeof line);
+  if (strncmp(line, "ready", 5) != 0) {
+    close(in);
+    int st = reap(outer);
+    printf("  skipped: pid namespaces cannot be made here (status %d)\n", st);
+    close(out);
+    rm_rf(d);
+    return;
+  }
+  CHECK(strcmp(line, "ready 1") == 0, "the creator is pid 1 of its namespace: %s", line);
+  shmarray_list_entry *e = NULL;
+  size_t n = 0, removed = 99;
+  CHECK(shmarray_list(d, &e, &n, err, sizeof err) == SHMARRAY_OK && n == 1, "list: %s", err);
+  CHECK(n == 1 && e[0].creator_pid == 1 && e[0].creator_alive && !e[0].creator_unknown,
+        "pid 1 here is another process, but the creator runs below: alive");
+  shmarray_list_free(e);
+  CHECK(shmarray_gc(d, 0, &removed, err, sizeof err) == SHMARRAY_OK && removed == 0,
+        "gc removes nothing while it runs: %zu: %s", removed, err);
+  close(in);
+  CHECK(reap(outer) == 0, "the creator exited");
+  close(out);
+  CHECK(shmarray_list(d, &e, &n, err, sizeof err) == SHMARRAY_OK && n == 1 && e[0].ephemeral &&
+            !e[0].creator_alive && !e[0].creator_unknown,
+        "an orphan once it exited");
+  shmarray_list_free(e);
+  CHECK(shmarray_gc(d, 0, &removed, err, sizeof err) == SHMARRAY_OK && removed == 1,
+        "gc removes it: %zu: %s", removed, err);
+
+  /* gc inside a child namespace: the creators outside started before it. */
+  CHECK(publish("outside-alive", d, 1, 3) == SHMARRAY_OK, "publish outside-alive");
+  CHECK(publish_in_child("outside-dead", d, 1) > 0, "publish outside-dead");
+  outer = spawn_in_pidns(&in, &out, "--pidns-gc", d, "-");
+  close(in);
+  read_line(out, line, sizeof line);
+  CHECK(reap(outer) == 0 && strcmp(line, "unknown 2 removed 0") == 0,
+        "inside a child namespace the creators outside are unknown, none removed: %s", line);
+  close(out);
+  CHECK(shmarray_gc(d, 0, &removed, err, sizeof err) == SHMARRAY_OK && removed == 1 &&
+            access(join(d, "outside-dead"), F_OK) != 0 && access(join(d, "outside-alive"), F_OK) == 0,
+        "from here the dead one is an orphan: %zu: %s", removed, err);
+  rm_rf(d);
+}
+
 static void test_root(const char *scratch) {
   if (geteuid() != 0) {
     printf("  skipped: the gc failure report and the two-user tests need root (run as root to "
@@ -495,6 +584,7 @@ static void test_root(const char *scratch) {
     return;
   }
   test_gc_reports_failures();
+  test_pid_namespaces();
   uid_t ids[2];
   if (!free_ids(ids)) {
     printf("  skipped: two-user tests: no two free uids from 61000\n");
@@ -569,6 +659,25 @@ static int child_main(int argc, char **argv) {
       clock_gettime(CLOCK_MONOTONIC, &t);
     } while ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < 300);
     printf("ok %ld invalid %ld bad %ld\n", ok, invalid, bad);
+    return 0;
+  }
+  if (strcmp(mode, "--pidns-creator") == 0 && argc == 4) {
+    if (publish(argv[3], argv[2], 1, 3) != SHMARRAY_OK) return 1;
+    printf("ready %d\n", (int)getpid());
+    fflush(stdout);
+    char c;
+    while (read(0, &c, 1) > 0) {
+    }
+    _exit(0); /* no unlink on exit: an orphan */
+  }
+  if (strcmp(mode, "--pidns-gc") == 0 && argc == 4) {
+    shmarray_list_entry *e = NULL;
+    size_t n = 0, unknown = 0, removed = 0;
+    if (shmarray_list(argv[2], &e, &n, NULL, 0) != SHMARRAY_OK) return 1;
+    for (size_t i = 0; i < n; i++) unknown += e[i].creator_unknown && !e[i].creator_alive;
+    shmarray_list_free(e);
+    if (shmarray_gc(argv[2], 0, &removed, NULL, 0) != SHMARRAY_OK) return 1;
+    printf("unknown %zu removed %zu\n", unknown, removed);
     return 0;
   }
   if (strcmp(mode, "--gc") == 0 && argc == 3) {
