@@ -79,20 +79,28 @@ static sa_listed *grow(sa_listed **list, size_t *n, size_t *cap) {
   return &(*list)[*n];
 }
 
+/* Opens dir for op (follow as sa_dir_open) and reads its regular files'
+ * names: on error the code with a message, and nothing to free. */
+static int open_files(const char *dir, int follow, const char *op, sa_dir *d, char ***names,
+                      size_t *nnames, char *err, size_t err_len) {
+  int rc = sa_dir_open(d, dir, follow, op, "*", err, err_len);
+  if (rc) return rc;
+  if (sa_dir_files(d, names, nnames) != 0) {
+    rc = sa_os_error(errno, op, "*", d->path, err, err_len);
+    sa_dir_close(d);
+  }
+  return rc;
+}
+
 int sa_list_dir(const char *dir, sa_listed **out, size_t *count, char **abs_dir, char *err,
                 size_t err_len) {
   *out = NULL;
   *count = 0;
   sa_dir d;
-  int rc = sa_dir_open(&d, dir, SA_FOLLOW_DIR_LINK, "list", "*", err, err_len);
-  if (rc) return rc;
   char **names;
   size_t nnames;
-  if (sa_dir_files(&d, &names, &nnames) != 0) {
-    rc = sa_os_error(errno, "list", "*", d.path, err, err_len);
-    sa_dir_close(&d);
-    return rc;
-  }
+  int rc = open_files(dir, SA_FOLLOW_DIR_LINK, "list", &d, &names, &nnames, err, err_len);
+  if (rc) return rc;
   sa_listed *list = NULL;
   size_t n = 0, cap = 0;
   sa_procview v = {0};
@@ -258,15 +266,10 @@ static sa_gc_failure *add_failure(sa_gc_result *r) {
 int sa_gc_dir(const char *dir, int dry_run, sa_gc_result *r, char *err, size_t err_len) {
   memset(r, 0, sizeof *r);
   sa_dir d;
-  int rc = sa_dir_open(&d, dir, SA_REFUSE_DIR_LINK, "gc", "*", err, err_len);
-  if (rc) return rc;
   char **names;
   size_t nnames;
-  if (sa_dir_files(&d, &names, &nnames) != 0) {
-    rc = sa_os_error(errno, "gc", "*", d.path, err, err_len);
-    sa_dir_close(&d);
-    return rc;
-  }
+  int rc = open_files(dir, SA_REFUSE_DIR_LINK, "gc", &d, &names, &nnames, err, err_len);
+  if (rc) return rc;
   sa_procview v = {0};
   size_t cap = 0;
   int oom = 0;
