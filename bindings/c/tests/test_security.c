@@ -579,8 +579,8 @@ static void test_pid_namespaces(void) {
 
 static void test_root(const char *scratch) {
   if (geteuid() != 0) {
-    printf("  skipped: the gc failure report and the two-user tests need root (run as root to "
-           "include them)\n");
+    printf("  skipped: the gc failure report, the pid namespace and the two-user tests need root "
+           "(run as root to include them)\n");
     return;
   }
   test_gc_reports_failures();

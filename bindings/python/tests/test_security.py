@@ -41,7 +41,7 @@ import pytest
 import shmarray
 
 ROOT = os.geteuid() == 0
-needs_root = pytest.mark.skipif(not ROOT, reason="needs root (bind mounts, processes of other users); "
+needs_root = pytest.mark.skipif(not ROOT, reason="making a file gc cannot remove (a bind mount) needs root; "
                                 "run the tests as root to include it")
 
 ENV = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
