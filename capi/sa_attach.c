@@ -1,6 +1,8 @@
-/* Attaching a segment (spec §11.1): names and paths (§2), opening and
- * mapping the file read-only, and the handle's accessors: describe, find,
- * view, metadata. The checks themselves are sa_decode's (sa_decode.c). */
+/* Attaching a segment (spec §11.1): names and paths (§2), opening the file
+ * relative to its directory (sa_dir.c), the opt-in owner check, decoding
+ * from private memory, mapping it read-only, and the handle's accessors:
+ * describe, find, view, metadata, owner. The checks themselves are
+ * sa_decode's (sa_decode.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -88,22 +90,30 @@ char *sa_join(const char *dir, const char *name) {
   return p;
 }
 
-int sa_open_segment(const char *path, int64_t *size) {
-  int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) return -1;
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
+char *sa_abs_path(const char *dir) {
+  if (dir[0] == '/') {
+    char *p = strdup(dir);
+    if (p) clean_path(p);
+    return p;
+  }
+  size_t cap = 256;
+  for (;;) {
+    char *cwd = malloc(cap);
+    if (!cwd) return NULL;
+    if (getcwd(cwd, cap)) {
+      char *p = sa_join(cwd, dir);
+      free(cwd);
+      if (!p) errno = ENOMEM;
+      return p;
+    }
     int e = errno;
-    close(fd);
-    errno = e;
-    return -1;
+    free(cwd);
+    if (e != ERANGE || cap > (1u << 20)) {
+      errno = e;
+      return NULL;
+    }
+    cap *= 2;
   }
-  if (!S_ISREG(st.st_mode)) {
-    close(fd);
-    return -2;
-  }
-  *size = (int64_t)st.st_size;
-  return fd;
 }
 
 int sa_os_error(int e, const char *op, const char *name, const char *path, char *err,
@@ -149,60 +159,119 @@ int sa_os_error(int e, const char *op, const char *name, const char *path, char 
 
 /* ---- Attach and close (spec §11.1) -------------------------------------- */
 
+/* PERMISSION_DENIED for a file owned by uid, not among the n trusted
+ * owners (arena.AttachWith's message; the list as Go's %v prints it). */
+static int untrusted_owner(const char *name, const char *path, uint32_t uid,
+                           const uint32_t *owners, size_t n, char *err, size_t err_len) {
+  size_t cap = 3 + 11 * n;
+  char *list = malloc(cap);
+  if (!list) return sa_fail(SHMARRAY_INTERNAL, err, err_len, "out of memory");
+  size_t at = 0;
+  list[at++] = '[';
+  for (size_t i = 0; i < n; i++)
+    at += (size_t)snprintf(list + at, cap - at, i ? " %u" : "%u", owners[i]);
+  list[at++] = ']';
+  list[at] = '\0';
+  int rc = sa_fail(SHMARRAY_PERMISSION_DENIED, err, err_len,
+                   "segment \"%s\": %s is owned by uid %u, who is not among the trusted owners %s; "
+                   "not attached (its owner could change or truncate it under you: attach it only "
+                   "if you trust uid %u, by adding it to %s)",
+                   name, path, uid, list, uid, sa_fix.owners);
+  free(list);
+  return rc;
+}
+
 int shmarray_attach(const char *name, const char *dir, shmarray_segment **out, char *err,
                     size_t err_len) {
+  shmarray_attach_options opts = {.dir = dir};
+  return shmarray_attach_with(name, &opts, out, err, err_len);
+}
+
+int shmarray_attach_with(const char *name, const shmarray_attach_options *opts,
+                         shmarray_segment **out, char *err, size_t err_len) {
   if (!out) return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len, "out must not be NULL");
+  shmarray_attach_options o = {0};
+  if (opts) o = *opts;
+  if (o.owner_count && !o.owners)
+    return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len,
+                   "opts->owners is NULL but opts->owner_count is %zu", o.owner_count);
   int rc = sa_check_name(name, err, err_len);
   if (rc) return rc;
-  char *path = sa_join(sa_resolve_dir(dir), name);
-  if (!path) return sa_fail(SHMARRAY_INTERNAL, err, err_len, "out of memory");
-  int64_t size = 0;
-  int fd = sa_open_segment(path, &size);
-  if (fd == -2) {
+  /* The directory once, then the name relative to it (spec §10.4). */
+  sa_dir d;
+  if ((rc = sa_dir_open(&d, o.dir, SA_FOLLOW_DIR_LINK, "attach", name, err, err_len))) return rc;
+  char *path = sa_join(d.path, name);
+  if (!path) {
+    sa_dir_close(&d);
+    return sa_fail(SHMARRAY_INTERNAL, err, err_len, "out of memory");
+  }
+  struct stat st;
+  memset(&st, 0, sizeof st);
+  int fd = sa_dir_open_entry(&d, name, &st);
+  int open_errno = errno;
+  shmarray_segment *seg = NULL;
+  int64_t size = (int64_t)st.st_size;
+  if (fd == SA_NOT_REGULAR) {
     rc = sa_fail(SHMARRAY_NOT_A_SEGMENT, err, err_len, "segment \"%s\": %s is not a regular file",
                  name, path);
   } else if (fd < 0) {
-    rc = sa_os_error(errno, "attach", name, path, err, err_len);
-  } else if (size < 8) {
-    rc = sa_fail(SHMARRAY_NOT_A_SEGMENT, err, err_len,
-                 "segment \"%s\": %s is %lld bytes, too short to be a segment", name, path,
-                 (long long)size);
-  } else if ((uint64_t)size > (uint64_t)(SIZE_MAX >> 1)) {
-    rc = sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len,
-                 "segment \"%s\": %lld bytes cannot be mapped", name, (long long)size);
+    rc = sa_os_error(open_errno, "attach", name, path, err, err_len);
+  } else {
+    size_t i = 0;
+    while (i < o.owner_count && o.owners[i] != (uint32_t)st.st_uid) i++;
+    if (o.owner_count && i == o.owner_count) {
+      rc = untrusted_owner(name, path, (uint32_t)st.st_uid, o.owners, o.owner_count, err, err_len);
+    } else if (size < 8) {
+      rc = sa_fail(SHMARRAY_NOT_A_SEGMENT, err, err_len,
+                   "segment \"%s\": %s is %lld bytes, too short to be a segment", name, path,
+                   (long long)size);
+    } else if ((uint64_t)size > (uint64_t)(SIZE_MAX >> 1)) {
+      rc = sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len,
+                   "segment \"%s\": %lld bytes cannot be mapped", name, (long long)size);
+    } else if (!(seg = sa_segment_new()) || !(seg->name = strdup(name))) {
+      rc = sa_fail(SHMARRAY_INTERNAL, err, err_len, "out of memory");
+    }
   }
   if (rc) {
     if (fd >= 0) close(fd);
+    if (seg) free(seg);
     free(path);
+    sa_dir_close(&d);
+    return rc;
+  }
+  seg->path = path;
+  seg->dir = d.path; /* the segment keeps the absolute directory */
+  d.path = NULL;
+  sa_dir_close(&d);
+  seg->owner_uid = (uint32_t)st.st_uid;
+  seg->mode = (uint32_t)st.st_mode & 0777;
+  /* Decoded from private memory filled with pread, before anything is
+   * mapped: a truncation meanwhile is TRUNCATED, never a SIGBUS (§15). */
+  rc = sa_decode_fd(seg, fd, (uint64_t)size, err, err_len);
+  if (rc) {
+    close(fd);
+    sa_segment_free(seg);
     return rc;
   }
   void *mem = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, fd, 0);
   int map_errno = errno;
   close(fd);
   if (mem == MAP_FAILED) {
-    rc = sa_os_error(map_errno, "map", name, path, err, err_len);
-    free(path);
-    return rc;
-  }
-  shmarray_segment *seg = sa_segment_new();
-  char *copy = seg ? strdup(name) : NULL;
-  if (!seg || !copy) {
-    munmap(mem, (size_t)size);
-    free(seg);
-    free(path);
-    return sa_fail(SHMARRAY_INTERNAL, err, err_len, "out of memory");
-  }
-  seg->name = copy;
-  seg->path = path;
-  seg->mapped = 1;
-  rc = sa_decode(seg, mem, (size_t)size, err, err_len);
-  seg->base = mem; /* unmapped by sa_segment_free, whatever sa_decode did */
-  seg->size = (size_t)size;
-  if (rc) {
+    rc = sa_os_error(map_errno, "map", name, seg->path, err, err_len);
     sa_segment_free(seg);
     return rc;
   }
+  seg->base = mem;
+  seg->size = (size_t)size;
+  seg->mapped = 1;
   *out = seg;
+  return SHMARRAY_OK;
+}
+
+int shmarray_owner(const shmarray_segment *seg, uint32_t *uid, uint32_t *mode) {
+  if (!seg) return SHMARRAY_INVALID_ARGUMENT;
+  if (uid) *uid = seg->owner_uid;
+  if (mode) *mode = seg->mode;
   return SHMARRAY_OK;
 }
 

@@ -9,11 +9,13 @@
  * the same code and message as format.Decode (format/decode.go) for every
  * input; a differential fuzz target (capi/creader, FuzzCReader) holds the
  * two together. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "sa_internal.h"
 
@@ -120,7 +122,7 @@ typedef struct key_slot {
 
 typedef struct dec {
   shmarray_segment *seg;
-  const uint8_t *b;
+  const uint8_t *meta; /* private copy of the metadata area [meta_offset, meta_end) */
   const sa_header *h;
   uint64_t meta_end;
   const uint8_t *strtab;
@@ -151,6 +153,13 @@ static int dfail(dec *d, int code, const char *fmt, ...) {
 }
 
 static int oom(dec *d) { return dfail(d, SHMARRAY_INTERNAL, "out of memory"); }
+
+/* The byte at file offset off of the metadata area, in the private copy;
+ * off must be inside [meta_offset, meta_end) (checked by step 8.3 for
+ * every table). */
+static const uint8_t *meta_at(const dec *d, uint64_t off) {
+  return d->meta + (size_t)(off - d->h->meta_offset);
+}
 
 /*
  * String-table references (spec §5.3). References may overlap, but the total
@@ -212,7 +221,7 @@ static int kv_init(dec *d) {
 /* Checks key/value record j of a range (§11.2.1) into seg->kvs[j]; the keys
  * of the earlier records of the range are in d->keys[0, size). */
 static int check_kv(dec *d, uint32_t j, size_t size) {
-  const uint8_t *p = d->b + d->h->kv_offset + (uint64_t)j * SA_KV_RECORD_SIZE;
+  const uint8_t *p = meta_at(d, d->h->kv_offset + (uint64_t)j * SA_KV_RECORD_SIZE);
   uint32_t r[4]; /* key_offset, key_length, value_offset, value_length */
   for (int k = 0; k < 4; k++) r[k] = sa_le32(p + 4 * k);
   const char *str[2];
@@ -464,7 +473,7 @@ static int decode_tables(dec *d) {
     return dfail(d, SHMARRAY_OUT_OF_BOUNDS,
                  "string table [%llu, +%llu) is outside the metadata area",
                  (unsigned long long)h->strtab_offset, (unsigned long long)h->strtab_length);
-  d->strtab = d->b + h->strtab_offset;
+  d->strtab = meta_at(d, h->strtab_offset);
   d->strtab_len = h->strtab_length;
 
   /* Every record is read once, before any is checked: the directory lies in
@@ -476,7 +485,7 @@ static int decode_tables(dec *d) {
     if (!seg->arrays || !seg->index) return oom(d);
   }
   for (uint32_t i = 0; i < h->array_count; i++)
-    read_record(d->b + h->directory_offset + (uint64_t)i * h->record_size, &seg->arrays[i]);
+    read_record(meta_at(d, h->directory_offset + (uint64_t)i * h->record_size), &seg->arrays[i]);
   int rc;
   for (uint32_t i = 0; i < h->array_count; i++) {
     sa_array *a = &seg->arrays[i];
@@ -506,31 +515,73 @@ static int decode_tables(dec *d) {
   return SHMARRAY_OK;
 }
 
-int sa_decode(shmarray_segment *seg, const uint8_t *b, size_t size, char *err, size_t err_len) {
+/* Where the bytes of the file come from: a descriptor read with pread, or
+ * caller memory (sa_decode) copied the same way, so that both decode from
+ * private copies along one code path. */
+typedef struct source {
+  int fd;             /* >= 0: pread from it */
+  const uint8_t *mem; /* else: memory of size bytes */
+  uint64_t size;      /* L: the file's size when it was opened */
+} source;
+
+/* Reads n bytes at off (off + n <= L) into buf; 1 on success, 0 when the
+ * file ended first (it shrank since fstat), -1 with errno on a read error. */
+static int src_read(const source *src, uint64_t off, void *buf, size_t n) {
+  if (src->fd < 0) {
+    memcpy(buf, src->mem + off, n);
+    return 1;
+  }
+  uint8_t *p = buf;
+  while (n) {
+    ssize_t r = pread(src->fd, p, n, (off_t)off);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return -1;
+    if (r == 0) return 0;
+    p += r;
+    off += (uint64_t)r;
+    n -= (size_t)r;
+  }
+  return 1;
+}
+
+/* The error of a src_read that did not return 1 (arena/guard.go's text for
+ * a file that shrank under the reader). */
+static int read_fail(dec *d, int got) {
+  if (got == 0)
+    return dfail(d, SHMARRAY_TRUNCATED,
+                 "the file shrank while it was being read (someone truncated a published "
+                 "segment)");
+  return dfail(d, SHMARRAY_IO_ERROR, "reading the file: %s", strerror(errno));
+}
+
+static int decode(shmarray_segment *seg, const source *src, char *err, size_t err_len) {
   dec d;
   memset(&d, 0, sizeof d);
   d.seg = seg;
-  d.b = b;
   d.h = &seg->h;
   d.err = err;
   d.err_len = err_len;
-  seg->base = b;
-  seg->size = size;
   sa_header *h = &seg->h;
-  /* Steps 1-3: magic, version, whole header. */
+  uint64_t size = src->size;
+  /* Steps 1-3: magic, version, whole header, from a private copy of its
+   * first 128 bytes (fewer in a shorter file). */
+  uint8_t head[SA_HEADER_SIZE];
+  size_t head_len = size < SA_HEADER_SIZE ? (size_t)size : SA_HEADER_SIZE;
+  int got = src_read(src, 0, head, head_len);
+  if (got != 1) return read_fail(&d, got);
   char msg[300];
-  int rc = sa_read_header(b, size, h, msg, sizeof msg);
+  int rc = sa_read_header(head, head_len, h, msg, sizeof msg);
   if (rc) return dfail(&d, rc, "%s", sa_bare_message(rc, msg));
   if (h->header_size < SA_HEADER_SIZE)
     return dfail(&d, SHMARRAY_BAD_SIZE, "header_size is %u, at least %u expected", h->header_size,
                  SA_HEADER_SIZE);
   if (size < h->header_size)
-    return dfail(&d, SHMARRAY_TRUNCATED, "file is %zu bytes, shorter than its %u-byte header",
-                 size, h->header_size);
+    return dfail(&d, SHMARRAY_TRUNCATED, "file is %llu bytes, shorter than its %u-byte header",
+                 (unsigned long long)size, h->header_size);
   /* Step 4. */
   if (size < h->file_size)
-    return dfail(&d, SHMARRAY_TRUNCATED, "file is %zu bytes but its header says %llu", size,
-                 (unsigned long long)h->file_size);
+    return dfail(&d, SHMARRAY_TRUNCATED, "file is %llu bytes but its header says %llu",
+                 (unsigned long long)size, (unsigned long long)h->file_size);
   /* Step 5. */
   if (!(h->flags & SA_FLAG_SEALED))
     return dfail(&d, SHMARRAY_NOT_SEALED, "the writer did not finish this segment");
@@ -543,19 +594,51 @@ int sa_decode(shmarray_segment *seg, const uint8_t *b, size_t size, char *err, s
                  (unsigned long long)h->meta_offset, (unsigned long long)h->meta_length,
                  h->header_size, (unsigned long long)h->file_size);
   d.meta_end = h->meta_offset + h->meta_length;
-  /* Step 7: CRC of the header (checksum field as zero) and the metadata area. */
+  /* Step 7: CRC of the header (checksum field as zero) and the metadata
+   * area. The header's bytes past 128 are only summed, read in pieces; the
+   * metadata area is read once into private memory (at most file_size
+   * bytes, all of which the CRC reads anyway) and decoded from there. */
   static const uint8_t zero[4];
-  uint32_t sum = sa_crc32(0, b, SA_CHECKSUM_OFFSET);
+  uint32_t sum = sa_crc32(0, head, SA_CHECKSUM_OFFSET);
   sum = sa_crc32(sum, zero, 4);
-  sum = sa_crc32(sum, b + SA_CHECKSUM_OFFSET + 4, h->header_size - SA_CHECKSUM_OFFSET - 4);
-  sum = sa_crc32(sum, b + h->meta_offset, (size_t)h->meta_length);
-  if (sum != h->checksum)
+  sum = sa_crc32(sum, head + SA_CHECKSUM_OFFSET + 4, SA_HEADER_SIZE - SA_CHECKSUM_OFFSET - 4);
+  uint8_t piece[4096];
+  for (uint64_t off = SA_HEADER_SIZE; off < h->header_size;) {
+    size_t n = h->header_size - off < sizeof piece ? (size_t)(h->header_size - off) : sizeof piece;
+    if ((got = src_read(src, off, piece, n)) != 1) return read_fail(&d, got);
+    sum = sa_crc32(sum, piece, n);
+    off += n;
+  }
+  uint8_t *meta = malloc(h->meta_length ? (size_t)h->meta_length : 1);
+  if (!meta) return oom(&d);
+  if (h->meta_length && (got = src_read(src, h->meta_offset, meta, (size_t)h->meta_length)) != 1) {
+    free(meta);
+    return read_fail(&d, got);
+  }
+  d.meta = meta;
+  sum = sa_crc32(sum, meta, (size_t)h->meta_length);
+  if (sum != h->checksum) {
+    free(meta);
     return dfail(&d, SHMARRAY_CHECKSUM_MISMATCH,
                  "header and metadata CRC-32 is %08x, the header says %08x", sum, h->checksum);
+  }
   /* Steps 8-10. */
   rc = decode_tables(&d);
   free_dec(&d);
+  free(meta); /* everything kept was copied out of it */
   return rc;
+}
+
+int sa_decode(shmarray_segment *seg, const uint8_t *b, size_t size, char *err, size_t err_len) {
+  seg->base = b;
+  seg->size = size;
+  source src = {-1, b, size};
+  return decode(seg, &src, err, err_len);
+}
+
+int sa_decode_fd(shmarray_segment *seg, int fd, uint64_t size, char *err, size_t err_len) {
+  source src = {fd, NULL, size};
+  return decode(seg, &src, err, err_len);
 }
 
 void sa_segment_free(shmarray_segment *seg) {
@@ -570,6 +653,7 @@ void sa_segment_free(shmarray_segment *seg) {
   free(seg->index);
   free(seg->name);
   free(seg->path);
+  free(seg->dir);
   free(seg);
 }
 

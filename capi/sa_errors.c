@@ -83,7 +83,7 @@ int sa_slot_fail(const char *seg_name, const char *name, size_t name_len, uint64
                        (unsigned long long)data_len);
 }
 
-sa_fix_names sa_fix = {"shmarray_list", "shmarray_export_array"};
+sa_fix_names sa_fix = {"shmarray_list", "shmarray_export_array", "shmarray_attach_options.owners"};
 
 const char *sa_bare_message(int code, const char *err) {
   static const char prefix[] = "shmarray: ";

@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 
 #include "shmarray.h" /* a link to bindings/c/shmarray.h, so that Go's build cache sees it */
 
@@ -164,6 +166,7 @@ SA_HIDDEN const char *sa_bare_message(int code, const char *err);
 typedef struct sa_fix_names {
   const char *list;         /* listing segments: "shmarray_list" */
   const char *export_array; /* exporting one array: "shmarray_export_array" */
+  const char *owners;       /* trusting an owner: "shmarray_attach_options.owners" */
 } sa_fix_names;
 SA_HIDDEN extern sa_fix_names sa_fix;
 
@@ -235,7 +238,9 @@ struct shmarray_segment {
   const uint8_t *base; /* the mapping (or caller memory for sa_decode) */
   size_t size;         /* bytes of the file, L */
   int mapped;          /* whether base must be munmap'ed */
-  char *name, *path;   /* for messages */
+  char *name, *path;   /* for messages; path is dir/name */
+  char *dir;           /* the directory, absolute and cleaned (spec §2.2); NULL for sa_decode */
+  uint32_t owner_uid, mode; /* st_uid and permission bits of the descriptor attached */
   sa_header h;
   sa_array *arrays; /* h.array_count */
   sa_kv *kvs;       /* h.kv_count; only records some owner covers are filled */
@@ -252,10 +257,20 @@ SA_HIDDEN int sa_read_header(const uint8_t *b, size_t n, sa_header *h, char *err
 
 /* Structural validation (spec §11.2) of b[0, size) into seg, which must be
  * zeroed except for name and path (used in messages; may be NULL). On error
- * seg holds partial state: free it with sa_segment_free. b must stay
- * readable while seg is used. */
+ * seg holds partial state: free it with sa_segment_free. seg->base becomes
+ * b, which must stay readable while seg is used (views point into it). The
+ * header and the metadata area are copied into private memory first and
+ * decoded from the copy, as sa_decode_fd reads them (one code path). */
 SA_HIDDEN int sa_decode(shmarray_segment *seg, const uint8_t *b, size_t size, char *err,
                         size_t err_len);
+/* The same for the file open as fd, of size bytes (fstat): the header and
+ * the metadata area are read with pread into private memory and decoded
+ * from there, never from a mapping, so a file truncated meanwhile is
+ * TRUNCATED ("the file shrank while it was being read"), never a SIGBUS.
+ * Reads nothing else: the data area is not touched. seg->base is left for
+ * the caller to set (the mapping made afterwards). */
+SA_HIDDEN int sa_decode_fd(shmarray_segment *seg, int fd, uint64_t size, char *err,
+                           size_t err_len);
 
 /* Full validation (spec §11.3) of one array. */
 SA_HIDDEN int sa_validate_array(const shmarray_segment *seg, size_t index, char *err,
@@ -333,7 +348,7 @@ SA_HIDDEN void sa_segment_unpin(shmarray_segment *seg);
 /* A new segment structure holding one reference; NULL without memory. */
 SA_HIDDEN shmarray_segment *sa_segment_new(void);
 
-/* ---- Paths (sa_attach.c) ------------------------------------------------ */
+/* ---- Names and paths (sa_attach.c) ------------------------------------- */
 
 /* INVALID_ARGUMENT unless name is a valid segment name (spec §2.1). */
 SA_HIDDEN int sa_check_name(const char *name, char *err, size_t err_len);
@@ -342,14 +357,93 @@ SA_HIDDEN int sa_check_name(const char *name, char *err, size_t err_len);
 SA_HIDDEN const char *sa_resolve_dir(const char *dir);
 /* malloc'ed path dir/name, cleaned lexically as Go's filepath.Join. */
 SA_HIDDEN char *sa_join(const char *dir, const char *name);
-/* open(path, O_RDONLY|O_NOFOLLOW|O_NONBLOCK|O_CLOEXEC) and fstat. Returns
- * the fd (size in *size), or -1 with errno set, or -2 when the file is not a
- * regular file. */
-SA_HIDDEN int sa_open_segment(const char *path, int64_t *size);
+/* malloc'ed absolute, cleaned path of dir: resolved against the working
+ * directory when relative (Go's filepath.Abs); NULL with errno set. */
+SA_HIDDEN char *sa_abs_path(const char *dir);
 /* Maps an errno from an operation on a segment to a code with a message, as
  * arena/errno_linux.go. */
 SA_HIDDEN int sa_os_error(int errnum, const char *op, const char *name, const char *path,
                           char *err, size_t err_len);
+
+/* ---- Directory-relative operations (sa_dir.c, spec §2.2, §10.5, §15) --- */
+
+/* An open segment directory, as arena/dirfd_linux.go's dirHandle: the path
+ * is resolved once, when it is opened, and every later step reaches the
+ * directory's entries only through fd (openat, fstatat, unlinkat), so a
+ * path renamed or swapped for a link meanwhile changes nothing for the
+ * call that holds it. */
+typedef struct sa_dir {
+  int fd;     /* -1 when closed */
+  char *path; /* absolute and cleaned (malloc'ed): messages, a segment's dir */
+  int self_known;              /* 1: self_* read by sa_dir_entitled; -1: fstat failed */
+  uint32_t self_uid, self_mode; /* the directory's own owner and mode */
+} sa_dir;
+
+#define SA_FOLLOW_DIR_LINK 1 /* reading and listing: follow a link as the last component */
+#define SA_REFUSE_DIR_LINK 0 /* removing: refuse it (O_NOFOLLOW) */
+
+/* Opens dir (resolved by sa_resolve_dir) into *d: open(abs, O_RDONLY |
+ * O_DIRECTORY | O_CLOEXEC), with O_NOFOLLOW for SA_REFUSE_DIR_LINK, which
+ * makes a symbolic link as the last component INVALID_ARGUMENT ("pass the
+ * directory itself"). Other errors as sa_os_error for op on segment name
+ * ("*" for a whole directory), naming the directory as given. *d is closed
+ * (fd -1) on error. */
+SA_HIDDEN int sa_dir_open(sa_dir *d, const char *dir, int follow, const char *op,
+                          const char *name, char *err, size_t err_len);
+SA_HIDDEN void sa_dir_close(sa_dir *d);
+
+/* The regular files of d (DT_UNKNOWN resolved with fstatat, links and
+ * other types left out), read through a new descriptor openat(fd, "."):
+ * *names is a malloc'ed array of *count malloc'ed names, freed with
+ * sa_names_free. -1 with errno on error. */
+SA_HIDDEN int sa_dir_files(const sa_dir *d, char ***names, size_t *count);
+SA_HIDDEN void sa_names_free(char **names, size_t count);
+
+/* openat(d->fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC) and
+ * fstat into *st. Returns the descriptor, or -1 with errno set, or
+ * SA_NOT_REGULAR (descriptor closed) when it is not a regular file. */
+#define SA_NOT_REGULAR (-2)
+SA_HIDDEN int sa_dir_open_entry(const sa_dir *d, const char *name, struct stat *st);
+
+/* Unlinks name from d only if fstatat(AT_SYMLINK_NOFOLLOW) still finds the
+ * file checked (st_dev and st_ino of *checked), then unlinkat(fd, name, 0).
+ * 0, or -1 with errno (ENOENT: gone), or SA_CHANGED: the name now holds
+ * another file, which is left alone. */
+#define SA_CHANGED (-2)
+SA_HIDDEN int sa_dir_remove(const sa_dir *d, const char *name, const struct stat *checked);
+
+/* Whether the caller may remove the entry whose file is *st by the rule of
+ * a directory with the sticky bit: root, the file's owner or the
+ * directory's owner; in a directory without it, anyone (unlinkat decides).
+ * gc skips what it is not entitled to remove (spec §10.5). */
+SA_HIDDEN int sa_dir_entitled(sa_dir *d, const struct stat *st);
+
+/* ---- Creators across pid namespaces (sa_proc.c, spec §10.5) ------------ */
+
+#define SA_CREATOR_ALIVE 0   /* a process with the pid runs, with its start time where known */
+#define SA_CREATOR_GONE 1    /* proven gone in this pid namespace and every one below it */
+#define SA_CREATOR_UNKNOWN 2 /* cannot be judged from here: never taken for dead */
+
+/* What one list or gc call has read of /proc, read lazily and at most once
+ * per step (arena/proc_linux.go procView). Zero it to start; free it with
+ * sa_procview_free. */
+typedef struct sa_nested_pid {
+  uint32_t pid;   /* innermost pid (last NSpid entry) */
+  uint64_t start; /* start time, 0 if unreadable */
+} sa_nested_pid;
+
+typedef struct sa_procview {
+  int checked, consistent, init_known;
+  uint64_t init_start;
+  int nested_read;
+  sa_nested_pid *nested;
+  size_t nested_count;
+} sa_procview;
+
+/* Judges the creator recorded as pid, started at start (clock ticks since
+ * boot, 0 if not recorded): SA_CREATOR_*. */
+SA_HIDDEN int sa_creator(sa_procview *v, uint32_t pid, uint64_t start);
+SA_HIDDEN void sa_procview_free(sa_procview *v);
 
 /* ---- Listing and gc (sa_list.c) ---------------------------------------- */
 
@@ -361,13 +455,36 @@ typedef struct sa_listed {
   char message[512]; /* "shmarray: <code>: ..." when e.status is not OK */
 } sa_listed;
 
-/* The segments of dir sorted by name; *out is malloc'ed (NULL when none). */
-SA_HIDDEN int sa_list_dir(const char *dir, sa_listed **out, size_t *count, char *err,
-                          size_t err_len);
-/* shmarray_gc, returning what it removed (or would, with dry_run): the
- * orphans, then the temporary files, each sorted by name; *removed is
- * malloc'ed even when the first error is returned. */
-SA_HIDDEN int sa_gc_dir(const char *dir, int dry_run, sa_listed **removed, size_t *count,
-                        char *err, size_t err_len);
+/* The segments of dir sorted by name; *out is malloc'ed (NULL when none).
+ * *abs_dir, if abs_dir is not NULL, receives the directory's absolute path
+ * (malloc'ed) on success. */
+SA_HIDDEN int sa_list_dir(const char *dir, sa_listed **out, size_t *count, char **abs_dir,
+                          char *err, size_t err_len);
+
+/* A file gc meant to remove and could not: its code and message, which
+ * names it. */
+typedef struct sa_gc_failure {
+  int code;
+  char message[1024];
+} sa_gc_failure;
+
+/* What one gc did. Every pointer is malloc'ed (NULL when empty); free with
+ * sa_gc_result_free. */
+typedef struct sa_gc_result {
+  char *dir;          /* the directory, absolute (NULL if it could not be opened) */
+  sa_listed *removed; /* what it removed (or would): the orphans, then the
+                         temporary files, each sorted by name */
+  size_t count;
+  sa_gc_failure *failures; /* in the order met */
+  size_t failure_count;
+} sa_gc_result;
+
+/* shmarray_gc with everything it did in *r (arena.GC): it goes on past a
+ * file it cannot remove. Returns OK, the error of opening or reading the
+ * directory (nothing done), or the code of the first failure, with every
+ * failure's message in err, one per line (Go's errors.Join). */
+SA_HIDDEN int sa_gc_dir(const char *dir, int dry_run, sa_gc_result *r, char *err,
+                        size_t err_len);
+SA_HIDDEN void sa_gc_result_free(sa_gc_result *r);
 
 #endif /* SA_INTERNAL_H */

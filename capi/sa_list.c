@@ -1,9 +1,8 @@
 /* Listing, unlinking and garbage-collecting segments, as arena/list.go and
- * arena/gc.go: from headers alone, never mapping a file. */
-#define _DEFAULT_SOURCE /* d_type and DT_* even under strict feature macros */
-#include <dirent.h>
+ * arena/gc.go: from headers alone, never mapping a file, every file reached
+ * relative to the directory opened once (sa_dir.c) and removed only while
+ * its name still holds the file that was checked (spec §10.5). */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,63 +12,13 @@
 
 #include "sa_internal.h"
 
-/* Start time of process pid in clock ticks since boot (field 22 of
- * /proc/PID/stat) in *start, 0 if unreadable; returns 0 when the process
- * does not exist. */
-static int start_time(uint32_t pid, uint64_t *start) {
-  char path[32], buf[4096];
-  *start = 0;
-  snprintf(path, sizeof path, "/proc/%u/stat", pid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  size_t n = 0;
-  for (;;) {
-    ssize_t r = read(fd, buf + n, sizeof buf - 1 - n);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) break;
-    n += (size_t)r;
-    if (n == sizeof buf - 1) break;
-  }
-  close(fd);
-  buf[n] = '\0';
-  /* The command name (field 2) may hold spaces and parentheses: the fields
-   * after it start after the last ')'. Field 22 is the 20th after it. */
-  char *p = strrchr(buf, ')');
-  if (!p) return 1;
-  p++;
-  for (int field = 3; field < 22; field++) {
-    while (*p == ' ') p++;
-    while (*p && *p != ' ') p++;
-  }
-  while (*p == ' ') p++;
-  if (*p < '0' || *p > '9') return 1;
-  uint64_t v = 0;
-  for (; *p >= '0' && *p <= '9'; p++) {
-    if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, (uint64_t)(*p - '0'), &v))
-      return 1;
-  }
-  if (*p && *p != ' ' && *p != '\n') return 1;
-  *start = v;
-  return 1;
-}
-
-/* Whether the creator still runs: pid exists and, where both start times
- * are known, has the recorded one (a recycled pid does not count). */
-static int creator_alive(uint32_t pid, uint64_t start) {
-  if (pid == 0) return 0;
-  uint64_t now;
-  if (!start_time(pid, &now)) return 0;
-  return start == 0 || now == 0 || now == start;
-}
-
-/* Reads the header of dir/name into *e, with the message of its status;
- * 0 if the file is not a segment. */
-static int probe(const char *dir, const char *name, sa_listed *l) {
-  char *path = sa_join(dir, name);
-  if (!path) return 0;
-  int64_t size = 0;
-  int fd = sa_open_segment(path, &size);
-  free(path);
+/* Reads the header of name in d, from a descriptor opened relative to d,
+ * into *l with the message of its status; 0 if it is not a segment. *st is
+ * the fstat of the file read, whose identity a removal checks the name
+ * against. */
+static int probe(const sa_dir *d, const char *name, sa_procview *v, sa_listed *l,
+                 struct stat *st) {
+  int fd = sa_dir_open_entry(d, name, st);
   if (fd < 0) return 0;
   uint8_t buf[SA_HEADER_SIZE];
   ssize_t n = pread(fd, buf, sizeof buf, 0);
@@ -80,19 +29,26 @@ static int probe(const char *dir, const char *name, sa_listed *l) {
   if (rc == SHMARRAY_NOT_A_SEGMENT) return 0;
   memset(l, 0, sizeof *l);
   shmarray_list_entry *e = &l->e;
+  int64_t size = (int64_t)st->st_size;
   snprintf(e->name, sizeof e->name, "%s", name);
   e->size = size;
   e->array_count = h.array_count;
   e->creator_pid = h.creator_pid;
   e->created_ns = h.created_ns;
-  e->creator_alive = creator_alive(h.creator_pid, h.creator_start);
+  switch (sa_creator(v, h.creator_pid, h.creator_start)) {
+  case SA_CREATOR_ALIVE:
+    e->creator_alive = 1;
+    break;
+  case SA_CREATOR_UNKNOWN:
+    e->creator_unknown = 1;
+    break;
+  }
   e->ephemeral = (h.flags & SA_FLAG_EPHEMERAL) != 0;
+  /* The messages of arena/list.go's probe. */
   if (rc) {
-    e->status = sa_fail(rc, l->message, sizeof l->message, "segment \"%s\": %s", name,
-                        sa_bare_message(rc, msg));
+    e->status = sa_fail(rc, l->message, sizeof l->message, "%s", sa_bare_message(rc, msg));
   } else if (!(h.flags & SA_FLAG_SEALED)) {
-    e->status = sa_fail(SHMARRAY_NOT_SEALED, l->message, sizeof l->message,
-                        "segment \"%s\": the writer did not finish this segment", name);
+    e->status = sa_fail(SHMARRAY_NOT_SEALED, l->message, sizeof l->message, "segment \"%s\"", name);
   } else if ((uint64_t)size < h.file_size) {
     e->status = sa_fail(SHMARRAY_TRUNCATED, l->message, sizeof l->message,
                         "segment \"%s\" is %lld bytes, its header says %llu", name, (long long)size,
@@ -103,12 +59,15 @@ static int probe(const char *dir, const char *name, sa_listed *l) {
   return 1;
 }
 
-static int by_name(const void *a, const void *b) {
-  return strcmp(((const sa_listed *)a)->e.name, ((const sa_listed *)b)->e.name);
+/* Orphans first, then temporary files, each by name. */
+static int by_kind_and_name(const void *a, const void *b) {
+  const sa_listed *x = a, *y = b;
+  if (x->temp != y->temp) return x->temp - y->temp;
+  return strcmp(x->e.name, y->e.name);
 }
 
-/* Appends one entry to *list (*n entries, room for *cap); 0 when out of
- * memory. */
+/* Room for one more entry at the end of *list (*n entries, room for *cap);
+ * NULL when out of memory. */
 static sa_listed *grow(sa_listed **list, size_t *n, size_t *cap) {
   if (*n == *cap) {
     size_t ncap = *cap ? 2 * *cap : 16;
@@ -120,41 +79,54 @@ static sa_listed *grow(sa_listed **list, size_t *n, size_t *cap) {
   return &(*list)[*n];
 }
 
-int sa_list_dir(const char *dir, sa_listed **out, size_t *count, char *err, size_t err_len) {
-  dir = sa_resolve_dir(dir);
-  DIR *d = opendir(dir);
-  if (!d) return sa_os_error(errno, "list", "*", dir, err, err_len);
+/* Opens dir for op (follow as sa_dir_open) and reads its regular files'
+ * names: on error the code with a message, and nothing to free. */
+static int open_files(const char *dir, int follow, const char *op, sa_dir *d, char ***names,
+                      size_t *nnames, char *err, size_t err_len) {
+  int rc = sa_dir_open(d, dir, follow, op, "*", err, err_len);
+  if (rc) return rc;
+  if (sa_dir_files(d, names, nnames) != 0) {
+    rc = sa_os_error(errno, op, "*", d->path, err, err_len);
+    sa_dir_close(d);
+  }
+  return rc;
+}
+
+int sa_list_dir(const char *dir, sa_listed **out, size_t *count, char **abs_dir, char *err,
+                size_t err_len) {
+  *out = NULL;
+  *count = 0;
+  sa_dir d;
+  char **names;
+  size_t nnames;
+  int rc = open_files(dir, SA_FOLLOW_DIR_LINK, "list", &d, &names, &nnames, err, err_len);
+  if (rc) return rc;
   sa_listed *list = NULL;
   size_t n = 0, cap = 0;
-  int rc = SHMARRAY_OK;
-  for (;;) {
-    errno = 0;
-    struct dirent *de = readdir(d);
-    if (!de) {
-      if (errno) rc = sa_os_error(errno, "list", "*", dir, err, err_len);
-      break;
-    }
-    if (sa_check_name(de->d_name, NULL, 0) != SHMARRAY_OK) continue;
-    unsigned char type = de->d_type;
-    if (type == DT_UNKNOWN) { /* file systems without d_type */
-      struct stat st;
-      if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-      type = S_ISREG(st.st_mode) ? DT_REG : DT_UNKNOWN;
-    }
-    if (type != DT_REG) continue; /* links, directories, FIFOs... */
+  sa_procview v = {0};
+  for (size_t i = 0; i < nnames; i++) {
+    if (sa_check_name(names[i], NULL, 0) != SHMARRAY_OK) continue;
     sa_listed *slot = grow(&list, &n, &cap);
     if (!slot) {
       rc = sa_fail(SHMARRAY_INTERNAL, err, err_len, "out of memory");
       break;
     }
-    if (probe(dir, de->d_name, slot)) n++;
+    struct stat st;
+    if (probe(&d, names[i], &v, slot, &st)) n++;
   }
-  closedir(d);
+  sa_procview_free(&v);
+  sa_names_free(names, nnames);
   if (rc) {
     free(list);
+    sa_dir_close(&d);
     return rc;
   }
-  if (n) qsort(list, n, sizeof *list, by_name);
+  if (n) qsort(list, n, sizeof *list, by_kind_and_name);
+  if (abs_dir) {
+    *abs_dir = d.path;
+    d.path = NULL;
+  }
+  sa_dir_close(&d);
   *out = list;
   *count = n;
   return SHMARRAY_OK;
@@ -166,7 +138,7 @@ int shmarray_list(const char *dir, shmarray_list_entry **out, size_t *count, cha
     return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len, "out and count must not be NULL");
   sa_listed *list = NULL;
   size_t n = 0;
-  int rc = sa_list_dir(dir, &list, &n, err, err_len);
+  int rc = sa_list_dir(dir, &list, &n, NULL, err, err_len);
   if (rc) return rc;
   shmarray_list_entry *entries = NULL;
   if (n && !(entries = malloc(n * sizeof *entries))) {
@@ -182,14 +154,31 @@ int shmarray_list(const char *dir, shmarray_list_entry **out, size_t *count, cha
 
 void shmarray_list_free(shmarray_list_entry *entries) { free(entries); }
 
+/* The error of sa_dir_remove (arena's removeError); OK stays OK. */
+static int remove_error(int r, const char *op, const char *name, const char *path, char *err,
+                        size_t err_len) {
+  if (r == SA_CHANGED)
+    return sa_fail(SHMARRAY_NOT_FOUND, err, err_len,
+                   "%s segment \"%s\": %s was replaced by another file while it was being "
+                   "removed; nothing was removed (check the directory and try again)",
+                   op, name, path);
+  if (r) return sa_os_error(errno, op, name, path, err, err_len);
+  return SHMARRAY_OK;
+}
+
 int shmarray_unlink(const char *name, const char *dir, char *err, size_t err_len) {
   int rc = sa_check_name(name, err, err_len);
   if (rc) return rc;
-  char *path = sa_join(sa_resolve_dir(dir), name);
-  if (!path) return sa_fail(SHMARRAY_INTERNAL, err, err_len, "out of memory");
-  int64_t size;
-  int fd = sa_open_segment(path, &size);
-  if (fd == -2) {
+  sa_dir d;
+  if ((rc = sa_dir_open(&d, dir, SA_REFUSE_DIR_LINK, "unlink", "*", err, err_len))) return rc;
+  char *path = sa_join(d.path, name);
+  if (!path) {
+    sa_dir_close(&d);
+    return sa_fail(SHMARRAY_INTERNAL, err, err_len, "out of memory");
+  }
+  struct stat st;
+  int fd = sa_dir_open_entry(&d, name, &st);
+  if (fd == SA_NOT_REGULAR) {
     rc = sa_fail(SHMARRAY_NOT_A_SEGMENT, err, err_len,
                  "segment \"%s\": %s is not a regular file; not removed", name, path);
   } else if (fd < 0) {
@@ -201,15 +190,17 @@ int shmarray_unlink(const char *name, const char *dir, char *err, size_t err_len
     if (n != (ssize_t)sizeof magic || memcmp(magic, "SHMARRAY", 8) != 0)
       rc = sa_fail(SHMARRAY_NOT_A_SEGMENT, err, err_len,
                    "%s is not a shmarray segment; not removed", path);
-    else if (unlink(path) != 0)
-      rc = sa_os_error(errno, "unlink", name, path, err, err_len);
+    else
+      rc = remove_error(sa_dir_remove(&d, name, &st), "unlink", name, path, err, err_len);
   }
   free(path);
+  sa_dir_close(&d);
   return rc;
 }
 
-/* The writer's pid in a fallback temporary name ".shmarray-tmp-PID-HEX"
- * (arena/os_linux.go), or 0 if name is not one. */
+/* The writer's pid in a fallback temporary name ".shmarray-tmp-PID-..."
+ * (arena/gc.go tempFilePID): decimal digits, > 0, fitting 32 bits, then
+ * '-'; 0 if name is not one. */
 static uint32_t temp_file_pid(const char *name) {
   static const char prefix[] = ".shmarray-tmp-";
   if (strncmp(name, prefix, sizeof prefix - 1) != 0) return 0;
@@ -223,115 +214,143 @@ static uint32_t temp_file_pid(const char *name) {
   return *p == '-' ? (uint32_t)pid : 0;
 }
 
-/* Whether dir/name, read again, is still the orphan e that listing found
- * (same creator, same creation time). */
-static int still_orphan(const char *dir, const shmarray_list_entry *e) {
-  sa_listed again;
-  return probe(dir, e->name, &again) && again.e.ephemeral && !again.e.creator_alive &&
-         again.e.creator_pid == e->creator_pid && again.e.created_ns == e->created_ns;
+/* Judges the temporary file name of d, whose name says its writer was pid
+ * (arena/gc.go probeTemp): 1, with *l filled and *st the file read, only if
+ * it is proven a leftover the caller may remove: a regular file with one
+ * link, the caller's (or the caller is root), starting with the magic or,
+ * for the caller's own file, with zeros only (empty included), and whose
+ * writer is proven gone. */
+static int probe_temp(const sa_dir *d, const char *name, uint32_t pid, sa_procview *v,
+                      sa_listed *l, struct stat *st) {
+  int fd = sa_dir_open_entry(d, name, st);
+  if (fd < 0) return 0;
+  uint32_t euid = (uint32_t)geteuid();
+  int own = (uint32_t)st->st_uid == euid;
+  if (st->st_nlink != 1 || (!own && euid != 0)) {
+    close(fd);
+    return 0;
+  }
+  uint8_t head[8];
+  ssize_t want = st->st_size < (off_t)sizeof head ? (ssize_t)st->st_size : (ssize_t)sizeof head;
+  ssize_t n = pread(fd, head, sizeof head, 0);
+  close(fd);
+  if (n != want) return 0;
+  int magic = n == (ssize_t)sizeof head && memcmp(head, "SHMARRAY", 8) == 0;
+  int zero = 1;
+  for (ssize_t i = 0; i < n; i++) zero &= head[i] == 0;
+  if (!magic && !(own && zero)) return 0;
+  if (sa_creator(v, pid, 0) != SA_CREATOR_GONE) return 0;
+  memset(l, 0, sizeof *l);
+  snprintf(l->e.name, sizeof l->e.name, "%s", name);
+  l->e.size = (int64_t)st->st_size;
+  l->e.creator_pid = pid;
+  l->e.created_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+  l->temp = 1;
+  l->e.status = sa_fail(SHMARRAY_NOT_SEALED, l->message, sizeof l->message,
+                        "%s is the unfinished temporary file of writer %u, which no longer runs",
+                        name, pid);
+  return 1;
 }
 
-/* The hidden temporary files of dead fallback writers in d, sorted by name,
- * appended to *list. */
-static int stale_temp_files(const char *d, sa_listed **list, size_t *n, size_t *cap, char *err,
-                            size_t err_len) {
-  DIR *dd = opendir(d);
-  if (!dd) return sa_os_error(errno, "gc", "*", d, err, err_len);
-  size_t first = *n;
-  int rc = SHMARRAY_OK;
-  for (;;) {
-    errno = 0;
-    struct dirent *de = readdir(dd);
-    if (!de) break;
-    uint32_t pid = temp_file_pid(de->d_name);
-    struct stat st;
-    if (!pid || fstatat(dirfd(dd), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-        !S_ISREG(st.st_mode) || creator_alive(pid, 0))
-      continue;
-    sa_listed *l = grow(list, n, cap);
+/* Appends a failure to r; 0 when out of memory. */
+static sa_gc_failure *add_failure(sa_gc_result *r) {
+  if ((r->failure_count & (r->failure_count - 1)) == 0) { /* 0, 1, 2, 4...: grow */
+    size_t ncap = r->failure_count ? 2 * r->failure_count : 1;
+    sa_gc_failure *grown = realloc(r->failures, ncap * sizeof *grown);
+    if (!grown) return NULL;
+    r->failures = grown;
+  }
+  return &r->failures[r->failure_count++];
+}
+
+int sa_gc_dir(const char *dir, int dry_run, sa_gc_result *r, char *err, size_t err_len) {
+  memset(r, 0, sizeof *r);
+  sa_dir d;
+  char **names;
+  size_t nnames;
+  int rc = open_files(dir, SA_REFUSE_DIR_LINK, "gc", &d, &names, &nnames, err, err_len);
+  if (rc) return rc;
+  sa_procview v = {0};
+  size_t cap = 0;
+  int oom = 0;
+  /* One walk: each file is judged from one descriptor and removed only
+   * while its name still holds that file. */
+  for (size_t i = 0; i < nnames && !oom; i++) {
+    const char *name = names[i];
+    sa_listed *l = grow(&r->removed, &r->count, &cap);
     if (!l) {
-      rc = sa_fail(SHMARRAY_INTERNAL, err, err_len, "out of memory");
+      oom = 1;
       break;
     }
-    memset(l, 0, sizeof *l);
-    snprintf(l->e.name, sizeof l->e.name, "%s", de->d_name);
-    l->e.size = (int64_t)st.st_size;
-    l->e.creator_pid = pid;
-    l->e.created_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-    l->temp = 1;
-    l->e.status = sa_fail(SHMARRAY_NOT_SEALED, l->message, sizeof l->message,
-                          "%s is the unfinished temporary file of writer %u, which no longer runs",
-                          de->d_name, pid);
-    (*n)++;
-  }
-  closedir(dd);
-  if (*n > first) qsort(*list + first, *n - first, sizeof **list, by_name);
-  return rc;
-}
-
-int sa_gc_dir(const char *dir, int dry_run, sa_listed **removed, size_t *count, char *err,
-              size_t err_len) {
-  *removed = NULL;
-  *count = 0;
-  sa_listed *list = NULL, *out = NULL;
-  size_t n = 0, nout = 0, cap = 0;
-  int rc = sa_list_dir(dir, &list, &n, err, err_len);
-  if (rc) return rc;
-  const char *d = sa_resolve_dir(dir);
-  int first = SHMARRAY_OK; /* gc goes on past errors; the first one is returned */
-  for (size_t i = 0; i < n; i++) {
-    const shmarray_list_entry *e = &list[i].e;
-    if (!e->ephemeral || e->creator_alive) continue;
+    struct stat st;
+    int ok = 0;
+    const char *op = NULL;
+    uint32_t pid = temp_file_pid(name);
+    if (pid) {
+      ok = probe_temp(&d, name, pid, &v, l, &st);
+      op = "remove the temporary file of a dead writer,";
+    } else if (sa_check_name(name, NULL, 0) == SHMARRAY_OK) {
+      ok = probe(&d, name, &v, l, &st) && l->e.ephemeral && !l->e.creator_alive &&
+           !l->e.creator_unknown;
+      op = "remove orphaned";
+    }
+    /* Not proven ours, or (sticky directory) not ours to remove: skipped
+     * silently, as other users' business. */
+    if (!ok || !sa_dir_entitled(&d, &st)) continue;
     if (!dry_run) {
-      if (!still_orphan(d, e)) continue; /* replaced or removed since listing */
-      int r = shmarray_unlink(e->name, dir, first ? NULL : err, first ? 0 : err_len);
-      if (r) {
-        if (!first) first = r; /* err holds the first error's message */
+      int gone = sa_dir_remove(&d, name, &st);
+      if (gone == SA_CHANGED || (gone < 0 && errno == ENOENT))
+        continue; /* removed or replaced since it was judged: not ours to remove */
+      if (gone < 0) {
+        int e = errno;
+        sa_gc_failure *f = add_failure(r);
+        char *path = sa_join(d.path, name);
+        if (!f || !path) {
+          free(path);
+          oom = 1;
+          break;
+        }
+        f->code = sa_os_error(e, op, name, path, f->message, sizeof f->message);
+        free(path);
         continue;
       }
     }
-    sa_listed *l = grow(&out, &nout, &cap);
-    if (!l) {
-      first = first ? first : sa_fail(SHMARRAY_INTERNAL, err, err_len, "out of memory");
-      break;
-    }
-    *l = list[i];
-    nout++;
+    r->count++;
   }
-  free(list);
-  size_t temps = nout;
-  int r = stale_temp_files(d, &out, &nout, &cap, first ? NULL : err, first ? 0 : err_len);
-  if (r && !first) first = r;
-  size_t kept = temps;
-  int dfd = dry_run || nout == temps ? -1 : open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  for (size_t i = temps; i < nout; i++) {
-    if (!dry_run) {
-      int gone = dfd >= 0 && (unlinkat(dfd, out[i].e.name, 0) == 0 || errno == ENOENT);
-      int errnum = errno;
-      if (!gone && !first) {
-        char *path = sa_join(d, out[i].e.name);
-        first = sa_fail(errnum == EACCES || errnum == EPERM || errnum == EROFS
-                            ? SHMARRAY_PERMISSION_DENIED
-                            : SHMARRAY_IO_ERROR,
-                        err, err_len, "gc: removing the temporary file %s of dead writer %u: %s",
-                        path ? path : out[i].e.name, out[i].e.creator_pid, strerror(errnum));
-        free(path);
-      }
-      if (!gone) continue;
-    }
-    out[kept++] = out[i];
+  sa_procview_free(&v);
+  sa_names_free(names, nnames);
+  if (r->count) qsort(r->removed, r->count, sizeof *r->removed, by_kind_and_name);
+  r->dir = d.path;
+  d.path = NULL;
+  sa_dir_close(&d);
+  if (oom) {
+    sa_gc_failure *f = add_failure(r);
+    if (f) f->code = sa_fail(SHMARRAY_INTERNAL, f->message, sizeof f->message, "gc: out of memory");
+    if (!f) return sa_fail(SHMARRAY_INTERNAL, err, err_len, "gc: out of memory");
   }
-  if (dfd >= 0) close(dfd);
-  *removed = out;
-  *count = kept;
-  return first;
+  if (!r->failure_count) return SHMARRAY_OK;
+  /* Every failure, one per line, as Go's errors.Join prints them. */
+  if (err && err_len) {
+    size_t at = 0;
+    err[0] = '\0';
+    for (size_t i = 0; i < r->failure_count && at + 1 < err_len; i++)
+      at += (size_t)snprintf(err + at, err_len - at, i ? "\n%s" : "%s", r->failures[i].message);
+  }
+  return r->failures[0].code;
+}
+
+void sa_gc_result_free(sa_gc_result *r) {
+  if (!r) return;
+  free(r->dir);
+  free(r->removed);
+  free(r->failures);
+  memset(r, 0, sizeof *r);
 }
 
 int shmarray_gc(const char *dir, int dry_run, size_t *removed, char *err, size_t err_len) {
-  sa_listed *list;
-  size_t n;
-  int rc = sa_gc_dir(dir, dry_run, &list, &n, err, err_len);
-  free(list);
-  if (removed) *removed = n;
+  sa_gc_result r;
+  int rc = sa_gc_dir(dir, dry_run, &r, err, err_len);
+  if (removed) *removed = r.count;
+  sa_gc_result_free(&r);
   return rc;
 }

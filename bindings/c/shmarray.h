@@ -161,14 +161,43 @@ typedef struct shmarray_segment shmarray_segment;
 
 /*
  * Attach the published segment `name` in `dir` (NULL or "": $SHMARRAY_DIR,
- * else /dev/shm): open, map read-only, check the header, the checksum and
- * every directory record (spec §11.2). O(arrays), never touches data pages.
- * On success *out is a handle to release with shmarray_close.
+ * else /dev/shm): open the directory once and the name relative to it
+ * (O_NOFOLLOW | O_NONBLOCK), read the header and the metadata area with
+ * pread into private memory and check them there (header, checksum, every
+ * directory record, spec §11.2), then map the file read-only. O(arrays),
+ * never touches data pages. A file truncated while it is being attached is
+ * TRUNCATED, never a crash (what a reader can promise once the file is
+ * mapped is in spec §15). It is shmarray_attach_with without an owner
+ * check. On success *out is a handle to release with shmarray_close.
  * Errors: INVALID_ARGUMENT, NOT_FOUND, PERMISSION_DENIED, IO_ERROR, and the
  * invalid-segment codes 6..18.
  */
 int shmarray_attach(const char *name, const char *dir, shmarray_segment **out,
                     char *err, size_t err_len);
+
+/* Options of shmarray_attach_with; all zero is shmarray_attach. */
+typedef struct shmarray_attach_options {
+  const char *dir;        /* NULL or "": $SHMARRAY_DIR, else /dev/shm */
+  const uint32_t *owners; /* owner_count trusted uids, read during the call */
+  size_t owner_count;     /* 0: no owner check */
+} shmarray_attach_options;
+
+/*
+ * shmarray_attach with options (opts may be NULL). With owner_count > 0 a
+ * file whose owner (st_uid from fstat of the opened descriptor, not of the
+ * path) is not among owners is refused with PERMISSION_DENIED before
+ * anything is mapped: a segment's owner can rewrite or truncate it under
+ * its readers (spec §15), so list only users you trust, typically
+ * geteuid(). Errors: as shmarray_attach; INVALID_ARGUMENT if owners is NULL
+ * with owner_count > 0.
+ */
+int shmarray_attach_with(const char *name, const shmarray_attach_options *opts,
+                         shmarray_segment **out, char *err, size_t err_len);
+
+/* The owner (st_uid) and permission bits (st_mode & 0777) of the file when
+ * it was attached, from fstat of the descriptor that was mapped. Either
+ * pointer may be NULL. INVALID_ARGUMENT if seg is NULL. */
+int shmarray_owner(const shmarray_segment *seg, uint32_t *uid, uint32_t *mode);
 
 /*
  * Release the handle. The mapping is unmapped once no Arrow structure
@@ -343,8 +372,16 @@ int shmarray_export_array(shmarray_segment *seg, size_t index,
 int shmarray_export_stream(shmarray_segment *seg, struct ArrowArrayStream *out,
                            char *err, size_t err_len);
 
-/* Remove segment `name` from `dir`. Attached processes keep reading it.
- * Refuses (NOT_A_SEGMENT) to remove a file that is not a segment. */
+/* Remove segment `name` from `dir` (NULL or "": $SHMARRAY_DIR, else
+ * /dev/shm). Attached processes keep reading it. The directory is opened
+ * once, refusing a symbolic link as its last component (INVALID_ARGUMENT:
+ * pass the directory itself); the file is opened relative to it and its
+ * magic checked (NOT_A_SEGMENT otherwise, nothing removed), and the name is
+ * unlinked from that directory only if it still holds the file checked
+ * (same st_dev and st_ino): nothing outside the directory is ever removed,
+ * whatever happens to its path meanwhile (spec §10.5, §15).
+ * Errors: INVALID_ARGUMENT, NOT_FOUND (also when the name changed during
+ * the call), NOT_A_SEGMENT, PERMISSION_DENIED, IO_ERROR. */
 int shmarray_unlink(const char *name, const char *dir, char *err, size_t err_len);
 
 /* Segments in `dir`, from their headers (no mapping). */
@@ -357,28 +394,44 @@ typedef struct shmarray_list_entry {
   int creator_alive;      /* 1 if the creating process still runs */
   int ephemeral;          /* 1 if the creator asked for unlink on exit */
   int status;             /* SHMARRAY_OK, or why the header is not valid */
+  int creator_unknown;    /* 1 if the creator cannot be judged from this
+                             process (pid 0, another pid namespace, a /proc
+                             that hides it; spec §10.5): never an orphan;
+                             creator_alive is then 0 */
 } shmarray_list_entry;
 
 /* *out is an array of *count entries sorted by name, to free with
- * shmarray_list_free (NULL when count is 0). */
+ * shmarray_list_free (NULL when count is 0). The directory is opened once
+ * (a symbolic link to it is followed) and every file relative to it;
+ * symbolic links, non-regular files, names reserved for temporary files
+ * (starting with '.') and files without the magic are left out. */
 int shmarray_list(const char *dir, shmarray_list_entry **out, size_t *count,
                   char *err, size_t err_len);
 void shmarray_list_free(shmarray_list_entry *entries);
 
 /*
  * Remove the orphans of `dir` (NULL or "": $SHMARRAY_DIR, else /dev/shm):
- * segments created with SHMARRAY_CREATE_EPHEMERAL whose creator no longer
- * runs (creator_pid and its start time, spec §10.5). A segment created
- * without that flag, or whose creator runs, is never removed. Each header is
- * read again just before its unlink, so a segment published under the same
- * name meanwhile stays. Also removes the hidden temporary files
+ * segments created with SHMARRAY_CREATE_EPHEMERAL whose creator is proven
+ * gone (creator_pid and its start time, judged across pid namespaces as
+ * spec §10.5 says; a creator that cannot be judged from here is never
+ * gone). A segment created without that flag, or whose creator may run, is
+ * never removed. Also removes the hidden temporary files
  * ".shmarray-tmp-PID-..." that a writer on the fallback publication path
- * (file systems without O_TMPFILE) left when it died, once PID no longer
- * runs. With dry_run non-zero nothing is removed.
- * *removed (may be NULL) is set to the number of files removed (or that would
- * be) even when an error is returned: gc goes on past errors and returns the
- * first. Pids mean something only in the creator's pid namespace: do not gc
- * a directory shared with processes of another one.
+ * left when it died, only those proven to be such leftovers: a regular
+ * file with one link whose writer PID is gone, the caller's own holding
+ * zeros or the magic in its first 8 bytes, or (for root) anyone's starting
+ * with the magic. Files not proven removable, and in a directory with the
+ * sticky bit those the caller may not remove, are skipped silently.
+ *
+ * The directory is opened once, refusing a symbolic link as its last
+ * component (INVALID_ARGUMENT); every file is judged from a descriptor
+ * opened relative to it and its name unlinked only while it still holds
+ * that file, so nothing outside the directory is ever removed. With dry_run
+ * non-zero nothing is removed. *removed (may be NULL) is set to the number
+ * of files removed (or that would be) even when an error is returned: gc
+ * goes on past a file it cannot remove, returns the code of the first such
+ * failure and writes every failure's message, each naming its file, one
+ * per line, into err.
  */
 int shmarray_gc(const char *dir, int dry_run, size_t *removed, char *err, size_t err_len);
 

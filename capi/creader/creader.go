@@ -50,6 +50,8 @@ import "C"
 import (
 	"runtime"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 const errLen = 8192
@@ -82,6 +84,32 @@ func Decode(b []byte) (seg *Segment, code int, msg string) {
 	seg = &Segment{seg: s, mem: mem}
 	runtime.SetFinalizer(seg, (*Segment).Close)
 	return seg, 0, ""
+}
+
+// DecodeFD runs the C structural validation as attach does: from a file
+// descriptor (a memfd holding b), claimed to be size bytes long, read with
+// pread into private memory. It returns the code and message; nothing is
+// mapped and no segment is kept.
+func DecodeFD(b []byte, size int64) (code int, msg string) {
+	fd, err := unix.MemfdCreate("creader", unix.MFD_CLOEXEC)
+	if err != nil {
+		panic(err)
+	}
+	defer unix.Close(fd)
+	for off := 0; off < len(b); {
+		n, err := unix.Pwrite(fd, b[off:], int64(off))
+		if err != nil {
+			panic(err)
+		}
+		off += n
+	}
+	s := C.sa_segment_new()
+	defer C.sa_segment_unref(s)
+	errBuf := (*C.char)(C.malloc(errLen))
+	defer C.free(unsafe.Pointer(errBuf))
+	*errBuf = 0
+	rc := C.sa_decode_fd(s, C.int(fd), C.uint64_t(size), errBuf, errLen)
+	return int(rc), C.GoString(errBuf)
 }
 
 // Close frees the decoded segment and the copy of the bytes.

@@ -32,6 +32,10 @@ func compare(t testing.TB, b []byte) {
 	if got := int(format.CodeOf(gerr)); got != ccode || message(gerr) != cmsg {
 		t.Fatalf("attach differs:\n go: %d %s\n  c: %d %s", got, message(gerr), ccode, cmsg)
 	}
+	// Attach reads the file with pread, not from memory: the same verdict.
+	if fcode, fmsg := DecodeFD(b, int64(len(b))); fcode != ccode || fmsg != cmsg {
+		t.Fatalf("attach from a descriptor differs:\n memory: %d %s\n     fd: %d %s", ccode, cmsg, fcode, fmsg)
+	}
 	if gerr != nil {
 		return
 	}
@@ -228,6 +232,33 @@ func TestCAndGoReadersAgreeOnTheCorpus(t *testing.T) {
 			compare(t, b)
 			compare(t, resealed(b))
 		})
+	}
+}
+
+// TestDecodeOfAFileThatShrank: a file shorter than its fstat said when it
+// is read (truncated by its owner during attach) is TRUNCATED, with the
+// message of arena's fault guard, wherever the read falls short: in the
+// header or in the metadata area.
+func TestDecodeOfAFileThatShrank(t *testing.T) {
+	var valid []byte
+	for name, b := range corpus(t) {
+		if strings.Contains(name, "/valid/") && len(b) > 256 {
+			valid = b
+			break
+		}
+	}
+	if valid == nil {
+		t.Fatal("no valid vector of more than 256 bytes in the corpus")
+	}
+	const want = "shmarray: truncated segment: the file shrank while it was being read (someone truncated a published segment)"
+	for _, keep := range []int{0, 7, 64, 127, len(valid) - 1} {
+		code, msg := DecodeFD(valid[:keep], int64(len(valid)))
+		if code != int(format.Truncated) || msg != want {
+			t.Errorf("%d of %d bytes left: %d %s", keep, len(valid), code, msg)
+		}
+	}
+	if code, msg := DecodeFD(valid, int64(len(valid))); code != 0 {
+		t.Errorf("the whole file: %d %s", code, msg)
 	}
 }
 

@@ -33,20 +33,66 @@ static PyObject *text(const char *s, size_t n) { return PyUnicode_DecodeUTF8(s, 
 
 /* ---- attach ---------------------------------------------------------------- */
 
+/* The trusted owners of attach(owners=...): None (no check) or a sequence
+ * of uids, into a malloc'ed array (*count entries; NULL and 0 for None). */
+static int owners_arg(PyObject *obj, uint32_t **out, size_t *count) {
+  *out = NULL;
+  *count = 0;
+  if (obj == Py_None) return 0;
+  int text = PyUnicode_Check(obj) || PyBytes_Check(obj);
+  Py_ssize_t n = !text && PySequence_Check(obj) ? PySequence_Size(obj) : -1;
+  if (n < 0) {
+    PyErr_Clear();
+    native_raisef(SHMARRAY_INVALID_ARGUMENT, "owners must be a sequence of uids or None, not %R",
+                  obj);
+    return -1;
+  }
+  uint32_t *uids = malloc((n ? (size_t)n : 1) * sizeof *uids);
+  if (!uids) {
+    PyErr_NoMemory();
+    return -1;
+  }
+  for (Py_ssize_t i = 0; i < n; i++) {
+    PyObject *item = PySequence_GetItem(obj, i);
+    if (!item) {
+      free(uids);
+      return -1;
+    }
+    unsigned long v = PyLong_Check(item) ? PyLong_AsUnsignedLong(item) : (unsigned long)-1;
+    if (!PyLong_Check(item) || (v == (unsigned long)-1 && PyErr_Occurred()) || v > UINT32_MAX) {
+      PyErr_Clear();
+      native_raisef(SHMARRAY_INVALID_ARGUMENT, "owner %R is not a uid (an int from 0 to 2^32 - 1)",
+                    item);
+      Py_DECREF(item);
+      free(uids);
+      return -1;
+    }
+    Py_DECREF(item);
+    uids[i] = (uint32_t)v;
+  }
+  *out = uids;
+  *count = (size_t)n;
+  return 0;
+}
+
 static PyObject *native_attach(PyObject *mod, PyObject *args) {
   (void)mod;
-  PyObject *name_obj, *dir_obj = Py_None;
-  if (!PyArg_ParseTuple(args, "O|O:attach", &name_obj, &dir_obj)) return NULL;
+  PyObject *name_obj, *dir_obj = Py_None, *owners_obj = Py_None;
+  if (!PyArg_ParseTuple(args, "O|OO:attach", &name_obj, &dir_obj, &owners_obj)) return NULL;
   const char *name = native_name_arg(name_obj);
   if (!name) return NULL;
-  const char *dir;
-  if (native_dir_arg(dir_obj, &dir) < 0) return NULL;
+  shmarray_attach_options opts = {0};
+  if (native_dir_arg(dir_obj, &opts.dir) < 0) return NULL;
+  uint32_t *owners;
+  if (owners_arg(owners_obj, &owners, &opts.owner_count) < 0) return NULL;
+  opts.owners = owners;
   shmarray_segment *seg = NULL;
   char err[NATIVE_ERR_LEN];
   int rc;
   Py_BEGIN_ALLOW_THREADS
-  rc = shmarray_attach(name, dir, &seg, err, sizeof err);
+  rc = shmarray_attach_with(name, &opts, &seg, err, sizeof err);
   Py_END_ALLOW_THREADS
+  free(owners);
   if (rc) return native_raise(rc, err);
   HandleObject *h = PyObject_New(HandleObject, Handle_Type);
   if (!h) {
@@ -56,9 +102,11 @@ static PyObject *native_attach(PyObject *mod, PyObject *args) {
   h->seg = seg;
   h->closed = 0;
   h->memory = NULL;
+  h->dir = h->path = NULL;
   Py_INCREF(name_obj);
   h->name = name_obj;
-  h->dir = PyUnicode_DecodeFSDefault(sa_resolve_dir(dir));
+  /* Absolute and cleaned (spec §2.2): a pickle carries it elsewhere. */
+  h->dir = PyUnicode_DecodeFSDefault(seg->dir);
   h->path = PyUnicode_DecodeFSDefault(seg->path);
   if (!h->dir || !h->path) {
     Py_DECREF(h);
@@ -155,6 +203,15 @@ static PyObject *handle_header(PyObject *self, PyObject *unused) {
                        (unsigned long)hd->creator_pid,
                        (hd->flags & SA_FLAG_EPHEMERAL) ? Py_True : Py_False, (unsigned)hd->minor,
                        (unsigned)hd->array_count);
+}
+
+static PyObject *handle_owner(PyObject *self, PyObject *unused) {
+  (void)unused;
+  shmarray_segment *seg = native_segment((HandleObject *)self);
+  if (!seg) return NULL;
+  uint32_t uid = 0, mode = 0;
+  shmarray_owner(seg, &uid, &mode);
+  return Py_BuildValue("(kk)", (unsigned long)uid, (unsigned long)mode);
 }
 
 static PyObject *handle_names(PyObject *self, PyObject *unused) {
@@ -443,7 +500,7 @@ static PyObject *get_count(PyObject *self, void *c) {
 
 static PyGetSetDef handle_getset[] = {
     {"name", get_name, NULL, "The segment name, as given to attach.", NULL},
-    {"dir", get_dir, NULL, "The directory it was attached from (resolved).", NULL},
+    {"dir", get_dir, NULL, "The directory it was attached from, absolute and cleaned.", NULL},
     {"path", get_path, NULL, "Its file path.", NULL},
     {"closed", get_closed, NULL, "Whether close() was called.", NULL},
     {"count", get_count, NULL, "Number of arrays.", NULL},
@@ -454,6 +511,7 @@ static PyMethodDef handle_methods[] = {
     {"close", handle_close, METH_NOARGS, "Drop this handle's reference to the mapping. Idempotent."},
     {"memory", handle_memory, METH_NOARGS, "The whole mapping as a read-only buffer (one object per handle)."},
     {"header", handle_header, METH_NOARGS, "(file_size, created_ns, creator_pid, ephemeral, minor, array_count)."},
+    {"owner", handle_owner, METH_NOARGS, "(uid, mode): st_uid and st_mode & 0o777 of the file attached."},
     {"names", handle_names, METH_NOARGS, "Array names in directory order."},
     {"find", handle_find, METH_O, "Index of the array called name, or -1."},
     {"num_rows", handle_num_rows, METH_NOARGS, "The common length of every array, or None (0 arrays: 0)."},
@@ -482,7 +540,8 @@ static PyType_Spec handle_spec = {"shmarray._native.Handle", sizeof(HandleObject
 
 static PyMethodDef module_functions[] = {
     {"attach", native_attach, METH_VARARGS,
-     "attach(name, dir=None) -> Handle: open, map and structurally validate a segment."},
+     "attach(name, dir=None, owners=None) -> Handle: open, structurally validate (from private\n"
+     "memory) and map a segment; with owners, a sequence of uids, refuse any other owner."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -5,13 +5,14 @@
 #include "native.h"
 
 /* (name, size, arrays, created_ns, creator_pid, creator_alive, ephemeral,
- * status, message, temp) of one entry. */
+ * status, message, temp, creator_unknown) of one entry. */
 static PyObject *entry(const sa_listed *l) {
   const shmarray_list_entry *e = &l->e;
-  return Py_BuildValue("(sLILkOOisO)", e->name, (long long)e->size, (unsigned)e->array_count,
+  return Py_BuildValue("(sLILkOOisOO)", e->name, (long long)e->size, (unsigned)e->array_count,
                        (long long)e->created_ns, (unsigned long)e->creator_pid,
                        e->creator_alive ? Py_True : Py_False, e->ephemeral ? Py_True : Py_False,
-                       e->status, l->message, l->temp ? Py_True : Py_False);
+                       e->status, l->message, l->temp ? Py_True : Py_False,
+                       e->creator_unknown ? Py_True : Py_False);
 }
 
 static PyObject *entries(const sa_listed *list, size_t n) {
@@ -28,6 +29,7 @@ static PyObject *entries(const sa_listed *list, size_t n) {
   return out;
 }
 
+/* list_segments(dir) -> (absolute dir, entries). */
 static PyObject *native_list(PyObject *mod, PyObject *args) {
   (void)mod;
   PyObject *dir_obj = Py_None;
@@ -36,19 +38,29 @@ static PyObject *native_list(PyObject *mod, PyObject *args) {
   if (native_dir_arg(dir_obj, &dir) < 0) return NULL;
   sa_listed *list = NULL;
   size_t n = 0;
+  char *abs = NULL;
   char err[NATIVE_ERR_LEN];
   int rc;
   Py_BEGIN_ALLOW_THREADS
-  rc = sa_list_dir(dir, &list, &n, err, sizeof err);
+  rc = sa_list_dir(dir, &list, &n, &abs, err, sizeof err);
   Py_END_ALLOW_THREADS
   if (rc) return native_raise(rc, err);
   PyObject *out = entries(list, n);
   free(list);
-  return out;
+  PyObject *d = out ? PyUnicode_DecodeFSDefault(abs) : NULL;
+  free(abs);
+  if (!d) {
+    Py_XDECREF(out);
+    return NULL;
+  }
+  return Py_BuildValue("(NN)", d, out);
 }
 
-/* gc(dir, dry_run) -> (removed entries, code, message): gc goes on past
- * errors and reports the first, with what it did remove. */
+/* gc(dir, dry_run) -> (absolute dir or None, removed entries, code,
+ * message, failures): gc goes on past the files it cannot remove and
+ * reports each as (code, message); code and message are those of the
+ * directory's error, or of the first failure (message: every failure, one
+ * per line). */
 static PyObject *native_gc(PyObject *mod, PyObject *args) {
   (void)mod;
   PyObject *dir_obj = Py_None;
@@ -56,17 +68,38 @@ static PyObject *native_gc(PyObject *mod, PyObject *args) {
   if (!PyArg_ParseTuple(args, "|Op:gc", &dir_obj, &dry_run)) return NULL;
   const char *dir;
   if (native_dir_arg(dir_obj, &dir) < 0) return NULL;
-  sa_listed *list = NULL;
-  size_t n = 0;
+  sa_gc_result r;
   char err[NATIVE_ERR_LEN] = "";
   int rc;
   Py_BEGIN_ALLOW_THREADS
-  rc = sa_gc_dir(dir, dry_run, &list, &n, err, sizeof err);
+  rc = sa_gc_dir(dir, dry_run, &r, err, sizeof err);
   Py_END_ALLOW_THREADS
-  PyObject *out = entries(list, n);
-  free(list);
-  if (!out) return NULL;
-  return Py_BuildValue("(Nis)", out, rc, err);
+  PyObject *removed = entries(r.removed, r.count);
+  PyObject *failures = removed ? PyList_New((Py_ssize_t)r.failure_count) : NULL;
+  for (size_t i = 0; failures && i < r.failure_count; i++) {
+    PyObject *f = Py_BuildValue("(is)", r.failures[i].code, r.failures[i].message);
+    if (!f) {
+      Py_CLEAR(failures);
+      break;
+    }
+    PyList_SetItem(failures, (Py_ssize_t)i, f);
+  }
+  PyObject *d = NULL;
+  if (failures) {
+    if (r.dir) {
+      d = PyUnicode_DecodeFSDefault(r.dir);
+    } else {
+      Py_INCREF(Py_None);
+      d = Py_None;
+    }
+  }
+  sa_gc_result_free(&r);
+  if (!d) {
+    Py_XDECREF(removed);
+    Py_XDECREF(failures);
+    return NULL;
+  }
+  return Py_BuildValue("(NNisN)", d, removed, rc, err, failures);
 }
 
 static PyObject *native_unlink(PyObject *mod, PyObject *args) {
@@ -97,9 +130,11 @@ static PyObject *native_resolve_dir(PyObject *mod, PyObject *args) {
 
 static PyMethodDef functions[] = {
     {"list_segments", native_list, METH_VARARGS,
-     "list_segments(dir=None) -> list of (name, size, arrays, created_ns, creator_pid, "
-     "creator_alive, ephemeral, status, message, temp)."},
-    {"gc", native_gc, METH_VARARGS, "gc(dir=None, dry_run=False) -> (removed entries, code, message)."},
+     "list_segments(dir=None) -> (absolute dir, list of (name, size, arrays, created_ns, "
+     "creator_pid, creator_alive, ephemeral, status, message, temp, creator_unknown))."},
+    {"gc", native_gc, METH_VARARGS,
+     "gc(dir=None, dry_run=False) -> (absolute dir or None, removed entries, code, message, "
+     "[(code, message) per file not removed])."},
     {"unlink", native_unlink, METH_VARARGS, "unlink(name, dir=None): remove a segment's name."},
     {"resolve_dir", native_resolve_dir, METH_VARARGS,
      "resolve_dir(dir=None) -> str: dir, else $SHMARRAY_DIR, else /dev/shm (spec §2.2)."},

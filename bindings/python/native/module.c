@@ -135,6 +135,7 @@ PyMODINIT_FUNC PyInit__native(void) {
   /* Messages name the Python functions that fix the problem. */
   sa_fix.list = "shmarray.list_segments()";
   sa_fix.export_array = "Segment.column_to_arrow()";
+  sa_fix.owners = "the owner argument of shmarray.attach()";
   PyObject *m = PyModule_Create(&moduledef);
   if (!m) return NULL;
   /* The spec's type names by code (spec §6), for ArrayInfo.type. */

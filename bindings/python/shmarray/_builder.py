@@ -170,9 +170,16 @@ class Builder:
             self._handle = None
             err = _lib.err_buffer()
             _lib.check(self._lib.shmarray_builder_publish(handle, err, len(err)), err)
+        try:
+            seg = attach(self.name, dir=self.dir)
+        except BaseException:
+            if self._unlink_on_exit:
+                remove_at_exit(self.name, self.dir)
+            raise
         if self._unlink_on_exit:
-            remove_at_exit(self.name, self.dir)
-        return attach(self.name, dir=self.dir)
+            # The absolute directory: the working directory may change before exit.
+            remove_at_exit(seg.name, seg.dir)
+        return seg
 
     def discard(self) -> None:
         """Abandon the segment: nothing is published. Idempotent. If arrays from

@@ -25,6 +25,11 @@ class SegmentInfo:
     ``error`` is None, or the exception describing a file that starts like a
     segment but is not a valid one (another major version, not sealed,
     truncated); the other fields are then best effort (0 / None).
+    ``creator_unknown`` is set when the creator cannot be judged from this
+    process (spec §10.5): pid 0, a creator that started before this
+    process's pid namespace existed (so it ran in another one), or a
+    ``/proc`` that hides what is needed. Such a segment is never an orphan,
+    and ``creator_alive`` is then False.
     """
     name: str
     path: str
@@ -35,11 +40,12 @@ class SegmentInfo:
     creator_alive: bool
     ephemeral: bool
     error: ShmarrayError | None = None
+    creator_unknown: bool = False
 
     @property
     def orphan(self) -> bool:
-        """The segment was meant to die with its creator (EPHEMERAL) and the creator is gone."""
-        return self.ephemeral and not self.creator_alive
+        """The segment was meant to die with its creator (EPHEMERAL) and the creator is proven gone."""
+        return self.ephemeral and not self.creator_alive and not self.creator_unknown
 
 
 def _dir(dir) -> str | None:
@@ -47,26 +53,28 @@ def _dir(dir) -> str | None:
 
 
 def _info(d: str, e: tuple) -> SegmentInfo:
-    name, size, arrays, created_ns, pid, alive, ephemeral, status, message, temp = e
+    name, size, arrays, created_ns, pid, alive, ephemeral, status, message, temp, unknown = e
     # (for a temporary file, temp: created_ns is its modification time)
     return SegmentInfo(name, os.path.join(d, name), size, arrays, created(created_ns), pid, alive, ephemeral,
-                       error_for(status, message) if status else None)
+                       error_for(status, message) if status else None, unknown)
 
 
 def list_segments(dir: str | os.PathLike | None = None) -> list[SegmentInfo]:
     """The segments in ``dir`` (else ``$SHMARRAY_DIR``, else /dev/shm), sorted by name.
 
-    Skips invalid names (including the reserved ``.``-prefixed temporary
-    files), symbolic links, non-regular files and files without the magic.
-    Reads 128 bytes per file and maps none. Errors: :class:`NotFoundError` if
-    the directory does not exist, :class:`PermissionDeniedError`.
+    The directory is opened once (a symbolic link to it is followed) and
+    every file relative to it. Skips invalid names (including the reserved
+    ``.``-prefixed temporary files), symbolic links, non-regular files and
+    files without the magic. Reads 128 bytes per file and maps none; paths
+    are absolute. Errors: :class:`NotFoundError` if the directory does not
+    exist, :class:`PermissionDeniedError`.
 
     >>> import shmarray
     >>> [s.name for s in shmarray.list_segments() if s.name == "example"]
     ['example']
     """
-    d = _native.resolve_dir(_dir(dir))
-    return [_info(d, e) for e in _native.list_segments(_dir(dir))]
+    d, entries = _native.list_segments(_dir(dir))
+    return [_info(d, e) for e in entries]
 
 
 def unlink(name: str, *, dir: str | os.PathLike | None = None) -> None:
@@ -75,8 +83,14 @@ def unlink(name: str, *, dir: str | os.PathLike | None = None) -> None:
 
     Processes that have it attached keep reading it; its memory is freed when
     the last mapping goes. A file that is not a shmarray segment is never
-    removed (:class:`NotASegmentError`). Errors: :class:`InvalidArgumentError`,
-    :class:`NotFoundError`, :class:`NotASegmentError`,
+    removed (:class:`NotASegmentError`). The directory is opened once,
+    refusing a symbolic link as its last component
+    (:class:`InvalidArgumentError`: pass the directory itself), and the name
+    is unlinked from it only if it still holds the file that was checked, so
+    nothing outside the directory is ever removed, whatever happens to its
+    path meanwhile (spec §10.5, §15). Errors:
+    :class:`InvalidArgumentError`, :class:`NotFoundError` (also when the name
+    was replaced during the call), :class:`NotASegmentError`,
     :class:`PermissionDeniedError`.
 
     >>> import shmarray
@@ -91,33 +105,44 @@ def unlink(name: str, *, dir: str | os.PathLike | None = None) -> None:
 def gc(dir: str | os.PathLike | None = None, dry_run: bool = False) -> list[SegmentInfo]:
     """Remove the orphaned segments of ``dir`` (else ``$SHMARRAY_DIR``, else /dev/shm).
 
-    An orphan was created with ``unlink_on_exit=True`` by a process that no
-    longer runs (it was killed, or crashed, before it could unlink). A
-    segment created without that request, or whose creator still runs, is
-    never removed. Each segment's header is read again just before it is
-    unlinked, so a segment published under the same name in the meantime
-    stays. The hidden temporary files (``.shmarray-tmp-PID-…``) that a
-    writer on the fallback publication path left when it died go too, once
-    process PID no longer runs; they come back with their hidden name and
-    ``error`` set to a :class:`NotSealedError`.
+    An orphan was created with ``unlink_on_exit=True`` by a process that is
+    proven gone (it was killed, or crashed, before it could unlink), judged
+    by its pid and start time across pid namespaces (spec §10.5; a creator
+    that cannot be judged from here, ``creator_unknown``, is never gone). A
+    segment created without that request, or whose creator may still run,
+    is never removed. The hidden temporary files (``.shmarray-tmp-PID-…``)
+    that a writer on the fallback publication path left when it died go
+    too, when they are proven to be such leftovers: a regular file with one
+    link whose writer PID is gone, your own holding only zeros or the
+    segment magic at its start, or, for root, anyone's starting with the
+    magic. They come back with their hidden name and ``error`` set to a
+    :class:`NotSealedError`. Every other file, and in a directory with the
+    sticky bit the files you may not remove, is left alone silently.
+
+    The directory is opened once, refusing a symbolic link as its last
+    component (:class:`InvalidArgumentError`), each file is judged from a
+    descriptor opened relative to it, and its name is unlinked only while it
+    still holds that file: nothing outside the directory is ever removed.
 
     Returns what was removed (or, with ``dry_run``, what would be): the
-    segments, then the temporary files, each sorted by name. It goes on past
-    errors and raises the first one at the end, with what it did remove in
-    the exception's ``removed`` attribute. Errors: :class:`NotFoundError` (no
-    such directory), :class:`PermissionDeniedError`. Pids mean something
-    only in the creator's pid namespace: do not gc a directory shared with
-    processes of another one.
+    segments, then the temporary files, each sorted by name. A file it means
+    to remove and cannot does not stop it: at the end it raises the error of
+    the first such file, whose ``removed`` attribute lists what it did remove
+    and ``errors`` one exception per file not removed, each naming its file.
+    Errors: :class:`NotFoundError` (no such directory),
+    :class:`InvalidArgumentError`, :class:`PermissionDeniedError`,
+    :class:`IOFailureError`.
 
     >>> import shmarray, tempfile
     >>> shmarray.gc(tempfile.mkdtemp())
     []
     """
-    d = _native.resolve_dir(_dir(dir))
-    entries, code, message = _native.gc(_dir(dir), bool(dry_run))
-    removed = [_info(d, e) for e in entries]
+    d, entries, code, message, failures = _native.gc(_dir(dir), bool(dry_run))
+    removed = [_info(d, e) for e in entries] if d is not None else []
     if code:
-        err = error_for(code, message)
+        errors = [error_for(c, m) for c, m in failures]
+        err = errors[0] if errors else error_for(code, message)
         err.removed = removed
+        err.errors = errors or [err]
         raise err
     return removed

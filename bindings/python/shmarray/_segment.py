@@ -20,7 +20,7 @@ import collections.abc
 import dataclasses
 import datetime
 import os
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -38,35 +38,63 @@ class ArrayNotFoundError(NotFoundError, KeyError):
     __str__ = Exception.__str__
 
 
-def attach(name: str, *, dir: str | os.PathLike | None = None) -> "Segment":
+def attach(name: str, *, dir: str | os.PathLike | None = None, owner: int | Iterable[int] | None = None) -> "Segment":
     """Attach the published segment ``name`` read-only; see :class:`Segment`.
 
-    The directory is ``dir``, else ``$SHMARRAY_DIR``, else ``/dev/shm``. The
-    file is opened with ``O_NOFOLLOW | O_NONBLOCK``, mapped ``PROT_READ`` and
-    ``MAP_SHARED``, and structurally validated (spec §11.2): header, CRC-32
-    of header and metadata, every directory record. That reads the header and
-    the metadata area only, never a data page, so attaching takes time
-    proportional to the number of arrays, whatever their size.
+    The directory is ``dir``, else ``$SHMARRAY_DIR``, else ``/dev/shm``; it is
+    opened once, and the file relative to it with ``O_NOFOLLOW |
+    O_NONBLOCK``. The header and the metadata area are read with ``pread``
+    into private memory and structurally validated there (spec §11.2):
+    header, CRC-32 of header and metadata, every directory record. Then the
+    file is mapped ``PROT_READ`` and ``MAP_SHARED``. That reads the header
+    and the metadata area only, never a data page, so attaching takes time
+    proportional to the number of arrays, whatever their size; and a file
+    its owner truncates meanwhile gives :class:`TruncatedError` (or another
+    :class:`InvalidSegmentError`), never a crash.
 
-    Errors: :class:`InvalidArgumentError` (bad name), :class:`NotFoundError`,
-    :class:`PermissionDeniedError`, :class:`IOFailureError`, and for a file
-    that breaks the format a subclass of :class:`InvalidSegmentError`.
+    ``owner``, a uid or several, is an opt-in owner check: a file owned by
+    anyone else is refused with :class:`PermissionDeniedError` before it is
+    mapped. The owner is read from the opened descriptor, so it is that of
+    the very file that would be mapped. A segment's owner can rewrite or
+    truncate it under its readers (spec §15): trust only users you trust,
+    typically ``owner=os.geteuid()``. :attr:`Segment.owner_uid` and
+    :attr:`Segment.mode` tell whose a segment is.
 
-    >>> import shmarray
-    >>> with shmarray.attach("example") as seg:
-    ...     print(seg.columns, seg.num_rows)
-    ['price', 'qty', 'ticker'] 3
+    Errors: :class:`InvalidArgumentError` (bad name or owner),
+    :class:`NotFoundError`, :class:`PermissionDeniedError`,
+    :class:`IOFailureError`, and for a file that breaks the format a subclass
+    of :class:`InvalidSegmentError`.
+
+    >>> import os, shmarray
+    >>> with shmarray.attach("example", owner=os.geteuid()) as seg:
+    ...     print(seg.columns, seg.num_rows, seg.owner_uid == os.geteuid())
+    ['price', 'qty', 'ticker'] 3 True
     >>> shmarray.attach("no-such-segment")
     Traceback (most recent call last):
       ...
     shmarray.NotFoundError: shmarray: not found: attach segment "no-such-segment": ... does not exist (...)
     """
-    return Segment(name, dir=dir)
+    return Segment(name, dir=dir, owner=owner)
 
 
-def _reattach(name: str, dir: str) -> "Segment":
-    """Unpickling: attach again by name in the directory the pickled segment used."""
-    return Segment(name, dir=dir)
+def _reattach(name: str, dir: str, owners: tuple | None = None) -> "Segment":
+    """Unpickling: attach again by name in the (absolute) directory the
+    pickled segment used, with the owner check it was attached with."""
+    return Segment(name, dir=dir, owner=owners)
+
+
+def _owners(owner):
+    """The owner argument of attach as a tuple of uids (None: no check);
+    what is neither an int nor an iterable is left for the core's binding
+    to refuse."""
+    if owner is None or isinstance(owner, (str, bytes)):
+        return owner
+    if isinstance(owner, int):
+        return (owner,)
+    try:
+        return tuple(owner)
+    except TypeError:
+        return owner
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,14 +162,15 @@ class Segment(collections.abc.Mapping):
     (:attr:`columns`, :meth:`info`, ``len``, ``in``) and reading data raises
     :class:`ClosedError`. Attaching and closing never unlink the segment.
 
-    A Segment pickles to its name and directory (a few dozen bytes): the
-    receiving process attaches again, which is how workers share a segment.
+    A Segment pickles to its name, its absolute directory and the owner
+    check it was attached with (a few dozen bytes): the receiving process
+    attaches again, which is how workers share a segment.
 
     Reads are safe from several threads; ``close`` must not race with them.
     Full validation (:meth:`validate`) and every view read the data pages: if
     the file's owner truncates the file under the mapping, touching a page
     past the new end raises SIGBUS, which kills the process (spec §15; only
-    attach segments whose owner you trust).
+    attach segments whose owner you trust: ``attach(name, owner=uid)``).
 
     Values of string arrays, index lookups and Arrow exports trust nothing
     they read: string values are checked slot by slot, lookups stop after
@@ -165,10 +194,13 @@ class Segment(collections.abc.Mapping):
     >>> seg.close()
     """
 
-    __slots__ = ("_h", "_descs", "_derived", "_indexes", "__weakref__")
+    __slots__ = ("_h", "_owner", "_owners", "_descs", "_derived", "_indexes", "__weakref__")
 
-    def __init__(self, name: str, *, dir: str | os.PathLike | None = None):
-        self._h = _native.attach(name, None if dir is None else os.fspath(dir))
+    def __init__(self, name: str, *, dir: str | os.PathLike | None = None,
+                 owner: int | Iterable[int] | None = None):
+        self._owners = _owners(owner)
+        self._h = _native.attach(name, None if dir is None else os.fspath(dir), self._owners)
+        self._owner = self._h.owner()
         self._descs: dict[str, Desc] = {}
         self._derived: dict[tuple, np.ndarray] = {}  # computed once: bool and date32 values
         self._indexes: dict = {}
@@ -182,13 +214,26 @@ class Segment(collections.abc.Mapping):
 
     @property
     def dir(self) -> str:
-        """The directory the segment was attached from (resolved)."""
+        """The directory the segment was attached from, as an absolute, cleaned path
+        (resolved against the working directory at attach, so that a pickle
+        names the same directory in any process)."""
         return self._h.dir
 
     @property
     def path(self) -> str:
         """The segment's file path."""
         return self._h.path
+
+    @property
+    def owner_uid(self) -> int:
+        """The uid that owned the file when it was attached (``fstat`` of the
+        descriptor that was mapped): the user who can rewrite or truncate it."""
+        return self._owner[0]
+
+    @property
+    def mode(self) -> int:
+        """The file's permission bits (``st_mode & 0o777``) when it was attached."""
+        return self._owner[1]
 
     @property
     def closed(self) -> bool:
@@ -426,7 +471,7 @@ class Segment(collections.abc.Mapping):
         self.close()
 
     def __reduce__(self):
-        return (_reattach, (self.name, self.dir))
+        return (_reattach, (self.name, self.dir, self._owners))
 
     # Identity semantics: Mapping's __eq__ would compare every array.
     __eq__ = object.__eq__

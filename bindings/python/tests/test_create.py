@@ -215,6 +215,22 @@ def test_unlink_on_exit(shm_dir, seg_name, how):
     assert not os.path.exists(os.path.join(shm_dir, seg_name)), f"segment left behind after {how} exit"
 
 
+def test_unlink_on_exit_with_a_relative_directory(tmp_path, seg_name):
+    """The segment is unlinked from the directory it was created in, even if
+    the creator changed its working directory before it exited."""
+    (tmp_path / "segs").mkdir()
+    (tmp_path / "elsewhere" / "segs").mkdir(parents=True)
+    script = textwrap.dedent(f"""
+        import os
+        import numpy as np, shmarray
+        shmarray.create({seg_name!r}, {{"x": np.arange(3)}}, dir="segs", unlink_on_exit=True)
+        os.chdir("elsewhere")
+    """)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path, check=True, timeout=60)
+    assert not (tmp_path / "segs" / seg_name).exists(), "left behind in the directory it was created in"
+
+
 def test_attach_and_close_never_unlink(shm_dir, seg_name):
     shmarray.create(seg_name, {"x": np.arange(3)}, dir=shm_dir).close()
     for _ in range(3):

@@ -80,19 +80,28 @@ def test_sigkilled_creator_leaves_an_orphan_that_gc_removes(shm_dir):
 
 
 def test_gc_removes_temporary_files_of_dead_writers_only(shm_dir):
+    """Only proven leftovers go: a regular file with one link, yours, holding
+    zeros, the magic or nothing at its start, whose writer pid is gone.
+    Anything else under such a name stays, and is no error."""
     dead = _killed_creator(shm_dir, "victim", unlink_on_exit=False)
-    stale = f".shmarray-tmp-{dead}-0123abcd"
-    live = f".shmarray-tmp-{os.getpid()}-4567ef01"
-    for name in (stale, live, "notes", ".shmarray-tmp-junk", ".shmarray-tmp-0-00"):
-        with open(os.path.join(shm_dir, name), "w") as f:
-            f.write("x")
-    os.symlink(os.path.join(shm_dir, "notes"), os.path.join(shm_dir, f".shmarray-tmp-{dead}-89abcdef"))
+    stale = lambda suffix: f".shmarray-tmp-{dead}-{suffix}"  # noqa: E731
+    gone_names = {stale("00"): bytes(4096), stale("01"): b"SHMARRAY" + bytes(120), stale("02"): b""}
+    keep = {stale("aa"): b"text that a writer never leaves", f".shmarray-tmp-{os.getpid()}-4567ef01": b"",
+            "notes": b"x", ".shmarray-tmp-junk": b"", ".shmarray-tmp-0-00": b""}
+    for name, content in {**gone_names, **keep}.items():
+        with open(os.path.join(shm_dir, name), "wb") as f:
+            f.write(content)
+    os.symlink(os.path.join(shm_dir, "notes"), os.path.join(shm_dir, stale("link")))
+    os.link(os.path.join(shm_dir, "notes"), os.path.join(shm_dir, stale("hard")))
+    os.mkfifo(os.path.join(shm_dir, stale("fifo")))
     assert [i.name for i in shmarray.list_segments(shm_dir)] == ["victim"], "hidden files are never listed"
+    assert sorted(i.name for i in gc(shm_dir, dry_run=True)) == sorted(gone_names)
     gone = gc(shm_dir)
-    assert [i.name for i in gone] == [stale]
-    assert isinstance(gone[0].error, shmarray.NotSealedError) and gone[0].creator_pid == dead
-    assert stale not in _names(shm_dir)
-    assert {live, "notes", "victim", ".shmarray-tmp-junk", f".shmarray-tmp-{dead}-89abcdef"} <= set(_names(shm_dir))
+    assert [i.name for i in gone] == sorted(gone_names)
+    for g in gone:
+        assert isinstance(g.error, shmarray.NotSealedError) and g.creator_pid == dead
+        assert g.path == os.path.join(shm_dir, g.name)
+    assert set(_names(shm_dir)) == {*keep, "victim", stale("link"), stale("hard"), stale("fifo")}
 
 
 def _gc_in_child(shm_dir, q):
@@ -116,3 +125,28 @@ def test_gc_in_a_forked_worker(shm_dir):
 def test_gc_missing_directory(tmp_path):
     with pytest.raises(shmarray.NotFoundError):
         gc(tmp_path / "missing")
+
+
+def test_a_creator_that_cannot_be_judged_is_never_an_orphan(shm_dir):
+    """Creator pid 0, or a start time before this pid namespace's pid 1
+    started (a creator of another namespace): creator_unknown, never an
+    orphan, never removed (spec §10.5). Listing and gc read the header's
+    fields without its checksum, so patching them is enough."""
+    _killed_creator(shm_dir, "orphan")
+    raw = bytearray(open(os.path.join(shm_dir, "orphan"), "rb").read())
+    no_pid = bytearray(raw)
+    no_pid[104:108] = bytes(4)
+    old = bytearray(raw)
+    old[112:120] = (1).to_bytes(8, "little")
+    for name, b in (("pid0", no_pid), ("before-init", old)):
+        with open(os.path.join(shm_dir, name), "wb") as f:
+            f.write(b)
+    with open("/proc/1/stat") as f:
+        init_start = int(f.read().rsplit(")", 1)[1].split()[19])
+    infos = {i.name: i for i in shmarray.list_segments(shm_dir)}
+    assert infos["orphan"].orphan and not infos["orphan"].creator_unknown
+    unknown = ["pid0"] + (["before-init"] if init_start > 1 else [])
+    for name in unknown:
+        assert infos[name].creator_unknown and not infos[name].creator_alive and not infos[name].orphan, name
+    assert [i.name for i in gc(shm_dir)] == ["orphan"]
+    assert set(unknown) <= set(_names(shm_dir))
