@@ -101,11 +101,8 @@ func Create(name string, opts *CreateOptions) (*Builder, error) {
 		return nil, err
 	}
 	dir := Dir(o.Dir)
-	if o.Mode == 0 {
-		o.Mode = 0o600
-	}
-	if o.Mode&^0o660 != 0 || o.Mode&0o600 != 0o600 {
-		return nil, fmt.Errorf("%w: segment %q: mode %#o is not allowed; use 0600, or add group bits (0640, 0660); other users never get access", format.ErrInvalidArgument, name, o.Mode)
+	if o.Mode, err = fileMode(name, o.Mode); err != nil {
+		return nil, err
 	}
 	if o.Capacity < 0 || o.MaxSize < 0 {
 		return nil, fmt.Errorf("%w: segment %q: Capacity and MaxSize must not be negative", format.ErrInvalidArgument, name)
@@ -178,10 +175,26 @@ func (b *Builder) tooBig(need uint64) error {
 }
 
 // noSpace is the error for a directory without room for need bytes.
-func (b *Builder) noSpace(need uint64) error {
-	free, _ := freeBytes(b.dir)
+func (b *Builder) noSpace(need uint64) error { return noSpaceError(b.name, b.dir, need, b.fileLen) }
+
+// noSpaceError is the error for a segment that needs need bytes in dir, of
+// which have are reserved already, when the rest does not fit.
+func noSpaceError(name, dir string, need, have uint64) error {
+	free, _ := freeBytes(dir)
 	return fmt.Errorf("%w: segment %q: %s has %s free, needs %s more (%s in all) (set %s or the dir option to a larger directory, or enlarge %s)",
-		format.ErrNoSpace, b.name, b.dir, bytesText(free), bytesText(need-min(need, b.fileLen)), bytesText(need), EnvDir, b.dir)
+		format.ErrNoSpace, name, dir, bytesText(free), bytesText(need-min(need, have)), bytesText(need), EnvDir, dir)
+}
+
+// fileMode checks the file mode a writer asked for: 0 means 0600; group
+// bits may be added; other bits are refused (INVALID_ARGUMENT).
+func fileMode(name string, m os.FileMode) (os.FileMode, error) {
+	if m == 0 {
+		m = 0o600
+	}
+	if m&^0o660 != 0 || m&0o600 != 0o600 {
+		return 0, fmt.Errorf("%w: segment %q: mode %#o is not allowed; use 0600, or add group bits (0640, 0660); other users never get access", format.ErrInvalidArgument, name, m)
+	}
+	return m, nil
 }
 
 // alloc hands out size bytes at a 64-byte aligned offset, zeroed. Called

@@ -19,6 +19,9 @@
 //     If the file's owner truncates it meanwhile, touching a lost page is
 //     fatal, except inside Segment.Validate and Segment.Guard, which turn
 //     the fault into a TRUNCATED error.
+//   - A Receiver owns an unnamed file with its whole size reserved, into
+//     which a published segment's file is copied in pieces; Publish checks
+//     it fully and names it, Close abandons it.
 //   - A published segment persists until Unlink, whoever created it. Attach
 //     and Close never unlink.
 //
