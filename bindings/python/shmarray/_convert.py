@@ -50,8 +50,12 @@ def encode(s: str, what: str) -> bytes:
     return s.encode("utf-8", "surrogatepass")
 
 
-def encode_dir(d) -> bytes | None:
-    return None if d is None else encode(os.fspath(d), "dir")
+def encode_dir(d) -> bytes:
+    """The segment directory of a writing call (``d``, else ``$SHMARRAY_DIR``,
+    else /dev/shm), resolved here: the Go runtime of libshmarray.so sees the
+    environment the process started with, not ``os.environ`` as changed since."""
+    d = "" if d is None else os.fspath(d)
+    return encode(d or os.environ.get("SHMARRAY_DIR") or "/dev/shm", "dir")
 
 
 def add_value(lib, handle, col: str, value, field) -> None:

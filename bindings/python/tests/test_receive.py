@@ -104,3 +104,21 @@ def test_errors(source, tmp_path):
 
 def test_doctests(run_doctests):
     run_doctests(_receive)
+
+
+def test_writers_follow_os_environ(tmp_path, monkeypatch, seg_name):
+    """SHMARRAY_DIR set from Python after the library was loaded: create and
+    Receiver write where the readers look (the Go runtime alone would still
+    see the environment the process started with)."""
+    shmarray.create(seg_name + "-warm", {"x": np.arange(1)}, dir=str(tmp_path)).close()  # library loaded
+    d = tmp_path / "env"
+    d.mkdir()
+    monkeypatch.setenv("SHMARRAY_DIR", str(d))
+    with shmarray.create(seg_name, {"x": np.arange(3)}) as seg:
+        assert seg.path == os.path.join(str(d), seg_name)
+        data = open(seg.path, "rb").read()
+    with shmarray.Receiver(seg_name + "-copy", len(data)) as r:
+        r.write(0, data)
+        with r.publish() as copy:
+            assert copy.path == os.path.join(str(d), seg_name + "-copy")
+    assert sorted(os.listdir(d)) == [seg_name, seg_name + "-copy"]
