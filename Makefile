@@ -1,8 +1,8 @@
 # shmarray — build, test and demo. `make test` is what CI runs (.ci/run);
 # `make demo` is the one-command tour. Both work on a fresh Linux machine
 # with Go, gcc, make and Python 3: Go modules come from the module proxy and
-# the Python test environment (.venv: numpy, pyarrow, pytest) from PyPI, on
-# first use.
+# the Python test environment (.venv: numpy, pyarrow, pytest, pytest-timeout,
+# dask[distributed]) from PyPI, on first use.
 
 GO        ?= go
 PYTHON    ?= python3
@@ -20,7 +20,7 @@ LDFLAGS_C := -L$(BUILD) -lshmarray -Wl,-rpath,$(abspath $(BUILD))
 GO_SRC    := $(shell find format arena capi -name '*.go' -not -name '*_test.go') $(wildcard capi/*.c capi/*.h) bindings/c/shmarray.h go.mod go.sum
 C_BINS    := $(BUILD)/worker $(BUILD)/writer $(BUILD)/test_reader $(BUILD)/test_capi $(BUILD)/test_gc $(BUILD)/test_index $(BUILD)/demo-worker-c
 
-.PHONY: all build lib venv lint test test-go test-c test-python conformance golden fuzz fuzz-short bench bench-index demo clean
+.PHONY: all build lib venv lint test test-go test-c test-python conformance golden fuzz fuzz-short bench bench-index bench-dask demo clean
 
 all: build
 
@@ -52,7 +52,7 @@ venv: $(VENV)/.ready
 
 $(VENV)/.ready: bindings/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check numpy pyarrow pytest
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check numpy pyarrow pytest pytest-timeout 'dask[distributed]'
 	@touch $@
 
 ## lint: gofmt and go vet must be clean
