@@ -114,6 +114,10 @@ bench: build $(BUILD)/attach_bench $(VENV_BENCH)/.ready
 bench-index: lib venv
 	PYTHONPATH=bindings/python $(PY) bench/index_bench.py $(if $(BENCH_SCALE),--scale $(BENCH_SCALE))
 
+## bench-dask: 1 GiB for 4 Dask workers, shmarray.dask against scatter(broadcast=True) and task arguments (docs/benchmarks-dask.md); BENCH_SCALE, BENCH_REPS
+bench-dask: lib venv
+	PYTHONPATH=bindings/python timeout 3000 $(PY) bench/dask_share.py $(if $(BENCH_SCALE),--scale $(BENCH_SCALE)) $(if $(BENCH_REPS),--reps $(BENCH_REPS))
+
 ## demo: one segment, Go, Python and C workers reading it at once, memory compared
 demo: build venv
 	PYTHONPATH=bindings/python $(PY) demo/demo.py
