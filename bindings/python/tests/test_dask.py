@@ -401,3 +401,7 @@ def test_cut_off_transfer_leaves_nothing(loopback):
     lb.wait_workers(4)
     seg.close()
     shmarray.unlink(seg.name, dir=lb.client_dir)
+
+
+def test_doctests(run_doctests):
+    run_doctests(_host)

@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 
+import numpy as np
 from distributed import Client, WorkerPlugin
 
 import shmarray
@@ -63,20 +64,25 @@ def plugin_prefix(name: str) -> str:
     return f"shmarray:{name}:"
 
 
-def read_chunk_from(fd: int, fp: str, offset: int, size: int, what: str) -> bytes:
+def read_chunk_from(fd: int, fp: str, offset: int, size: int, what: str) -> np.ndarray:
     """``size`` bytes at ``offset`` of the segment file open as ``fd``, after
-    checking that it is version ``fp`` (``what`` names it in errors)."""
+    checking that it is version ``fp`` (``what`` names it in errors). A
+    NumPy array of bytes: Dask sends and receives those without copying."""
     if fingerprint(os.pread(fd, HEADER_BYTES, 0)) != fp:
         raise TransferError(f"shmarray.dask: {what} is not the version being shared (its header differs): it "
                             "was unlinked and published again during the transfer")
-    data = os.pread(fd, size, offset)
-    if len(data) != size:
-        raise TransferError(f"shmarray.dask: {what} has {offset + len(data)} bytes, expected at least "
-                            f"{offset + size}: it was truncated")
+    data = np.empty(size, dtype=np.uint8)
+    got = 0
+    while got < size:
+        n = os.preadv(fd, [data[got:]], offset + got)
+        if n == 0:
+            raise TransferError(f"shmarray.dask: {what} has {offset + got} bytes, expected at least "
+                                f"{offset + size}: it was truncated")
+        got += n
     return data
 
 
-def read_chunk(name: str, fp: str, offset: int, size: int) -> bytes:
+def read_chunk(name: str, fp: str, offset: int, size: int) -> np.ndarray:
     """A task run on a worker that holds segment ``name``: a chunk of its file."""
     path = os.path.join(segment_dir(), name)
     fd = os.open(path, OPEN_FLAGS)
@@ -111,7 +117,7 @@ class _Copy:
         self.touched = time.monotonic()
         if self.receiver is None:
             return
-        if offset == 0 and fingerprint(data[:HEADER_BYTES]) != self.spec.fingerprint:
+        if offset == 0 and fingerprint(memoryview(data)[:HEADER_BYTES]) != self.spec.fingerprint:
             raise TransferError(f"shmarray.dask: segment {self.spec.name!r}: the bytes that arrived are not "
                                 "those of the version being shared (its header differs)")
         self.receiver.write(offset, data)
