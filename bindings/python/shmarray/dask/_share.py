@@ -3,6 +3,7 @@ and the push of a first copy when no worker has the segment."""
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import os
 import time
@@ -269,7 +270,7 @@ def _result(client: distributed.Client, fut: distributed.Future, worker: str, de
     while True:
         try:
             return fut.result(timeout=1.0)
-        except TimeoutError:
+        except (TimeoutError, asyncio.TimeoutError):  # one class from Python 3.11 on
             pass
         if worker not in client.scheduler_info().get("workers", {}):
             raise W.TransferError(f"shmarray.dask: worker {worker} left the cluster while it received the segment")

@@ -432,16 +432,17 @@ async def _result(client: Client, fut, worker: str, deadline: float):
 async def wait_ready(plugin_name: str, timeout: float, *, dask_worker) -> dict:
     """Run on each worker (``Client.run``): wait for the plugin's outcome."""
     plugin = dask_worker.plugins.get(plugin_name)
-    if plugin is None:
+    task = getattr(plugin, "_task", None)
+    if task is None:  # not registered here, or its setup has not run yet
         return {"worker": dask_worker.address, "state": "missing", "error": "the plugin is not set up here"}
-    await asyncio.wait({plugin._task}, timeout=timeout)
+    await asyncio.wait({task}, timeout=timeout)
     return dict(plugin.report)
 
 
 def report(plugin_name: str, *, dask_worker) -> dict:
     """Run on each worker (``Client.run``): the plugin's report, as it is now."""
     plugin = dask_worker.plugins.get(plugin_name)
-    if plugin is None:
+    if getattr(plugin, "report", None) is None:
         return {"worker": dask_worker.address, "state": "missing", "error": "the plugin is not set up here"}
     return dict(plugin.report)
 
