@@ -201,3 +201,29 @@ def check(code: int, buf: ctypes.Array) -> None:
 
 def err_buffer() -> ctypes.Array:
     return ctypes.create_string_buffer(_ERR_LEN)
+
+
+class Discardable:
+    """Base of the objects that own an unpublished file in the library
+    (Builder, Receiver): used as a context manager, or garbage collected,
+    the object is discarded unless it was published. Subclasses keep the
+    library's handle in ``_handle`` (None once published or discarded) and
+    define ``discard``."""
+
+    _handle = None
+
+    def discard(self) -> None:  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.discard()
+
+    def __del__(self):
+        if getattr(self, "_handle", None) is not None:
+            try:
+                self.discard()
+            except Exception:  # at interpreter exit, modules may already be gone
+                pass

@@ -22,7 +22,7 @@ from ._errors import ClosedError
 from ._segment import Segment, attach
 
 
-class Receiver:
+class Receiver(_lib.Discardable):
     """The copy of segment ``name``'s file, ``size`` bytes, arriving into ``dir``
     (else ``$SHMARRAY_DIR``, else /dev/shm), with file ``mode`` (0o600; 0o640
     and 0o660 share with the group).
@@ -106,19 +106,6 @@ class Receiver:
             handle, self._handle = self._handle, None
             if handle is not None:
                 self._lib.shmarray_receiver_discard(handle)
-
-    def __enter__(self) -> "Receiver":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.discard()
-
-    def __del__(self):
-        if getattr(self, "_handle", None) is not None:
-            try:
-                self.discard()
-            except Exception:  # at interpreter exit, modules may already be gone
-                pass
 
     def __repr__(self) -> str:
         state = "open" if self._handle is not None else "closed"

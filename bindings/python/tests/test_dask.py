@@ -177,6 +177,7 @@ class Loopback:
         self.scheduler = H.Scheduler(work)
         self.hosts = []
         self.client = None
+        self.created = []
 
     def start(self):
         self.hosts = [H.Host(self.scheduler, "127.0.0.1", 2, os.path.join(self.root, "a"), self.work),
@@ -199,10 +200,19 @@ class Loopback:
         self.scheduler.stop()
 
     def create(self, size):
+        """A segment of about ``size`` bytes in the client's directory (removed
+        by the ``lb`` fixture) and the sums read_all must find in it."""
         name = unique()
         cols, sums = columns(size)
         seg = shmarray.create(name, cols, dir=self.client_dir)
+        self.created.append(seg)
         return seg, sums
+
+    def remove_created(self):
+        for seg in self.created:
+            seg.close()
+            shmarray.unlink(seg.name, dir=self.client_dir)
+        self.created.clear()
 
     def source_bytes(self, seg):
         with open(seg.path, "rb") as f:
@@ -221,6 +231,13 @@ def loopback(tmp_path_factory):
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.fixture
+def lb(loopback):
+    """The loopback cluster, with the segments a test creates removed after it."""
+    yield loopback
+    loopback.remove_created()
+
+
 def by_host(status, lb):
     out = {h.dir: [] for h in lb.hosts}
     for addr, rep in status.items():
@@ -230,8 +247,7 @@ def by_host(status, lb):
     return out
 
 
-def test_two_hosts_two_copies(loopback):
-    lb = loopback
+def test_two_hosts_two_copies(lb):
     seg, sums = lb.create(20 * MiB)
     src = lb.source_bytes(seg)
     with shmarray.dask.share(lb.client, seg, chunk_size=4 * MiB) as shared:
@@ -256,12 +272,9 @@ def test_two_hosts_two_copies(loopback):
     for h in lb.hosts:
         assert H.segment_files(h.dir) == [], "release unlinked every copy"
     assert os.path.exists(seg.path), "and kept the original"
-    seg.close()
-    shmarray.unlink(seg.name, dir=lb.client_dir)
 
 
-def test_conflicts_are_refused(loopback):
-    lb = loopback
+def test_conflicts_are_refused(lb):
     seg, _ = lb.create(1 * MiB)
     b = lb.hosts[1]
     with open(os.path.join(b.dir, seg.name), "wb") as f:
@@ -278,12 +291,9 @@ def test_conflicts_are_refused(loopback):
         with pytest.raises(shmarray.ExistsError, match="another version"):
             shmarray.dask.share(lb.client, seg.name, dir=other_dir)
     shutil.rmtree(other_dir)
-    seg.close()
-    shmarray.unlink(seg.name, dir=lb.client_dir)
 
 
-def test_restarted_worker_attaches_without_transfer(loopback):
-    lb = loopback
+def test_restarted_worker_attaches_without_transfer(lb):
     seg, sums = lb.create(8 * MiB)
     b = lb.hosts[1]
     with shmarray.dask.share(lb.client, seg) as shared:
@@ -303,12 +313,9 @@ def test_restarted_worker_attaches_without_transfer(loopback):
         pid, got, p = lb.client.submit(H.read_all, shared, workers=[new], pure=False).result(timeout=60)
         check_sums(got, sums)
         assert p == path and pid != receiver["pid"]
-    seg.close()
-    shmarray.unlink(seg.name, dir=lb.client_dir)
 
 
-def test_late_host_gets_its_copy(loopback):
-    lb = loopback
+def test_late_host_gets_its_copy(lb):
     seg, sums = lb.create(12 * MiB)
     src = lb.source_bytes(seg)
     late = None
@@ -330,8 +337,6 @@ def test_late_host_gets_its_copy(loopback):
     finally:
         if late is not None:
             late.stop()
-    seg.close()
-    shmarray.unlink(seg.name, dir=lb.client_dir)
 
 
 class Cutter(threading.Thread):
@@ -354,12 +359,11 @@ class Cutter(threading.Thread):
             time.sleep(0.002)
 
 
-def test_cut_off_transfer_leaves_nothing(loopback):
+def test_cut_off_transfer_leaves_nothing(lb):
     """The worker receiving the pushed copy is killed midway: share fails
     loudly and no host shows anything. Then the worker pulling the second
     host's copy is killed midway: nothing shows there meanwhile, the other
     worker of that host takes over, and the share completes."""
-    lb = loopback
     seg, sums = lb.create(32 * MiB)
     src = lb.source_bytes(seg)
     pids = lb.client.run(os.getpid)
@@ -399,8 +403,6 @@ def test_cut_off_transfer_leaves_nothing(loopback):
         cutter.stop.set()
         cutter.join(10)
     lb.wait_workers(4)
-    seg.close()
-    shmarray.unlink(seg.name, dir=lb.client_dir)
 
 
 def test_doctests(run_doctests):
