@@ -360,10 +360,12 @@ class Cutter(threading.Thread):
 
 
 def test_cut_off_transfer_leaves_nothing(lb):
-    """The worker receiving the pushed copy is killed midway: share fails
-    loudly and no host shows anything. Then the worker pulling the second
-    host's copy is killed midway: nothing shows there meanwhile, the other
-    worker of that host takes over, and the share completes."""
+    """The worker the client scatters the chunks to (the first host's
+    receiver) is killed midway: share fails loudly, and no host shows
+    anything (the second host's receiver drops its copy too). Then the second
+    host's receiver is killed midway: nothing shows there meanwhile, another
+    worker of that host pulls a copy through the plugin, and the share
+    completes."""
     seg, sums = lb.create(32 * MiB)
     src = lb.source_bytes(seg)
     pids = lb.client.run(os.getpid)
@@ -371,7 +373,7 @@ def test_cut_off_transfer_leaves_nothing(lb):
     def pids_dirs(hosts):
         return [(pid, h.dir) for a, pid in pids.items() for h in hosts if a.startswith(f"tcp://{h.ip}:")]
 
-    cutter = Cutter(pids_dirs(lb.hosts))
+    cutter = Cutter(pids_dirs(lb.hosts[:1]))  # the receivers are taken in address order: 127.0.0.1 first
     cutter.start()
     try:
         with pytest.raises(shmarray.dask.TransferError, match="left the cluster"):
@@ -383,6 +385,9 @@ def test_cut_off_transfer_leaves_nothing(lb):
     assert seg.name not in cutter.visible, "nothing visible while the copy was arriving"
     for h in lb.hosts:
         assert H.segment_files(h.dir) == [], f"{h.dir}: nothing left after the cut"
+        for a in h.addresses(lb.client):
+            if a in pids:
+                assert not H.receiving_fds(pids[a], h.dir), f"{a} still holds a partial copy"
     lb.wait_workers(4)
 
     pids = lb.client.run(os.getpid)
@@ -396,6 +401,8 @@ def test_cut_off_transfer_leaves_nothing(lb):
             with open(os.path.join(b.dir, seg.name), "rb") as f:
                 assert f.read() == src, "the worker that took over brought a complete copy"
             assert H.segment_files(b.dir) == [seg.name]
+            pulled = [r for r in by_host(shared.status(), lb)[b.dir] if r["state"] == "received"]
+            assert [r["bytes_received"] for r in pulled] == [seg.size], f"one worker pulled the copy: {pulled}"
             survivors = [a for a in b.addresses(lb.client) if pids.get(a) != cutter.killed[0]]
             _, got, _ = lb.client.submit(H.read_all, shared, workers=survivors[:1], pure=False).result(timeout=60)
             check_sums(got, sums)

@@ -15,14 +15,15 @@ and in a task::
         return seg["bid"][part].sum()
 
 What crosses the network is the segment's file, once per host that lacks
-it: pushed from the client to one worker if no worker has it, then pulled by
-one worker of every other host from workers that hold it, in chunks, as
-ordinary Dask tasks and data transfers. Each copy is verified on arrival by
-the segment's own checksums and published atomically in the host's segment
+it, in chunks, as ordinary Dask tasks and data transfers: each chunk leaves
+a worker that holds the segment (or the client, if none does) once and goes
+to one worker of every such host. Each copy is verified on arrival by the
+segment's own checksums and published atomically in the host's segment
 directory (``$SHMARRAY_DIR``, else /dev/shm) by :class:`shmarray.Receiver`;
 the other workers of the host attach it. A worker plugin gives workers and
-hosts that join later their copy, and lets a restarted worker attach the copy
-its host kept. :meth:`Shared.release` removes the copies.
+hosts that join later their copy (pulled from workers that hold one), and
+lets a restarted worker attach the copy its host kept.
+:meth:`Shared.release` removes the copies.
 
 A host is a segment directory of one running kernel (see
 :func:`host_identity`): workers that do not share a segment directory are

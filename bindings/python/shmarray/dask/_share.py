@@ -1,5 +1,5 @@
 """The client side of :mod:`shmarray.dask`: :func:`share`, :class:`Shared`
-and the push of a first copy when no worker has the segment."""
+and the first distribution of a segment to the hosts that lack it."""
 
 from __future__ import annotations
 
@@ -142,14 +142,17 @@ def share(client: distributed.Client, segment: shmarray.Segment | str, *, dir: s
     A host is a segment directory of one running kernel (see
     :func:`host_identity`). Hosts whose directory already holds this segment
     (the client's own host, in a :class:`~distributed.LocalCluster`) get
-    nothing. If no worker holds it, its file is pushed from here, in chunks of
-    ``chunk_size`` bytes (``window`` of them in flight), to one worker, through
-    ``Client.scatter`` (``direct`` as there). Every other host then pulls its
-    copy from workers that hold one: one worker per host receives, the others
-    of that host wait and attach the same pages. Every copy is checked on
+    nothing. One worker of every other host receives a copy, in chunks of
+    ``chunk_size`` bytes (``window`` of them in flight): each chunk leaves its
+    source once — a worker whose host holds the segment, or, if none does,
+    this client, through ``Client.scatter`` (``direct`` as there) — and Dask
+    carries it to the receivers, from any worker that holds it already. The
+    other workers of a host attach the same pages. Every copy is checked on
     arrival by the segment's own checksums (full validation) and published
-    atomically; a transfer cut off leaves nothing visible. Workers and hosts
-    that join later get their copy the same way, through a worker plugin.
+    atomically; a transfer cut off leaves nothing visible. A worker plugin
+    then checks every worker: a host whose receiver failed, and workers and
+    hosts that join later, pull their copy from workers that hold one (one
+    worker per host, elected by a lock on its segment directory).
 
     ``timeout`` bounds, in seconds, how long one host may take to get its copy.
     If some current worker cannot attach the segment in time, every copy made
@@ -180,7 +183,7 @@ def share(client: distributed.Client, segment: shmarray.Segment | str, *, dir: s
             raise shmarray.ExistsError(f"shmarray.dask: another version of segment {spec.name!r} is shared with "
                                        f"this cluster already ({others[0]}): release it first")
         if spec.plugin_name not in shared:
-            _first_copy(client, spec, fd, direct)
+            _distribute(client, spec, fd, direct)
             client.register_plugin(W.SharePlugin(spec), name=spec.plugin_name)
     finally:
         os.close(fd)
@@ -217,9 +220,16 @@ def _wait_everywhere(client: distributed.Client, spec: W.Spec) -> None:
         time.sleep(0.2)  # workers joined, left or were still setting up: ask again
 
 
-def _first_copy(client: distributed.Client, spec: W.Spec, fd: int, direct: bool | None) -> None:
-    """If no worker's host holds the segment, push its file (open as ``fd``)
-    to one worker, which publishes it: the source every other host pulls from."""
+def _distribute(client: distributed.Client, spec: W.Spec, fd: int, direct: bool | None) -> None:
+    """Bring a copy to every host of the cluster that lacks one, in one
+    pipelined pass. Each chunk leaves its source once — read by a task on a
+    worker whose host holds the segment, or, if none does, read here from
+    ``fd`` and scattered to the first receiver — and write tasks on one
+    worker of each host that lacks it take it, Dask carrying the bytes
+    between workers (from any that holds them already). A receiver that
+    fails or leaves is dropped: its host pulls a copy afterwards, through the
+    plugin. TransferError if the source is lost, or if no copy could be made
+    where none existed."""
     replies = client.run(W.probe, spec.name, spec.fingerprint, on_error="return")
     replies = {a: r for a, r in replies.items() if isinstance(r, dict)}
     if not replies:
@@ -230,49 +240,118 @@ def _first_copy(client: distributed.Client, spec: W.Spec, fd: int, direct: bool 
         raise shmarray.ExistsError(f"shmarray.dask: segment {spec.name!r}: the host of worker {clash[0]} "
                                    f"({replies[clash[0]]['host']}) holds another file under that name, which is "
                                    "never replaced: unlink it there, or share under another name")
-    if any(r["has"] for r in replies.values()):
-        return
-    target = sorted(replies)[0]
-    tid = uuid.uuid4().hex
-    deadline = time.monotonic() + spec.timeout
+    hosts: dict[str, list[str]] = {}
+    for addr in sorted(replies):
+        hosts.setdefault(replies[addr]["host_key"], []).append(addr)
+    holders = sorted(a for a, r in replies.items() if r["has"])
+    receivers = sorted(addrs[0] for addrs in hosts.values() if not any(replies[a]["has"] for a in addrs))
+    if receivers:
+        _Fanout(client, spec, receivers, scatter_to=None if holders else receivers[0]).run(fd, holders, direct)
 
-    def run(fn, step, *args):
-        return client.submit(fn, tid, *args, workers=[target], allow_other_workers=False, pure=False,
-                             key=f"shmarray-push-{spec.name}-{tid}-{step}")
 
-    pending: collections.deque = collections.deque()
-    try:
-        _result(client, run(W.push_begin, "begin", spec), target, deadline)
-        for off in range(0, spec.size, spec.chunk_size):
-            data = W.read_chunk_from(fd, spec.fingerprint, off, min(spec.chunk_size, spec.size - off), "the segment")
-            [chunk] = client.scatter([data], workers=[target], hash=False, direct=direct)
-            pending.append(run(W.push_write, off, off, chunk))
-            del data, chunk  # the write task holds the chunk until it has run
-            while len(pending) >= spec.window:
-                _result(client, pending.popleft(), target, deadline)
-        while pending:
-            _result(client, pending.popleft(), target, deadline)
-        _result(client, run(W.push_publish, "publish"), target, deadline)
-    except BaseException:
-        client.cancel(list(pending))
-        if target in client.scheduler_info().get("workers", {}):
+class _Left(W.TransferError):
+    """A worker a transfer depends on left the cluster."""
+
+    def __init__(self, worker: str):
+        super().__init__(f"shmarray.dask: worker {worker} left the cluster during the transfer")
+        self.worker = worker
+
+
+class _Late(W.TransferError):
+    """The transfer ran past its deadline."""
+
+
+class _Fanout:
+    """One pushed copy per receiver (one worker per host), fed chunk by chunk
+    from one source; see :func:`_distribute`."""
+
+    def __init__(self, client: distributed.Client, spec: W.Spec, receivers: list[str], scatter_to: str | None):
+        self.client, self.spec, self.scatter_to = client, spec, scatter_to
+        self.tids = {r: uuid.uuid4().hex for r in receivers}
+        self.live = list(receivers)
+        self.dropped: dict[str, str] = {}
+        self.deadline = time.monotonic() + spec.timeout
+
+    def submit(self, fn, r: str, step, *args) -> distributed.Future:
+        return self.client.submit(fn, self.tids[r], *args, workers=[r], allow_other_workers=False, pure=False,
+                                  key=f"shmarray-push-{self.spec.name}-{self.tids[r]}-{step}")
+
+    def run(self, fd: int, holders: list[str], direct: bool | None) -> None:
+        spec, client = self.spec, self.client
+        pending: collections.deque = collections.deque()
+        try:
+            self.settle(None, {r: self.submit(W.push_begin, r, "begin", spec) for r in self.live})
+            for i, off in enumerate(range(0, spec.size, spec.chunk_size)):
+                n = min(spec.chunk_size, spec.size - off)
+                if self.scatter_to is None:
+                    source = holders[i % len(holders)]
+                    chunk = client.submit(W.read_chunk, spec.name, spec.fingerprint, off, n, workers=[source],
+                                          allow_other_workers=False, pure=False,
+                                          key=f"shmarray-read-{spec.name}-{off}-{uuid.uuid4().hex[:8]}")
+                else:
+                    source = self.scatter_to
+                    data = W.read_chunk_from(fd, spec.fingerprint, off, n, "the segment")
+                    [chunk] = client.scatter([data], workers=[source], hash=False, direct=direct)
+                    del data
+                pending.append((source, {r: self.submit(W.push_write, r, off, off, chunk) for r in self.live}))
+                del chunk  # the write tasks hold it until they have run
+                while len(pending) >= spec.window:
+                    self.settle(*pending.popleft())
+            while pending:
+                self.settle(*pending.popleft())
+            self.settle(None, {r: self.submit(W.push_publish, r, "publish") for r in self.live})
+        except BaseException:
+            for _, futs in pending:
+                client.cancel(list(futs.values()))
+            for r in list(self.live):
+                self.drop(r, "the transfer was abandoned")
+            raise
+        if not self.live and not holders:
+            raise W.TransferError(f"shmarray.dask: segment {spec.name!r} reached no host: "
+                                  + "; ".join(f"{r}: {why}" for r, why in sorted(self.dropped.items())))
+
+    def settle(self, source: str | None, futs: dict[str, distributed.Future]) -> None:
+        """Wait for one step on every receiver; drop those that fail or
+        leave. Raises if the source leaves (every later chunk would wait
+        for it), including the worker the chunks are scattered to."""
+        for r, fut in futs.items():
+            if r not in self.live:
+                fut.cancel()
+                continue
             try:
-                run(W.push_abort, "abort").result(timeout=10)
+                _result(self.client, fut, [r] if source is None else [r, source], self.deadline)
+            except _Left as e:
+                if e.worker != r or r == self.scatter_to:
+                    raise
+                self.drop(r, str(e))
+            except _Late:
+                raise
+            except Exception as e:  # the task failed on that receiver
+                self.drop(r, f"{type(e).__name__}: {e}")
+
+    def drop(self, r: str, why: str) -> None:
+        """Give up the copy of receiver ``r`` (its worker drops what it received)."""
+        self.live.remove(r)
+        self.dropped[r] = why
+        if r in self.client.scheduler_info().get("workers", {}):
+            try:
+                self.submit(W.push_abort, r, "abort").result(timeout=10)
             except Exception:
                 pass  # the worker's sweeper drops the copy anyway
-        raise
 
 
-def _result(client: distributed.Client, fut: distributed.Future, worker: str, deadline: float):
-    """The result of ``fut``, a task pinned to ``worker``; TransferError at
-    once if that worker leaves (a pinned task would wait for it forever), or
-    when ``deadline`` passes."""
+def _result(client: distributed.Client, fut: distributed.Future, workers: list[str], deadline: float):
+    """The result of ``fut``, a task that needs ``workers``; _Left at once if
+    one of them leaves (a task pinned to it would wait forever), _Late when
+    ``deadline`` passes."""
     while True:
         try:
             return fut.result(timeout=1.0)
         except (TimeoutError, asyncio.TimeoutError):  # one class from Python 3.11 on
             pass
-        if worker not in client.scheduler_info().get("workers", {}):
-            raise W.TransferError(f"shmarray.dask: worker {worker} left the cluster while it received the segment")
+        alive = client.scheduler_info().get("workers", {})
+        for w in workers:
+            if w not in alive:
+                raise _Left(w)
         if time.monotonic() > deadline:
-            raise W.TransferError(f"shmarray.dask: worker {worker} did not receive the segment in time")
+            raise _Late(f"shmarray.dask: workers {workers} did not receive the segment in time")

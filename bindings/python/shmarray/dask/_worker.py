@@ -3,13 +3,15 @@
 Two ways a copy reaches a host, both ending in a :class:`shmarray.Receiver`
 (verified in full, published atomically, never replacing):
 
-* pushed, when no worker of the cluster has the segment yet: the client
-  scatters the file's chunks to one worker and runs :func:`push_write` tasks
-  there (:func:`push_begin` ... :func:`push_publish`);
-* pulled, by the :class:`SharePlugin` of every other host: the one worker
-  of a host that wins the directory lock runs :func:`read_chunk` tasks on
-  workers that hold the segment and writes what they return. Workers and
-  hosts that join later do the same when the plugin is set up on them.
+* pushed, when the segment is shared: the client runs :func:`push_write`
+  tasks on one worker of each host that lacks the segment
+  (:func:`push_begin` ... :func:`push_publish`), fed with chunks read by
+  :func:`read_chunk` tasks on a worker that holds it, or scattered from the
+  client;
+* pulled, by the :class:`SharePlugin`, on a host that still lacks it (its
+  receiver failed, or it joined later): the one worker of the host that
+  wins the directory lock runs :func:`read_chunk` tasks on workers that
+  hold the segment and writes what they return.
 """
 
 from __future__ import annotations
@@ -168,7 +170,7 @@ def _present(spec: Spec, dir: str) -> bool:
     return True
 
 
-# -- pushed copies: tasks the client runs on the one receiving worker --------
+# -- pushed copies: tasks the client runs on the receiving worker of a host --
 
 _pushed: dict[str, _Copy] = {}
 _pushed_lock = threading.Lock()
