@@ -6,6 +6,9 @@ Ways:
 * ``shmarray.dask`` — ``shmarray.create`` a segment from the array, then
   ``shmarray.dask.share(client, seg)``; tasks get ``shared.segment()``;
 * ``scatter`` — ``client.scatter(array, broadcast=True)``; tasks get the future;
+* each of those two ``direct``: the client sends its data to the workers
+  itself (``direct=True``) instead of through the scheduler (the default
+  of a Client);
 * ``task argument`` — ``client.submit(f, array)`` once per worker: the array
   travels in each task.
 
@@ -16,8 +19,8 @@ Layouts (4 worker processes, 1 thread each, no memory limit):
 * two hosts: a ``dask scheduler`` and two groups of 2 ``dask worker``
   processes on 127.0.0.1 and 127.0.0.2, each group with its own
   SHMARRAY_DIR, and the client's segment in a third directory, as for a
-  client off the cluster: shmarray pushes one copy and the second host pulls
-  one, every byte over TCP as on a real network (but at loopback speed).
+  client off the cluster: shmarray makes one copy per host, every byte over
+  TCP as on a real network (but at loopback speed).
 
 Each way runs in a fresh cluster, once per repetition (interleaved, a
 different way first each time). One task per worker gets the data, notes
@@ -59,8 +62,10 @@ import shmarray.dask  # noqa: E402
 import dask_helpers as H  # noqa: E402  (the clusters of the tests)
 
 MiB, GiB = 1 << 20, 1 << 30
-WAYS = ["shmarray.dask", "scatter", "task argument"]
+WAYS = ["shmarray.dask", "shmarray.dask, direct", "scatter", "scatter, direct", "task argument"]
 LAYOUTS = ["one host", "two hosts"]
+# With a LocalCluster shmarray sends nothing, so direct or not is the same.
+LAYOUT_WAYS = {"one host": [w for w in WAYS if w != "shmarray.dask, direct"], "two hosts": WAYS}
 
 
 # -- what the tasks run (importable on workers: tests/ is on their path) ------
@@ -134,14 +139,15 @@ def trial(layout: str, way: str, n_bytes: int) -> dict:
         out = {"layout": layout, "way": way, "bytes": n_bytes, "pss_before": sum(before.values())}
         shared = None
         t0 = time.time()
-        if way == "shmarray.dask":
+        direct = True if way.endswith(", direct") else None
+        if way.startswith("shmarray.dask"):
             seg = shmarray.create(f"bench-{os.getpid()}", {"x": array}, dir=cluster.client_dir)
             out["create_s"] = time.time() - t0
-            shared = shmarray.dask.share(client, seg)
+            shared = shmarray.dask.share(client, seg, direct=direct)
             out["share_s"] = time.time() - t0 - out["create_s"]
             futs = [client.submit(_use, shared, workers=[w], pure=False) for w in workers]
-        elif way == "scatter":
-            fut = client.scatter(array, broadcast=True)
+        elif way.startswith("scatter"):
+            fut = client.scatter(array, broadcast=True, direct=direct)
             out["scatter_s"] = time.time() - t0
             futs = [client.submit(_use, fut, workers=[w], pure=False) for w in workers]
         else:
@@ -206,7 +212,8 @@ def markdown(res: dict) -> str:
         "in hand (ready) and has summed all of it (read); for shmarray they include `shmarray.create` "
         "(the segment) and `share`. Total PSS is over the 4 workers while each holds the data (pages the "
         "workers share are counted once). In brackets: the ratio to shmarray.dask in the same layout "
-        "(above 1: slower, or more memory).",
+        "(above 1: slower, or more memory). *direct*: the client sends its data to the workers itself "
+        "(`direct=True`) rather than through the scheduler, a Client's default.",
         "",
     ]
     for layout in LAYOUTS:
@@ -222,11 +229,12 @@ def markdown(res: dict) -> str:
         else:
             lines += ["A `dask scheduler` and 2 × 2 `dask worker` processes on 127.0.0.1 and 127.0.0.2, each "
                       "pair with its own SHMARRAY_DIR; the client's segment is in a third directory, as for a "
-                      "client off the cluster. shmarray pushes one copy to one host and the other host pulls "
-                      "one: the file crosses the network once per host, over loopback TCP here.", ""]
+                      "client off the cluster. shmarray sends each chunk once, from the client to the first "
+                      "host's receiver, and Dask carries it on to the second host's: the file crosses the "
+                      "network once per host, over loopback TCP here.", ""]
         lines += ["| way | ready | read | total PSS of the workers | above their baseline | other processes |",
                   "| --- | ---: | ---: | ---: | ---: | --- |"]
-        for way in WAYS:
+        for way in LAYOUT_WAYS[layout]:
             wr = [r for r in rows if r["way"] == way]
             if not wr:
                 continue
@@ -237,10 +245,10 @@ def markdown(res: dict) -> str:
             extra = [f"client {_m(_median(wr, 'pss_client'))}"]
             if _median(wr, "pss_scheduler") is not None:
                 extra.append(f"scheduler {_m(_median(wr, 'pss_scheduler'))}")
-            if way == "shmarray.dask":
+            if way.startswith("shmarray.dask"):
                 extra.insert(0, f"create {_t(_median(wr, 'create_s'))}, share {_t(_median(wr, 'share_s'))}, "
                                 f"{int(_median(wr, 'copies') or 0)} cop{'y' if _median(wr, 'copies') == 1 else 'ies'} made")
-            elif way == "scatter":
+            elif way.startswith("scatter"):
                 extra.insert(0, f"scatter {_t(_median(wr, 'scatter_s'))}")
             grown = None if pss is None or pss0 is None else pss - pss0
             base_grown = None if base["pss_workers"] is None else base["pss_workers"] - base["pss_before"]
@@ -298,7 +306,8 @@ def main() -> None:
     trials = []
     for rep in range(args.reps):
         for layout in args.layouts.split(","):
-            ways = WAYS[rep % len(WAYS):] + WAYS[:rep % len(WAYS)]
+            ways = LAYOUT_WAYS[layout]
+            ways = ways[rep % len(ways):] + ways[:rep % len(ways)]
             for way in ways:
                 print(f"[{rep + 1}/{args.reps}] {layout}: {way} ...", file=sys.stderr, flush=True)
                 r = trial(layout, way, n_bytes)
