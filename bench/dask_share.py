@@ -211,8 +211,9 @@ def markdown(res: dict) -> str:
         "Times run from the client holding the NumPy array until the last of the 4 workers has the data "
         "in hand (ready) and has summed all of it (read); for shmarray they include `shmarray.create` "
         "(the segment) and `share`. Total PSS is over the 4 workers while each holds the data (pages the "
-        "workers share are counted once). In brackets: the ratio to shmarray.dask in the same layout "
-        "(above 1: slower, or more memory). *direct*: the client sends its data to the workers itself "
+        "workers share are counted once); medians over the runs. ×: the ratio to shmarray.dask in the same "
+        "layout (above 1: slower, or more memory); the runs vary with the load of the machine, which "
+        "other work shares. *direct*: the client sends its data to the workers itself "
         "(`direct=True`) rather than through the scheduler, a Client's default.",
         "",
     ]
@@ -232,35 +233,38 @@ def markdown(res: dict) -> str:
                       "client off the cluster. shmarray sends each chunk once, from the client to the first "
                       "host's receiver, and Dask carries it on to the second host's: the file crosses the "
                       "network once per host, over loopback TCP here.", ""]
-        lines += ["| way | ready | read | total PSS of the workers | above their baseline | other processes |",
-                  "| --- | ---: | ---: | ---: | ---: | --- |"]
+        lines += ["| way | ready | × | read | × | total PSS of the workers | × | above their baseline | × "
+                  "| ready, each run | other processes |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
         for way in LAYOUT_WAYS[layout]:
             wr = [r for r in rows if r["way"] == way]
             if not wr:
                 continue
             ready, read, pss, pss0 = (_median(wr, k) for k in ("ready_s", "read_s", "pss_workers", "pss_before"))
+            grown = None if pss is None or pss0 is None else pss - pss0
+            base_grown = None if base["pss_workers"] is None else base["pss_workers"] - base["pss_before"]
 
             def rel(v, b):
-                return "" if way == "shmarray.dask" or not b or v is None else f" ({_x(v / b)})"
+                return "1" if way == "shmarray.dask" else "–" if not b or v is None else _x(v / b)
             extra = [f"client {_m(_median(wr, 'pss_client'))}"]
             if _median(wr, "pss_scheduler") is not None:
                 extra.append(f"scheduler {_m(_median(wr, 'pss_scheduler'))}")
             if way.startswith("shmarray.dask"):
+                copies = int(_median(wr, "copies") or 0)
                 extra.insert(0, f"create {_t(_median(wr, 'create_s'))}, share {_t(_median(wr, 'share_s'))}, "
-                                f"{int(_median(wr, 'copies') or 0)} cop{'y' if _median(wr, 'copies') == 1 else 'ies'} made")
+                                f"{copies} cop{'y' if copies == 1 else 'ies'} made")
             elif way.startswith("scatter"):
                 extra.insert(0, f"scatter {_t(_median(wr, 'scatter_s'))}")
-            grown = None if pss is None or pss0 is None else pss - pss0
-            base_grown = None if base["pss_workers"] is None else base["pss_workers"] - base["pss_before"]
-            lines.append(f"| {way} | {_t(ready)}{rel(ready, base['ready_s'])} | {_t(read)}{rel(read, base['read_s'])} "
-                         f"| {_m(pss)}{rel(pss, base['pss_workers'])} | {_m(grown)}{rel(grown, base_grown)} "
-                         f"| {'; '.join(extra)} |")
+            runs = ", ".join(_t(r["ready_s"]) for r in wr)
+            lines.append(f"| {way} | {_t(ready)} | {rel(ready, base['ready_s'])} | {_t(read)} | "
+                         f"{rel(read, base['read_s'])} | {_m(pss)} | {rel(pss, base['pss_workers'])} | {_m(grown)} | "
+                         f"{rel(grown, base_grown)} | {runs} | {'; '.join(extra)} |")
         lines.append("")
     lines += [
         "## How to run",
         "",
         "```",
-        "make bench-dask                  # 1 GiB, 1 repetition",
+        "make bench-dask                  # 1 GiB, 1 repetition (docs/benchmarks-dask.md: BENCH_REPS=3)",
         "make bench-dask BENCH_SCALE=0.25 BENCH_REPS=3",
         "```",
         "",

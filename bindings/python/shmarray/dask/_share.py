@@ -182,17 +182,17 @@ def share(client: distributed.Client, segment: shmarray.Segment | str, *, dir: s
         if others:
             raise shmarray.ExistsError(f"shmarray.dask: another version of segment {spec.name!r} is shared with "
                                        f"this cluster already ({others[0]}): release it first")
-        if spec.plugin_name not in shared:
-            _distribute(client, spec, fd, direct)
-            client.register_plugin(W.SharePlugin(spec), name=spec.plugin_name)
+        handle = Shared(spec, client)
+        try:
+            if spec.plugin_name not in shared:
+                _distribute(client, spec, fd, direct)
+                client.register_plugin(W.SharePlugin(spec), name=spec.plugin_name)
+            _wait_everywhere(client, spec)
+        except BaseException:
+            handle.release()  # every copy made so far goes
+            raise
     finally:
         os.close(fd)
-    handle = Shared(spec, client)
-    try:
-        _wait_everywhere(client, spec)
-    except BaseException:
-        handle.release()
-        raise
     return handle
 
 
