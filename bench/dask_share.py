@@ -22,8 +22,8 @@ Layouts (4 worker processes, 1 thread each, no memory limit):
   client off the cluster: shmarray makes one copy per host, every byte over
   TCP as on a real network (but at loopback speed).
 
-Each way runs in a fresh cluster, once per repetition (interleaved, a
-different way first each time). One task per worker gets the data, notes
+Each way runs in a fresh cluster and a fresh client process, once per
+repetition (interleaved, a different way first each time). One task per worker gets the data, notes
 the time (ready), sums all of it (touching every page) and keeps it (read);
 "ready"/"read" are the times from the start (the client holding the NumPy
 array) until the last worker got there. Total PSS is summed over the 4
@@ -268,12 +268,23 @@ def markdown(res: dict) -> str:
         "make bench-dask BENCH_SCALE=0.25 BENCH_REPS=3",
         "```",
         "",
-        "Each way runs in a fresh cluster, so that no way inherits another's memory; the repetitions are "
+        "Each way runs in a fresh cluster and a fresh client process, so that no way inherits another's memory; "
+        "the repetitions are "
         "interleaved, a different way first each time. The workers import numpy and shmarray.dask before the "
         "baseline PSS is taken.",
         "",
     ]
     return "\n".join(lines)
+
+
+def run_trial(layout: str, way: str, n_bytes: int) -> dict:
+    """One trial in a fresh client process, so that none inherits the memory
+    (or the freed pages) of another."""
+    out = subprocess.run([sys.executable, __file__, "--trial", layout, way, str(n_bytes)], capture_output=True,
+                         text=True, timeout=1200)
+    if out.returncode != 0:
+        raise RuntimeError(f"trial {layout}/{way} failed:\n{out.stderr[-4000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def meta(started: float, load_start: float) -> dict:
@@ -304,7 +315,11 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=int(os.environ.get("BENCH_REPS") or 1))
     ap.add_argument("--layouts", default=",".join(LAYOUTS))
     ap.add_argument("--out", default=str(ROOT / "docs"))
+    ap.add_argument("--trial", nargs=3, metavar=("LAYOUT", "WAY", "BYTES"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.trial:  # one trial, in this fresh process: print its result
+        print(json.dumps(trial(args.trial[0], args.trial[1], int(args.trial[2]))))
+        return
     started, load_start = time.time(), os.getloadavg()[0]
     n_bytes = max(int(GiB * args.scale) // 8 * 8, 8 * MiB)
     trials = []
@@ -314,7 +329,7 @@ def main() -> None:
             ways = ways[rep % len(ways):] + ways[:rep % len(ways)]
             for way in ways:
                 print(f"[{rep + 1}/{args.reps}] {layout}: {way} ...", file=sys.stderr, flush=True)
-                r = trial(layout, way, n_bytes)
+                r = run_trial(layout, way, n_bytes)
                 print(f"    ready {_t(r['ready_s'])}, read {_t(r['read_s'])}, workers' PSS {_m(r['pss_workers'])}",
                       file=sys.stderr, flush=True)
                 trials.append(r)
