@@ -1,8 +1,8 @@
 # shmarray — build, test and demo. `make test` is what CI runs (.ci/run);
 # `make demo` is the one-command tour. Both work on a fresh Linux machine
 # with Go, gcc, make and Python 3: Go modules come from the module proxy and
-# the Python test environment (.venv: numpy, pyarrow, pytest, setuptools)
-# from PyPI, on first use.
+# the Python test environment (.venv: numpy, pyarrow, pytest, pytest-timeout,
+# setuptools, dask[distributed]) from PyPI, on first use.
 
 GO        ?= go
 # The one source of the version: the Go module (package shmarray),
@@ -33,7 +33,7 @@ NATIVE    := bindings/python/shmarray/_native.abi3.so
 NATIVE_SRC := $(wildcard bindings/python/native/*.c bindings/python/native/*.h capi/sa_*.c capi/*.h) bindings/c/shmarray.h bindings/python/setup.py VERSION
 C_BINS    := $(BUILD)/worker $(BUILD)/writer $(BUILD)/test_reader $(BUILD)/test_capi $(BUILD)/test_gc $(BUILD)/test_index $(BUILD)/test_security $(BUILD)/demo-worker-c
 
-.PHONY: all build lib native venv lint test test-go test-c test-c-sanitized test-python conformance golden fuzz fuzz-short bench bench-index demo clean sdist wheel wheels test-wheel test-wheels test-wheel-aarch64 test-sdist
+.PHONY: all build lib native venv lint test test-go test-c test-c-sanitized test-python conformance golden fuzz fuzz-short bench bench-index demo clean sdist wheel wheels test-wheel test-wheels test-wheel-aarch64 test-sdist bench-dask
 
 all: build
 
@@ -72,7 +72,7 @@ venv: $(VENV)/.ready
 
 $(VENV)/.ready: bindings/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check numpy pyarrow pytest "setuptools>=77"
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check numpy pyarrow pytest pytest-timeout "setuptools>=77" 'dask[distributed]'
 	@touch $@
 
 ## lint: gofmt and go vet must be clean
@@ -181,6 +181,10 @@ bench: build $(BUILD)/attach_bench $(VENV_BENCH)/.ready
 ## bench-index: the shared lookup index against dict (fork, spawn) and sqlite
 bench-index: lib venv
 	PYTHONPATH=bindings/python $(PY) bench/index_bench.py $(if $(BENCH_SCALE),--scale $(BENCH_SCALE))
+
+## bench-dask: 1 GiB for 4 Dask workers, shmarray.dask against scatter(broadcast=True) and task arguments (docs/benchmarks-dask.md); BENCH_SCALE, BENCH_REPS
+bench-dask: lib native venv
+	PYTHONPATH=bindings/python timeout 3000 $(PY) bench/dask_share.py $(if $(BENCH_SCALE),--scale $(BENCH_SCALE)) $(if $(BENCH_REPS),--reps $(BENCH_REPS))
 
 ## demo: one segment, Go, Python and C workers reading it at once, memory compared
 demo: build venv

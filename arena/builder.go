@@ -101,11 +101,9 @@ func Create(name string, opts *CreateOptions) (*Builder, error) {
 	if err := format.ValidSegmentName(name); err != nil {
 		return nil, err
 	}
-	if o.Mode == 0 {
-		o.Mode = 0o600
-	}
-	if o.Mode&^0o660 != 0 || o.Mode&0o600 != 0o600 {
-		return nil, fmt.Errorf("%w: segment %q: mode %#o is not allowed; use 0600, or add group bits (0640, 0660); other users never get access", format.ErrInvalidArgument, name, o.Mode)
+	var err error
+	if o.Mode, err = fileMode(name, o.Mode); err != nil {
+		return nil, err
 	}
 	if o.Capacity < 0 || o.MaxSize < 0 {
 		return nil, fmt.Errorf("%w: segment %q: Capacity and MaxSize must not be negative", format.ErrInvalidArgument, name)
@@ -185,10 +183,27 @@ func (b *Builder) tooBig(need uint64) error {
 }
 
 // noSpace is the error for a directory without room for need bytes.
-func (b *Builder) noSpace(need uint64) error {
-	free, _ := b.d.freeBytes()
+func (b *Builder) noSpace(need uint64) error { return noSpaceError(b.name, b.d, need, b.fileLen) }
+
+// noSpaceError is the error for a segment that needs need bytes in the
+// directory d, of which have are reserved already, when the rest does not fit.
+func noSpaceError(name string, d *dirHandle, need, have uint64) error {
+	free, _ := d.freeBytes()
+	dir := d.path
 	return fmt.Errorf("%w: segment %q: %s has %s free, needs %s more (%s in all) (set %s or the dir option to a larger directory, or enlarge %s)",
-		format.ErrNoSpace, b.name, b.dir, bytesText(free), bytesText(need-min(need, b.fileLen)), bytesText(need), EnvDir, b.dir)
+		format.ErrNoSpace, name, dir, bytesText(free), bytesText(need-min(need, have)), bytesText(need), EnvDir, dir)
+}
+
+// fileMode checks the file mode a writer asked for: 0 means 0600; group
+// bits may be added; other bits are refused (INVALID_ARGUMENT).
+func fileMode(name string, m os.FileMode) (os.FileMode, error) {
+	if m == 0 {
+		m = 0o600
+	}
+	if m&^0o660 != 0 || m&0o600 != 0o600 {
+		return 0, fmt.Errorf("%w: segment %q: mode %#o is not allowed; use 0600, or add group bits (0640, 0660); other users never get access", format.ErrInvalidArgument, name, m)
+	}
+	return m, nil
 }
 
 // alloc hands out size bytes at a 64-byte aligned offset, zeroed. Called
@@ -271,19 +286,29 @@ func (b *Builder) Publish() error {
 	}
 	err := b.seal()
 	if err == nil {
-		err = b.d.publish(b.fd, b.id, b.tmp, b.name)
-		if err == errSwapped {
-			what := "its name was taken over, as it was linked,"
-			if b.tmp != "" {
-				what = "its temporary file " + b.d.join(b.tmp) + " was replaced"
-			}
-			err = fmt.Errorf("%w: segment %q: %s by a file that is not the writer's (someone else can rename files in %s); nothing was published (use a directory that only you can write to)", format.ErrPermissionDenied, b.name, what, b.dir)
-		} else if err != nil {
-			err = osError("publish", b.name, b.path, err)
-		}
+		err = publishFile(b.d, b.fd, b.id, b.tmp, b.name)
 	}
 	b.release()
 	return err
+}
+
+// publishFile gives the file fd (identity id, hidden name tmp or "" for an
+// unnamed one) its name in d, verified (dirHandle.publish), with the error a
+// writer reports: PERMISSION_DENIED naming what was swapped, or the OS
+// error as its code.
+func publishFile(d *dirHandle, fd int, id fileID, tmp, name string) error {
+	err := d.publish(fd, id, tmp, name)
+	if err == errSwapped {
+		what := "its name was taken over, as it was linked,"
+		if tmp != "" {
+			what = "its temporary file " + d.join(tmp) + " was replaced"
+		}
+		return fmt.Errorf("%w: segment %q: %s by a file that is not the writer's (someone else can rename files in %s); nothing was published (use a directory that only you can write to)", format.ErrPermissionDenied, name, what, d.path)
+	}
+	if err != nil {
+		return osError("publish", name, d.join(name), err)
+	}
+	return nil
 }
 
 // seal writes the checksums, the metadata area and the header, unmaps, and

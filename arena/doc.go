@@ -21,6 +21,9 @@
 //     the fault into a TRUNCATED error; AttachWith with
 //     AttachOptions.Owners refuses, before mapping, owners the caller does
 //     not trust.
+//   - A Receiver owns an unnamed file with its whole size reserved, into
+//     which a published segment's file is copied in pieces; Publish checks
+//     it fully and names it, Close abandons it.
 //   - A published segment persists until Unlink, whoever created it. Attach
 //     and Close never unlink.
 //

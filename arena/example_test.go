@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"path/filepath"
 
 	"github.com/apache/arrow/go/v15/arrow/array"
 
@@ -81,4 +82,35 @@ func ExampleBuilder_Allocator() {
 	defer rec.Release()
 	fmt.Println(rec.Column(0))
 	// Output: ["ada" "grace" (null)]
+}
+
+// A segment's file crosses to another directory (another host, in real
+// use) in pieces, in any order; the copy gets its name only once it is
+// complete and passes full validation.
+func ExampleReceive() {
+	src, _ := os.MkdirTemp("", "shmarray-example")
+	dst, _ := os.MkdirTemp("", "shmarray-example")
+	defer os.RemoveAll(src)
+	defer os.RemoveAll(dst)
+	b, _ := arena.Create("table", &arena.CreateOptions{Dir: src})
+	_ = arena.AddSlice(b, "x", []float64{1, 2, 3})
+	_ = b.Publish()
+	file, _ := os.ReadFile(filepath.Join(src, "table"))
+
+	r, err := arena.Receive("table", int64(len(file)), &arena.ReceiveOptions{Dir: dst})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Close() // nothing is left behind if Publish is never reached
+	half := len(file) / 2
+	_, _ = r.WriteAt(file[half:], int64(half)) // pieces in any order
+	_, _ = r.WriteAt(file[:half], 0)
+	if err := r.Publish(); err != nil {
+		log.Fatal(err)
+	}
+	s, _ := arena.Attach("table", dst)
+	defer s.Close()
+	x, _ := arena.Values[float64](s, "x")
+	fmt.Println(x)
+	// Output: [1 2 3]
 }

@@ -3,7 +3,7 @@
 //
 // It holds two kinds of code and nothing else:
 //   - thin //export shims (exports.go) for the writing half: create, add,
-//     publish. They are named shmarraygo_* and are reached only through the
+//     publish, and receiving a segment's file from elsewhere. They are named shmarraygo_* and are reached only through the
 //     C wrappers in sa_fork.c, which refuse with SHMARRAY_FORKED in a child
 //     made by fork() — a Go runtime does not survive fork, and entering it
 //     there would hang.

@@ -175,6 +175,42 @@ func shmarraygo_builder_discard(h C.uintptr_t) {
 
 func builder(h C.uintptr_t) *arena.Builder { return cgo.Handle(h).Value().(*arena.Builder) }
 
+//export shmarraygo_receive
+func shmarraygo_receive(name, dir *C.char, size C.int64_t, mode C.uint32_t, out *C.uintptr_t, errBuf *C.char, errLen C.size_t) (rc C.int) {
+	defer recoverInto(&rc, errBuf, errLen)
+	r, err := arena.Receive(goString(name), int64(size), &arena.ReceiveOptions{Dir: goString(dir), Mode: os.FileMode(mode)})
+	if err != nil {
+		return fail(err, errBuf, errLen)
+	}
+	*out = C.uintptr_t(cgo.NewHandle(r))
+	return C.SHMARRAY_OK
+}
+
+//export shmarraygo_receiver_write
+func shmarraygo_receiver_write(h C.uintptr_t, offset C.int64_t, data unsafe.Pointer, n C.size_t, errBuf *C.char, errLen C.size_t) (rc C.int) {
+	defer recoverInto(&rc, errBuf, errLen)
+	_, err := receiver(h).WriteAt(bytesAt(data, uint64(n)), int64(offset))
+	return fail(err, errBuf, errLen)
+}
+
+//export shmarraygo_receiver_publish
+func shmarraygo_receiver_publish(h C.uintptr_t, errBuf *C.char, errLen C.size_t) (rc C.int) {
+	defer recoverInto(&rc, errBuf, errLen)
+	handle := cgo.Handle(h)
+	defer handle.Delete()
+	return fail(handle.Value().(*arena.Receiver).Publish(), errBuf, errLen)
+}
+
+//export shmarraygo_receiver_discard
+func shmarraygo_receiver_discard(h C.uintptr_t) {
+	defer func() { _ = recover() }()
+	handle := cgo.Handle(h)
+	_ = handle.Value().(*arena.Receiver).Close()
+	handle.Delete()
+}
+
+func receiver(h C.uintptr_t) *arena.Receiver { return cgo.Handle(h).Value().(*arena.Receiver) }
+
 // rawArray reads a shmarray_array_spec into a description and Go slices
 // over the caller's memory (copied by AddBuffers before this call returns).
 func rawArray(name string, s *C.shmarray_array_spec) (format.ArrayDesc, []byte, []byte, []byte, error) {

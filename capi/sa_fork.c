@@ -121,3 +121,47 @@ void shmarray_builder_discard(shmarray_builder *b) {
   if (!sa_forked) shmarraygo_builder_discard(b->handle);
   free(b);
 }
+
+int shmarray_receive(const char *name, const char *dir, int64_t size, uint32_t mode,
+                     shmarray_receiver **out, char *err, size_t err_len) {
+  int rc = sa_refuse_if_forked(err, err_len);
+  if (rc) return rc;
+  if (!name || !out)
+    return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len, "name and out must not be NULL");
+  shmarray_receiver *r = malloc(sizeof *r);
+  if (!r) return sa_fail(SHMARRAY_INTERNAL, err, err_len, "out of memory");
+  uintptr_t h = 0;
+  rc = shmarraygo_receive((char *)name, (char *)dir, size, mode, &h, err, err_len);
+  if (rc) {
+    free(r);
+    return rc;
+  }
+  r->handle = h;
+  *out = r;
+  return SHMARRAY_OK;
+}
+
+int shmarray_receiver_write(shmarray_receiver *r, int64_t offset, const void *data, size_t len,
+                            char *err, size_t err_len) {
+  int rc = sa_refuse_if_forked(err, err_len);
+  if (rc) return rc;
+  if (!r || (!data && len))
+    return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len, "receiver and data must not be NULL");
+  return shmarraygo_receiver_write(r->handle, offset, (void *)data, len, err, err_len);
+}
+
+int shmarray_receiver_publish(shmarray_receiver *r, char *err, size_t err_len) {
+  int rc = sa_refuse_if_forked(err, err_len);
+  if (!rc && !r) rc = sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len, "receiver must not be NULL");
+  if (!rc) rc = shmarraygo_receiver_publish(r->handle, err, err_len);
+  free(r);
+  return rc;
+}
+
+void shmarray_receiver_discard(shmarray_receiver *r) {
+  if (!r) return;
+  /* In a forked child only the box is freed: the unnamed file vanishes with
+   * the process (a fallback hidden name is left for gc). */
+  if (!sa_forked) shmarraygo_receiver_discard(r->handle);
+  free(r);
+}

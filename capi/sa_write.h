@@ -12,4 +12,9 @@ struct shmarray_builder {
   uintptr_t handle;
 };
 
+/* A receiver handle is a cgo.Handle of an *arena.Receiver, boxed likewise. */
+struct shmarray_receiver {
+  uintptr_t handle;
+};
+
 #endif

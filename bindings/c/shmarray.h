@@ -538,6 +538,43 @@ int shmarray_builder_publish(shmarray_builder *b, char *err, size_t err_len);
  * ignored. */
 void shmarray_builder_discard(shmarray_builder *b);
 
+/* ==== Receiving a segment's file: enters Go; SHMARRAY_FORKED in a forked child ==== */
+
+/* The copy of a published segment's file arriving from elsewhere (another
+ * host, a stream), in pieces at any offsets and in any order; published
+ * under its name only when every byte has arrived and passes the full
+ * validation (header and metadata checksum, every directory record,
+ * offsets, null counts, UTF-8 and data checksums), atomically and never
+ * replacing (spec §10.3). */
+typedef struct shmarray_receiver shmarray_receiver;
+
+/* Start receiving the file of segment `name`, `size` bytes long, into `dir`
+ * (NULL or "": $SHMARRAY_DIR, else /dev/shm), with file mode `mode` (0 means
+ * 0600; 0640 and 0660 allowed). The whole size is reserved at once. Nothing
+ * is visible under the name until publish.
+ * Errors: INVALID_ARGUMENT (name, mode, size smaller than a header),
+ * NOT_FOUND (directory), EXISTS (the name is taken now), NO_SPACE,
+ * PERMISSION_DENIED, FORKED. */
+int shmarray_receive(const char *name, const char *dir, int64_t size, uint32_t mode,
+                     shmarray_receiver **out, char *err, size_t err_len);
+
+/* Write `len` bytes of `data` at `offset` of the file. Pieces may overlap
+ * (a piece sent twice is harmless) but must lie inside the file. The caller
+ * keeps its memory. Errors: INVALID_ARGUMENT (outside the file), NO_SPACE,
+ * IO_ERROR, CLOSED, FORKED. */
+int shmarray_receiver_write(shmarray_receiver *r, int64_t offset, const void *data, size_t len,
+                            char *err, size_t err_len);
+
+/* Check and publish: TRUNCATED if a byte never arrived, BAD_SIZE or
+ * TRUNCATED if the header gives another size, an invalid-segment code
+ * (CHECKSUM_MISMATCH, ...) if validation fails, EXISTS if the name was
+ * taken meanwhile. Reads the whole file once. On error nothing is left
+ * behind. Frees r in every case. */
+int shmarray_receiver_publish(shmarray_receiver *r, char *err, size_t err_len);
+
+/* Abandon the file: nothing is left behind. Frees r. NULL is ignored. */
+void shmarray_receiver_discard(shmarray_receiver *r);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,5 +1,5 @@
 /* Tests of the writing half of the C ABI (create, add, add_arrow, metadata,
- * publish, discard) and of fork safety: in a child made by fork() writing
+ * publish, discard, receive) and of fork safety: in a child made by fork() writing
  * returns SHMARRAY_FORKED at once while reading still works. Prints
  * "N passed, N failed" last; exits non-zero on any failure. */
 #include <signal.h>
@@ -247,6 +247,51 @@ static void test_add_empty(void) {
   shmarray_close(seg);
 }
 
+/* A segment's file received in two pieces, the second first, is published
+ * and reads back; one with a piece missing is refused and leaves nothing. */
+static void test_receive(void) {
+  char path[256], err[256];
+  snprintf(path, sizeof path, "%s/sample", dir);
+  FILE *f = fopen(path, "rb");
+  CHECK(f != NULL, "open %s", path);
+  if (!f) return;
+  static char file[1 << 16];
+  size_t n = fread(file, 1, sizeof file, f);
+  fclose(f);
+  CHECK(n > 128 && n < sizeof file, "read the sample's file: %zu bytes", n);
+  shmarray_receiver *r = NULL;
+  int rc = shmarray_receive("received", dir, (int64_t)n, 0, &r, err, sizeof err);
+  CHECK(rc == SHMARRAY_OK, "receive: %s", err);
+  if (rc) return;
+  size_t half = n / 2;
+  CHECK(shmarray_receiver_write(r, (int64_t)half, file + half, n - half, err, sizeof err) == SHMARRAY_OK,
+        "write the second half: %s", err);
+  shmarray_segment *seg = NULL;
+  CHECK(shmarray_attach("received", dir, &seg, NULL, 0) == SHMARRAY_NOT_FOUND, "invisible before publish");
+  CHECK(shmarray_receiver_write(r, (int64_t)n, file, 1, err, sizeof err) == SHMARRAY_INVALID_ARGUMENT,
+        "a write past the end is refused");
+  CHECK(shmarray_receiver_write(r, 0, file, half, err, sizeof err) == SHMARRAY_OK, "write the first half");
+  CHECK(shmarray_receiver_publish(r, err, sizeof err) == SHMARRAY_OK, "publish: %s", err);
+  rc = shmarray_attach("received", dir, &seg, err, sizeof err);
+  CHECK(rc == SHMARRAY_OK, "attach the copy: %s", err);
+  if (!rc) {
+    CHECK(shmarray_validate(seg, err, sizeof err) == SHMARRAY_OK, "the copy validates: %s", err);
+    shmarray_close(seg);
+  }
+  r = NULL;
+  CHECK(shmarray_receive("partial", dir, (int64_t)n, 0, &r, err, sizeof err) == SHMARRAY_OK, "receive");
+  CHECK(shmarray_receiver_write(r, 0, file, half, err, sizeof err) == SHMARRAY_OK, "write half");
+  rc = shmarray_receiver_publish(r, err, sizeof err);
+  CHECK(rc == SHMARRAY_TRUNCATED && strstr(err, "never arrived"), "half a file is refused: %d %s", rc, err);
+  CHECK(shmarray_attach("partial", dir, &seg, NULL, 0) == SHMARRAY_NOT_FOUND, "and left nothing");
+  r = NULL;
+  CHECK(shmarray_receive("discarded", dir, (int64_t)n, 0, &r, err, sizeof err) == SHMARRAY_OK, "receive");
+  shmarray_receiver_discard(r);
+  shmarray_receiver_discard(NULL);
+  CHECK(shmarray_receive("received", dir, (int64_t)n, 0, &r, err, sizeof err) == SHMARRAY_EXISTS,
+        "a taken name is refused");
+}
+
 static void test_fork(void) {
   pid_t pid = fork();
   if (pid == 0) {
@@ -257,6 +302,8 @@ static void test_fork(void) {
     if (rc != SHMARRAY_FORKED) _exit(10);
     if (!strstr(err, "fork")) _exit(11);
     shmarray_segment *seg = NULL;
+    shmarray_receiver *r = NULL;
+    if (shmarray_receive("from-child", dir, 4096, 0, &r, err, sizeof err) != SHMARRAY_FORKED) _exit(14);
     if (shmarray_attach("sample", dir, &seg, err, sizeof err) != SHMARRAY_OK) _exit(12);
     shmarray_view v;
     if (shmarray_array_view(seg, 0, &v) != SHMARRAY_OK || ((const int64_t *)v.data)[9] != 9) _exit(13);
@@ -267,7 +314,7 @@ static void test_fork(void) {
   waitpid(pid, &status, 0);
   CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
         "forked child: status %d (10: create not refused, 11: message, 12-13: reading failed, "
-        "signal: hang)", status);
+        "14: receive not refused, signal: hang)", status);
 }
 
 int main(void) {
@@ -282,6 +329,7 @@ int main(void) {
   test_names_modes_links();
   test_add_arrow();
   test_add_empty();
+  test_receive();
   test_fork();
   /* Everything the tests published goes, then the directory. */
   shmarray_list_entry *entries = NULL;

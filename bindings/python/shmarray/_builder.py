@@ -27,7 +27,7 @@ from ._exit import remove_at_exit
 from ._segment import Segment, attach
 
 
-class Builder:
+class Builder(_lib.Discardable):
     """A segment called ``name``, not visible to anyone until :meth:`publish`.
 
     ``dir``, ``mode`` and ``unlink_on_exit`` are as for :func:`shmarray.create`.
@@ -211,19 +211,6 @@ class Builder:
                 weakref.finalize(obj, release)
         del obj
         release()  # in case the last of them went before its finalizer was set
-
-    def __enter__(self) -> "Builder":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.discard()
-
-    def __del__(self):
-        if getattr(self, "_handle", None) is not None:
-            try:
-                self.discard()
-            except Exception:  # at interpreter exit, modules may already be gone
-                pass
 
 
 def _string_array(values) -> ctypes.Array:

@@ -50,8 +50,13 @@ def encode(s: str, what: str) -> bytes:
     return s.encode("utf-8", "surrogatepass")
 
 
-def encode_dir(d) -> bytes | None:
-    return None if d is None else encode(os.fspath(d), "dir")
+def encode_dir(d) -> bytes:
+    """The segment directory of a writing call (``d``, else ``$SHMARRAY_DIR``,
+    else /dev/shm), resolved by the C core (spec §2.2), which reads the
+    environment as ``os.environ`` changes it, unlike the Go runtime of
+    libshmarray.so, which keeps the environment the process started with."""
+    from . import _native
+    return encode(_native.resolve_dir(None if d is None else os.fspath(d)), "dir")
 
 
 def add_value(lib, handle, col: str, value, field) -> None:

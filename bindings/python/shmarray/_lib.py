@@ -2,7 +2,7 @@
 
 The library embeds a Go runtime, which does not survive ``fork()``: a child of
 a process that loaded it hangs if it enters Go. So the library is loaded only
-when a Go-backed call (``create``) first needs it, the pid that loaded it is
+when a Go-backed call (``create``, ``Receiver``) first needs it, the pid that loaded it is
 remembered, and in a forked child every such call raises
 :class:`~shmarray.ForkedError` at once. Reading never comes here.
 
@@ -89,9 +89,15 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.shmarray_builder_publish.argtypes = [vp] + err
     lib.shmarray_builder_add_index.argtypes = [vp, ctypes.c_char_p] + err
     lib.shmarray_builder_discard.argtypes, lib.shmarray_builder_discard.restype = [vp], None
+    lib.shmarray_receive.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int64, ctypes.c_uint32,
+                                     ctypes.POINTER(vp)] + err
+    lib.shmarray_receiver_write.argtypes = [vp, ctypes.c_int64, vp, ctypes.c_size_t] + err
+    lib.shmarray_receiver_publish.argtypes = [vp] + err
+    lib.shmarray_receiver_discard.argtypes, lib.shmarray_receiver_discard.restype = [vp], None
     for fn in ("shmarray_create", "shmarray_builder_add", "shmarray_builder_add_arrow",
                "shmarray_builder_set_metadata", "shmarray_builder_publish",
-               "shmarray_builder_add_index", "shmarray_builder_add_empty"):
+               "shmarray_builder_add_index", "shmarray_builder_add_empty",
+               "shmarray_receive", "shmarray_receiver_write", "shmarray_receiver_publish"):
         getattr(lib, fn).restype = ctypes.c_int
 
 
@@ -140,3 +146,29 @@ def check(code: int, buf: ctypes.Array) -> None:
 
 def err_buffer() -> ctypes.Array:
     return ctypes.create_string_buffer(_ERR_LEN)
+
+
+class Discardable:
+    """Base of the objects that own an unpublished file in the library
+    (Builder, Receiver): used as a context manager, or garbage collected,
+    the object is discarded unless it was published. Subclasses keep the
+    library's handle in ``_handle`` (None once published or discarded) and
+    define ``discard``."""
+
+    _handle = None
+
+    def discard(self) -> None:  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.discard()
+
+    def __del__(self):
+        if getattr(self, "_handle", None) is not None:
+            try:
+                self.discard()
+            except Exception:  # at interpreter exit, modules may already be gone
+                pass

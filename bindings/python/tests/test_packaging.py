@@ -18,9 +18,11 @@ def test_pip_install_bundles_the_library(tmp_path):
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     assert (target / "shmarray" / "libshmarray.so").is_file()
+    assert (target / "shmarray" / "dask" / "__init__.py").is_file(), "the dask extra's module is installed"
     code = textwrap.dedent(f"""
-        import numpy as np, shmarray
+        import numpy as np, shmarray, shmarray.dask
         assert shmarray.__file__.startswith({str(target)!r}), shmarray.__file__
+        assert shmarray.dask.__file__.startswith({str(target)!r}), shmarray.dask.__file__
         seg = shmarray.create("pip-check", {{"x": np.arange(5)}}, dir={str(tmp_path)!r})
         print(int(seg["x"].sum()))
     """)
