@@ -124,6 +124,10 @@ func TestGCAcrossPidNamespaces(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, b.Publish())
 		require.NoError(t, child(t, childCreate, "outside-dead", dir).Run())
+		// Start times count clock ticks (100 a second): the namespace must
+		// start a tick later than the creators outside, or they could pass
+		// for its own.
+		time.Sleep(50 * time.Millisecond)
 
 		cmd := child(t, childPidnsGC, "inner", dir)
 		cmd.SysProcAttr = newNS

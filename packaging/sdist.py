@@ -34,10 +34,11 @@ def stage(dest: Path) -> None:
     is unpacked anywhere)."""
     for name in ("pyproject.toml", "setup.py", "README.md"):
         shutil.copy2(PY / name, dest / name)
-    (dest / "shmarray").mkdir()
-    for p in (PY / "shmarray").iterdir():
-        if p.suffix == ".py" or p.name == "py.typed":
-            shutil.copy2(p, dest / "shmarray" / p.name)
+    # The package's Python files (subpackages included), not what a build
+    # put beside them (the extension, the library).
+    shutil.copytree(PY / "shmarray", dest / "shmarray",
+                    ignore=lambda d, names: [n for n in names if n == "__pycache__" or n.endswith(".so")
+                                             or n.startswith(".")])
     shutil.copytree(PY / "native", dest / "native", ignore=shutil.ignore_patterns("*.o", "__pycache__"))
     for name in ("VERSION", "go.mod", "go.sum", "LICENSE"):
         if (ROOT / name).exists():

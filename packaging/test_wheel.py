@@ -55,7 +55,7 @@ def test(wheel: Path, python: str) -> bool:
     env.update(PATH=_path_without_go(), SHMARRAY_TEST_BIN=str(BIN))
     print(f"== Python {version}: {venv}", flush=True)
     subprocess.run([py, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", str(wheel),
-                    "numpy", "pyarrow", "pytest"], env=env, check=True)
+                    "numpy", "pyarrow", "pytest", "pytest-timeout", "dask[distributed]"], env=env, check=True)
     with tempfile.TemporaryDirectory(prefix="shmarray-wheel-test-") as cwd:
         where = subprocess.run([py, "-c", "import shmarray; print(shmarray.__file__, shmarray.__version__)"],
                                cwd=cwd, env=env, capture_output=True, text=True, check=True).stdout.strip()

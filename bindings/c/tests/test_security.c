@@ -565,6 +565,10 @@ static void test_pid_namespaces(void) {
   /* gc inside a child namespace: the creators outside started before it. */
   CHECK(publish("outside-alive", d, 1, 3) == SHMARRAY_OK, "publish outside-alive");
   CHECK(publish_in_child("outside-dead", d, 1) > 0, "publish outside-dead");
+  /* Start times count clock ticks (100 a second): the namespace must start
+   * a tick later than the creators outside, or they could pass for its own. */
+  struct timespec tick = {0, 50 * 1000 * 1000};
+  nanosleep(&tick, NULL);
   outer = spawn_in_pidns(&in, &out, "--pidns-gc", d, "-");
   close(in);
   read_line(out, line, sizeof line);
