@@ -114,19 +114,9 @@ func Create(name string, opts *CreateOptions) (*Builder, error) {
 	if o.MaxSize < o.Capacity || o.MaxSize < format.HeaderSize+format.Alignment {
 		return nil, fmt.Errorf("%w: segment %q: MaxSize %d is smaller than Capacity %d or the header", format.ErrInvalidArgument, name, o.MaxSize, o.Capacity)
 	}
-	d, err := openDir(Dir(o.Dir), followDirLink)
+	d, path, fd, tmp, id, err := startFile("create", name, o.Dir, o.Mode)
 	if err != nil {
-		return nil, osError("create", name, Dir(o.Dir), err)
-	}
-	path := d.join(name)
-	if _, err := d.lstat(name); err == nil {
-		d.close()
-		return nil, osError("create", name, path, errExist)
-	}
-	fd, tmp, id, err := createFile(d, uint32(o.Mode))
-	if err != nil {
-		d.close()
-		return nil, osError("create", name, d.path, err)
+		return nil, err
 	}
 	b := &Builder{name: name, dir: d.path, path: path, opts: o, d: d, fd: fd, id: id, tmp: tmp,
 		end: format.HeaderSize, high: format.HeaderSize, pinned: format.HeaderSize,
@@ -290,6 +280,28 @@ func (b *Builder) Publish() error {
 	}
 	b.release()
 	return err
+}
+
+// startFile opens the directory dir (resolved as by Dir) and creates in it
+// the unpublished file of segment name (createFile), after refusing at once
+// a name that is taken (EXISTS). op names the call in messages. The caller
+// owns d and fd (discardFile, d.close).
+func startFile(op, name, dir string, mode os.FileMode) (d *dirHandle, path string, fd int, tmp string, id fileID, err error) {
+	d, err = openDir(Dir(dir), followDirLink)
+	if err != nil {
+		return nil, "", -1, "", id, osError(op, name, Dir(dir), err)
+	}
+	path = d.join(name)
+	if _, err := d.lstat(name); err == nil {
+		d.close()
+		return nil, "", -1, "", id, osError(op, name, path, errExist)
+	}
+	fd, tmp, id, err = createFile(d, uint32(mode))
+	if err != nil {
+		d.close()
+		return nil, "", -1, "", id, osError(op, name, d.path, err)
+	}
+	return d, path, fd, tmp, id, nil
 }
 
 // publishFile gives the file fd (identity id, hidden name tmp or "" for an

@@ -67,19 +67,9 @@ func Receive(name string, size int64, opts *ReceiveOptions) (*Receiver, error) {
 	if size < format.HeaderSize || uint64(size) > uint64(^uint(0)>>1) {
 		return nil, fmt.Errorf("%w: segment %q: a segment file of %d bytes cannot be received (a header alone is %d)", format.ErrInvalidArgument, name, size, format.HeaderSize)
 	}
-	d, err := openDir(Dir(o.Dir), followDirLink)
+	d, path, fd, tmp, id, err := startFile("receive", name, o.Dir, o.Mode)
 	if err != nil {
-		return nil, osError("receive", name, Dir(o.Dir), err)
-	}
-	path := d.join(name)
-	if _, err := d.lstat(name); err == nil {
-		d.close()
-		return nil, osError("receive", name, path, errExist)
-	}
-	fd, tmp, id, err := createFile(d, uint32(o.Mode))
-	if err != nil {
-		d.close()
-		return nil, osError("receive", name, d.path, err)
+		return nil, err
 	}
 	r := &Receiver{name: name, path: path, size: size, d: d, fd: fd, id: id, tmp: tmp}
 	if err := reserve(fd, 0, size); err != nil {

@@ -239,14 +239,12 @@ static void view_of(const shmarray_segment *seg, const sa_array *a, shmarray_ind
   v->type = a->type;
   v->byte_width = a->byte_width;
   v->length = a->length;
-  if (a->offsets_len) {
-    v->offsets = seg->base + a->offsets_off;
-    v->offsets_length = (size_t)a->offsets_len;
-  }
-  if (a->data_len) {
-    v->data = seg->base + a->data_off;
-    v->data_length = (size_t)a->data_len;
-  }
+  shmarray_view bufs;
+  shmarray_array_view(seg, (size_t)(a - seg->arrays), &bufs);
+  v->offsets = bufs.offsets;
+  v->offsets_length = bufs.offsets_length;
+  v->data = bufs.data;
+  v->data_length = bufs.data_length;
   if (a->null_count > 0) v->validity = seg->base + a->validity_off; /* >= ceil8(length) bytes */
   v->table = seg->base + a->index_off;
   v->slot_width = a->index_width;

@@ -68,7 +68,7 @@ def test(wheel: Path, python: str) -> bool:
         tests = Path(cwd) / "tests"
         shutil.copytree(TESTS, tests, ignore=shutil.ignore_patterns("__pycache__", "gen"))
         env["SHMARRAY_REPO"] = str(ROOT)
-        r = subprocess.run([py, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests),
+        r = subprocess.run([py, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", str(tests),
                             "--deselect", "tests/test_packaging.py::test_pip_install_bundles_the_library"],
                            cwd=cwd, env=env)
     print(f"== Python {version}: {'passed' if r.returncode == 0 else 'FAILED'}", flush=True)

@@ -1,0 +1,1 @@
+../sa_access.c
