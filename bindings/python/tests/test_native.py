@@ -88,6 +88,12 @@ def test_the_extension_is_abi3():
     assert exported == ["PyInit__native"], f"the extension exports more than its init: {exported}"
 
 
+def test_the_extension_is_optimized():
+    # setuptools drops Python's own -O3 when CFLAGS is set (as `make native`
+    # and the wheel build do); an unoptimized core looks up keys ~3x slower.
+    assert _native.optimized == 1, "shmarray._native was compiled without optimization (-O2)"
+
+
 def _mapped(path: str) -> bool:
     with open("/proc/self/maps") as f:
         return path in f.read()
