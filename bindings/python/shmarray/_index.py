@@ -167,7 +167,9 @@ def _keys_from_arrow(arr, pa, int_index: bool, signed: bool) -> list[_Keys]:
         if pa.types.is_integer(t):
             if not int_index:
                 raise _bad_keys(f"keys of Arrow type {t} for an index of strings or bytes")
-            values = np.frombuffer(bufs[1], dtype=t.to_pandas_dtype())[off:off + n]
+            # (not t.to_pandas_dtype(): some pyarrow versions import pandas for it)
+            dtype = np.dtype(f"{'i' if pa.types.is_signed_integer(t) else 'u'}{t.bit_width // 8}")
+            values = np.frombuffer(bufs[1], dtype=dtype)[off:off + n]
             k = _keys_from_ints(values, signed)
             k.valid = valid
             out.append(k)
