@@ -64,6 +64,10 @@ func TestGCRemovesTemporaryFilesOfDeadWriters(t *testing.T) {
 	dead := exited.Process.Pid
 	stale := func(suffix string) string { return fmt.Sprintf("%s%d-%s", arena.TempPrefix, dead, suffix) }
 	zeros, sealed, empty := stale("00"), stale("01"), stale("02")
+	// A pid beyond pid_t names no process: kill(2) would read 2^32-1 as -1,
+	// every process, and find the writer alive.
+	huge := fmt.Sprintf("%s%d-00", arena.TempPrefix, uint32(1<<32-1))
+	writeFile(t, dir, huge, make([]byte, 4096))
 	writeFile(t, dir, zeros, make([]byte, 4096))
 	writeFile(t, dir, sealed, append([]byte(format.Magic), make([]byte, 200)...))
 	writeFile(t, dir, empty, nil)
@@ -87,7 +91,7 @@ func TestGCRemovesTemporaryFilesOfDeadWriters(t *testing.T) {
 	assert.Empty(t, infos, "hidden files are never listed")
 	would, err := arena.GC(dir, true)
 	require.NoError(t, err)
-	require.Len(t, would, 3)
+	require.Len(t, would, 4)
 	assert.FileExists(t, filepath.Join(dir, zeros), "a dry run removes nothing")
 	gone, err := arena.GC(dir, false)
 	require.NoError(t, err, "files gc may not remove are not errors")
@@ -95,10 +99,12 @@ func TestGCRemovesTemporaryFilesOfDeadWriters(t *testing.T) {
 	for _, g := range gone {
 		names = append(names, g.Name)
 		assert.True(t, g.Temporary)
-		assert.Equal(t, uint32(dead), g.CreatorPID)
+		if g.Name != huge {
+			assert.Equal(t, uint32(dead), g.CreatorPID)
+		}
 		assert.Equal(t, format.NotSealed, format.CodeOf(g.Err))
 	}
-	assert.ElementsMatch(t, []string{zeros, sealed, empty}, names)
+	assert.ElementsMatch(t, []string{huge, zeros, sealed, empty}, names)
 	var left []string
 	for name := range keep {
 		left = append(left, name)

@@ -1,6 +1,7 @@
 package arena
 
 import (
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -76,10 +77,14 @@ func (v *procView) creator(pid uint32, start uint64) liveness {
 	if start != 0 && (!v.initKnown || start < v.initStart) {
 		return creatorUnknown
 	}
-	if err := unix.Kill(int(pid), 0); err == nil || err == unix.EPERM {
-		now, ok := startTime(int(pid))
-		if !ok || start == 0 || now == 0 || now == start {
-			return creatorAlive
+	// A pid above 2^31-1 names no process: kill(2) would read it as a
+	// negative pid_t, a process group or (2^32-1) every process.
+	if pid <= math.MaxInt32 {
+		if err := unix.Kill(int(pid), 0); err == nil || err == unix.EPERM {
+			now, ok := startTime(int(pid))
+			if !ok || start == 0 || now == 0 || now == start {
+				return creatorAlive
+			}
 		}
 	}
 	if v.nested == nil {

@@ -86,6 +86,8 @@ def test_gc_removes_temporary_files_of_dead_writers_only(shm_dir):
     dead = _killed_creator(shm_dir, "victim", unlink_on_exit=False)
     stale = lambda suffix: f".shmarray-tmp-{dead}-{suffix}"  # noqa: E731
     gone_names = {stale("00"): bytes(4096), stale("01"): b"SHMARRAY" + bytes(120), stale("02"): b""}
+    huge = f".shmarray-tmp-{2**32 - 1}-00"  # beyond pid_t: no process (kill would read -1, every one)
+    gone_names[huge] = bytes(4096)
     keep = {stale("aa"): b"text that a writer never leaves", f".shmarray-tmp-{os.getpid()}-4567ef01": b"",
             "notes": b"x", ".shmarray-tmp-junk": b"", ".shmarray-tmp-0-00": b""}
     for name, content in {**gone_names, **keep}.items():
@@ -99,7 +101,7 @@ def test_gc_removes_temporary_files_of_dead_writers_only(shm_dir):
     gone = gc(shm_dir)
     assert [i.name for i in gone] == sorted(gone_names)
     for g in gone:
-        assert isinstance(g.error, shmarray.NotSealedError) and g.creator_pid == dead
+        assert isinstance(g.error, shmarray.NotSealedError) and g.creator_pid == (2**32 - 1 if g.name == huge else dead)
         assert g.path == os.path.join(shm_dir, g.name)
     assert set(_names(shm_dir)) == {*keep, "victim", stale("link"), stale("hard"), stale("fifo")}
 
