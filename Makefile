@@ -126,7 +126,7 @@ fuzz:
 
 ## sdist, wheel: dist/shmarray-VERSION.tar.gz and the cp39-abi3 manylinux wheel (WHEEL_ARCH=x86_64|aarch64)
 VENV_BUILD := .venv-build
-WHEEL_ARCH ?= x86_64
+WHEEL_ARCH ?= $(shell uname -m)
 WHEEL      := dist/shmarray-$(VERSION)-cp39-abi3-manylinux_2_17_$(WHEEL_ARCH).whl
 
 $(VENV_BUILD)/.ready:

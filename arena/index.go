@@ -56,7 +56,7 @@ func (b *Builder) indexTarget(name string) (*format.ArrayDesc, error) {
 		}
 	}
 	if i < 0 {
-		return nil, fmt.Errorf("%w: segment %q has no array called %q to index (add it before indexing it)", format.ErrNotFound, b.name, name)
+		return nil, fmt.Errorf("%w: segment %s has no array called %s to index (add it before indexing it)", format.ErrNotFound, format.Quote(b.name), format.Quote(name))
 	}
 	a := &b.arrays[i]
 	if a.Index.Present() {

@@ -48,7 +48,8 @@ const (
 //     process whose innermost pid (last field of NSpid in
 //     /proc/P/status) is pid and whose start time matches (or is not
 //     recorded) is alive.
-//  6. Otherwise the creator is gone.
+//  6. Otherwise the creator is gone, if /proc could be listed for step 5;
+//     if not, unknown.
 //
 // It reads /proc lazily and at most once per step for the whole call.
 type procView struct {
@@ -57,6 +58,8 @@ type procView struct {
 	initKnown  bool   // initStart could be read
 	initStart  uint64 // start time of this namespace's pid 1
 	nested     map[uint32][]uint64
+	// nestedComplete: all of /proc was listed for nested
+	nestedComplete bool
 }
 
 // creator judges the process recorded as pid, started at start (clock
@@ -88,23 +91,27 @@ func (v *procView) creator(pid uint32, start uint64) liveness {
 		}
 	}
 	if v.nested == nil {
-		v.nested = nestedPIDs()
+		v.nested, v.nestedComplete = nestedPIDs()
 	}
 	for _, s := range v.nested[pid] {
 		if start == 0 || s == 0 || s == start {
 			return creatorAlive
 		}
 	}
+	if !v.nestedComplete {
+		return creatorUnknown // /proc could not be read to its end: nothing is proven
+	}
 	return creatorGone
 }
 
 // nestedPIDs maps the innermost pid of every visible process that runs in
-// a pid namespace below this one to the start times of those processes.
-func nestedPIDs() map[uint32][]uint64 {
-	out := map[uint32][]uint64{}
+// a pid namespace below this one to the start times of those processes;
+// complete is false if /proc could not be listed.
+func nestedPIDs() (out map[uint32][]uint64, complete bool) {
+	out = map[uint32][]uint64{}
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return out
+		return out, false
 	}
 	for _, e := range entries {
 		if _, err := strconv.Atoi(e.Name()); err != nil {
@@ -133,7 +140,7 @@ func nestedPIDs() map[uint32][]uint64 {
 			break
 		}
 	}
-	return out
+	return out, true
 }
 
 // statFields are the fields of /proc/WHO/stat ("self" or a pid): the pid,

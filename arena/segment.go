@@ -149,7 +149,7 @@ func (s *Segment) Metadata() []format.KV { return s.desc.Metadata }
 func (s *Segment) Desc(name string) (*format.ArrayDesc, error) {
 	i := s.desc.Lookup(name)
 	if i < 0 {
-		return nil, fmt.Errorf("%w: segment %q has no array called %q", format.ErrNotFound, s.name, name)
+		return nil, fmt.Errorf("%w: segment %s has no array called %s", format.ErrNotFound, format.Quote(s.name), format.Quote(name))
 	}
 	return &s.desc.Arrays[i], nil
 }

@@ -435,7 +435,7 @@ typedef struct sa_nested_pid {
 typedef struct sa_procview {
   int checked, consistent, init_known;
   uint64_t init_start;
-  int nested_read;
+  int nested_read, nested_complete; /* complete: every entry of /proc was read */
   sa_nested_pid *nested;
   size_t nested_count;
 } sa_procview;

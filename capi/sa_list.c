@@ -303,9 +303,9 @@ int sa_gc_dir(const char *dir, int dry_run, sa_gc_result *r, char *err, size_t e
         continue; /* removed or replaced since it was judged: not ours to remove */
       if (gone < 0) {
         int e = errno;
-        sa_gc_failure *f = add_failure(r);
         char *path = sa_join(d.path, name);
-        if (!f || !path) {
+        sa_gc_failure *f = path ? add_failure(r) : NULL; /* after the path: an entry counted is filled */
+        if (!f) {
           free(path);
           oom = 1;
           break;

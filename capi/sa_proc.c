@@ -17,7 +17,8 @@
  *     process of a namespace below whose innermost pid (last NSpid entry of
  *     /proc/P/status) is pid and whose start time matches (or either is 0)
  *     is the creator, alive.
- *  6. Otherwise the creator is gone.
+ *  6. Otherwise the creator is gone, if all of /proc was read for step 5;
+ *     if not (an error part way), unknown.
  *
  * /proc is read lazily and at most once per step for one list or gc. */
 #define _DEFAULT_SOURCE /* kill, d_type */
@@ -114,13 +115,15 @@ static int pid_start(uint32_t pid, uint64_t *start) {
 }
 
 /* The innermost pid and start time of every visible process that runs in a
- * pid namespace below this one (NSpid with two entries or more). */
-static void read_nested(sa_procview *v) {
+ * pid namespace below this one (NSpid with two entries or more). Returns 0
+ * if /proc could not be read to its end (then no creator is proven gone). */
+static int read_nested(sa_procview *v) {
   DIR *proc = opendir("/proc");
-  if (!proc) return;
+  if (!proc) return 0;
   size_t cap = 0;
   struct dirent *de;
-  while ((de = readdir(proc))) {
+  int complete = 1;
+  for (errno = 0; (de = readdir(proc)); errno = 0) {
     const char *n = de->d_name;
     uint64_t outer;
     if (!parse_uint(n, n + strlen(n), UINT64_MAX, &outer)) continue;
@@ -149,7 +152,10 @@ static void read_nested(sa_procview *v) {
     if (v->nested_count == cap) {
       size_t ncap = cap ? 2 * cap : 16;
       sa_nested_pid *grown = realloc(v->nested, ncap * sizeof *grown);
-      if (!grown) break;
+      if (!grown) {
+        complete = 0;
+        break;
+      }
       v->nested = grown;
       cap = ncap;
     }
@@ -159,7 +165,9 @@ static void read_nested(sa_procview *v) {
     v->nested[v->nested_count].start = start;
     v->nested_count++;
   }
+  if (errno != 0) complete = 0; /* readdir failed */
   closedir(proc);
+  return complete;
 }
 
 int sa_creator(sa_procview *v, uint32_t pid, uint64_t start) {
@@ -182,13 +190,13 @@ int sa_creator(sa_procview *v, uint32_t pid, uint64_t start) {
   }
   if (!v->nested_read) {
     v->nested_read = 1;
-    read_nested(v);
+    v->nested_complete = read_nested(v);
   }
   for (size_t i = 0; i < v->nested_count; i++) {
     const sa_nested_pid *n = &v->nested[i];
     if (n->pid == pid && (start == 0 || n->start == 0 || n->start == start)) return SA_CREATOR_ALIVE;
   }
-  return SA_CREATOR_GONE;
+  return v->nested_complete ? SA_CREATOR_GONE : SA_CREATOR_UNKNOWN;
 }
 
 void sa_procview_free(sa_procview *v) {

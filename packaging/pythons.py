@@ -3,7 +3,8 @@ one per minor version from 3.9 to 3.13, from pyenv (`pyenv root`) or PATH.
 
     python packaging/pythons.py            every one found, a path per line
     python packaging/pythons.py --other    one, of another version than this
-                                           interpreter's (3.12 first)
+                                           interpreter's (3.12 first), else this
+                                           one
 """
 
 from __future__ import annotations
@@ -40,8 +41,10 @@ def main() -> None:
     if "--other" in sys.argv:
         mine = sys.version_info[1]
         other = [pys[m] for m in MINORS if m in pys and m != mine]
-        if not other:
-            sys.exit("pythons: no CPython 3.9-3.13 other than this one found (pyenv install 3.12, or put python3.12 on PATH)")
+        if not other:  # a machine with one Python: the wheel is still tested, in a fresh venv of this one
+            print(f"pythons: no CPython 3.9-3.13 other than {sys.version.split()[0]} found; testing the wheel "
+                  "with this one (pyenv install 3.12, or put python3.12 on PATH, to test another)", file=sys.stderr)
+            other = [getattr(sys, "_base_executable", None) or sys.executable]
         print(other[0])
         return
     for m in sorted(pys):

@@ -8,10 +8,13 @@
  * status, message, temp, creator_unknown) of one entry. */
 static PyObject *entry(const sa_listed *l) {
   const shmarray_list_entry *e = &l->e;
-  return Py_BuildValue("(sLILkOOisOO)", e->name, (long long)e->size, (unsigned)e->array_count,
-                       (long long)e->created_ns, (unsigned long)e->creator_pid,
-                       e->creator_alive ? Py_True : Py_False, e->ephemeral ? Py_True : Py_False,
-                       e->status, l->message, l->temp ? Py_True : Py_False,
+  /* A temporary file's name may hold any bytes after its prefix: decoded as
+   * os.listdir decodes names. */
+  return Py_BuildValue("(NLILkOOiNOO)", PyUnicode_DecodeFSDefault(e->name), (long long)e->size,
+                       (unsigned)e->array_count, (long long)e->created_ns,
+                       (unsigned long)e->creator_pid, e->creator_alive ? Py_True : Py_False,
+                       e->ephemeral ? Py_True : Py_False, e->status, native_message(l->message),
+                       l->temp ? Py_True : Py_False,
                        e->creator_unknown ? Py_True : Py_False);
 }
 
@@ -77,7 +80,7 @@ static PyObject *native_gc(PyObject *mod, PyObject *args) {
   PyObject *removed = entries(r.removed, r.count);
   PyObject *failures = removed ? PyList_New((Py_ssize_t)r.failure_count) : NULL;
   for (size_t i = 0; failures && i < r.failure_count; i++) {
-    PyObject *f = Py_BuildValue("(is)", r.failures[i].code, r.failures[i].message);
+    PyObject *f = Py_BuildValue("(iN)", r.failures[i].code, native_message(r.failures[i].message));
     if (!f) {
       Py_CLEAR(failures);
       break;
@@ -99,7 +102,7 @@ static PyObject *native_gc(PyObject *mod, PyObject *args) {
     Py_XDECREF(failures);
     return NULL;
   }
-  return Py_BuildValue("(NNisN)", d, removed, rc, err, failures);
+  return Py_BuildValue("(NNiNN)", d, removed, rc, native_message(err), failures);
 }
 
 static PyObject *native_unlink(PyObject *mod, PyObject *args) {

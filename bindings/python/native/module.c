@@ -22,9 +22,13 @@ static PyObject *raise_obj(int code, PyObject *message) {
   return NULL;
 }
 
-PyObject *native_raise(int code, const char *message) {
+PyObject *native_message(const char *message) {
   /* The core writes UTF-8; a message cut inside a character still decodes. */
-  PyObject *msg = PyUnicode_DecodeUTF8(message, (Py_ssize_t)strlen(message), "replace");
+  return PyUnicode_DecodeUTF8(message, (Py_ssize_t)strlen(message), "replace");
+}
+
+PyObject *native_raise(int code, const char *message) {
+  PyObject *msg = native_message(message);
   if (!msg) return NULL;
   raise_obj(code, msg);
   Py_DECREF(msg);
@@ -118,9 +122,20 @@ static PyObject *hash_key(PyObject *mod, PyObject *arg) {
   return PyLong_FromUnsignedLongLong(sa_index_hash(p, (size_t)n));
 }
 
+static PyObject *quote(PyObject *mod, PyObject *arg) {
+  (void)mod;
+  char *p;
+  Py_ssize_t n;
+  if (PyBytes_AsStringAndSize(arg, &p, &n) < 0) return NULL;
+  char buf[SA_QUOTE_LEN(SA_QUOTE_NAME)];
+  return native_message(sa_quote(p, (size_t)n, SA_QUOTE_NAME, buf, sizeof buf));
+}
+
 static PyMethodDef methods[] = {
     {"hash_key", hash_key, METH_O,
      "hash_key(key: bytes) -> int\n\nThe hash of spec §7.8.2 of key bytes (for tests)."},
+    {"quote", quote, METH_O,
+     "quote(name: bytes) -> str\n\nA name as messages show it (spec §13), for the messages Python writes."},
     {NULL, NULL, 0, NULL},
 };
 

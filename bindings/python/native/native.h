@@ -67,6 +67,8 @@ PyAPI_FUNC(int) PyBuffer_FillInfo(Py_buffer *view, PyObject *o, void *buf, Py_ss
 
 /* Raises the shmarray exception for a core code with its message (one
  * class per code, from shmarray._errors); returns NULL. */
+/* A message of the core as str (UTF-8; a character cut by truncation is replaced). */
+PyObject *native_message(const char *message);
 PyObject *native_raise(int code, const char *message);
 /* The same for a message built here: "shmarray: <code text>: " + text. */
 PyObject *native_raisef(int code, const char *fmt, ...);

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from . import _lib
-from ._convert import add_value, encode, encode_dir, NUMERIC_CODES, T_FIXED_SIZE_BINARY, T_TIMESTAMP, \
+from ._convert import add_value, encode, writing_dir, NUMERIC_CODES, T_FIXED_SIZE_BINARY, T_TIMESTAMP, \
     T_DURATION, UNITS
 from ._errors import ClosedError, InvalidArgumentError
 from ._exit import remove_at_exit
@@ -53,11 +53,11 @@ class Builder(_lib.Discardable):
     def __init__(self, name: str, *, dir: str | None = None, mode: int = 0o600,
                  unlink_on_exit: bool = False):
         self._lib = _lib.lib()
-        self.name, self.dir, self._unlink_on_exit = name, dir, unlink_on_exit
+        self.name, self.dir, self._unlink_on_exit = name, writing_dir(dir), unlink_on_exit
         opts = _lib.CreateOptions(mode=mode, flags=_lib.CREATE_EPHEMERAL if unlink_on_exit else 0)
         err = _lib.err_buffer()
         handle = ctypes.c_void_p()
-        _lib.check(self._lib.shmarray_create(encode(name, "segment name"), encode_dir(dir), ctypes.byref(opts),
+        _lib.check(self._lib.shmarray_create(encode(name, "segment name"), encode(self.dir, "dir"), ctypes.byref(opts),
                                              ctypes.byref(handle), err, len(err)), err)
         self._handle: ctypes.c_void_p | None = handle
         # Held across every call into the library: ctypes releases the GIL,
@@ -170,16 +170,9 @@ class Builder(_lib.Discardable):
             self._handle = None
             err = _lib.err_buffer()
             _lib.check(self._lib.shmarray_builder_publish(handle, err, len(err)), err)
-        try:
-            seg = attach(self.name, dir=self.dir)
-        except BaseException:
-            if self._unlink_on_exit:
-                remove_at_exit(self.name, self.dir)
-            raise
         if self._unlink_on_exit:
-            # The absolute directory: the working directory may change before exit.
-            remove_at_exit(seg.name, seg.dir)
-        return seg
+            remove_at_exit(self.name, self.dir)
+        return attach(self.name, dir=self.dir)
 
     def discard(self) -> None:
         """Abandon the segment: nothing is published. Idempotent. If arrays from

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from . import _lib
+from . import _lib, _native
 from ._errors import InvalidArgumentError
 from ._utf8 import utf32_to_utf8
 
@@ -50,13 +50,15 @@ def encode(s: str, what: str) -> bytes:
     return s.encode("utf-8", "surrogatepass")
 
 
-def encode_dir(d) -> bytes:
-    """The segment directory of a writing call (``d``, else ``$SHMARRAY_DIR``,
-    else /dev/shm), resolved by the C core (spec §2.2), which reads the
-    environment as ``os.environ`` changes it, unlike the Go runtime of
-    libshmarray.so, which keeps the environment the process started with."""
-    from . import _native
-    return encode(_native.resolve_dir(None if d is None else os.fspath(d)), "dir")
+def writing_dir(d) -> str:
+    """The absolute segment directory of a writer (``d``, else
+    ``$SHMARRAY_DIR``, else /dev/shm), resolved once, when the writer starts,
+    by the C core (spec §2.2): it reads the environment as ``os.environ``
+    changes it, unlike the Go runtime of libshmarray.so, which keeps the
+    environment the process started with. Absolute, so that publishing and
+    removal at exit find the same directory whatever the working directory
+    or the environment has become by then."""
+    return os.path.abspath(_native.resolve_dir(None if d is None else os.fspath(d)))
 
 
 def add_value(lib, handle, col: str, value, field) -> None:

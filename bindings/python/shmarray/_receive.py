@@ -17,7 +17,7 @@ import threading
 import numpy as np
 
 from . import _lib
-from ._convert import encode, encode_dir
+from ._convert import encode, writing_dir
 from ._errors import ClosedError
 from ._segment import Segment, attach
 
@@ -61,10 +61,10 @@ class Receiver(_lib.Discardable):
 
     def __init__(self, name: str, size: int, *, dir: str | os.PathLike | None = None, mode: int = 0o600):
         self._lib = _lib.lib()
-        self.name, self.dir, self.size = name, dir, int(size)
+        self.name, self.dir, self.size = name, writing_dir(dir), int(size)
         err = _lib.err_buffer()
         handle = ctypes.c_void_p()
-        _lib.check(self._lib.shmarray_receive(encode(name, "segment name"), encode_dir(dir), self.size, mode,
+        _lib.check(self._lib.shmarray_receive(encode(name, "segment name"), encode(self.dir, "dir"), self.size, mode,
                                               ctypes.byref(handle), err, len(err)), err)
         self._handle: ctypes.c_void_p | None = handle
         # Held across every call into the library: publish frees the handle.

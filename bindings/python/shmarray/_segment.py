@@ -291,8 +291,9 @@ class Segment(collections.abc.Mapping):
         if d is None:
             i = self._h.find(name)
             if i < 0:
-                raise ArrayNotFoundError(f"shmarray: not found: segment {self.name!r} has no array "
-                                         f"called {name!r}")
+                raw = (name if isinstance(name, str) else str(name)).encode("utf-8", "surrogateescape")
+                raise ArrayNotFoundError(f"shmarray: not found: segment {_native.quote(self.name.encode())} has no "
+                                         f"array called {_native.quote(raw)}")
             d = self._descs[name] = Desc(*self._h.describe(i), i)
         return d
 

@@ -231,6 +231,30 @@ def test_unlink_on_exit_with_a_relative_directory(tmp_path, seg_name):
     assert not (tmp_path / "segs" / seg_name).exists(), "left behind in the directory it was created in"
 
 
+@pytest.mark.parametrize("writer", ["builder", "receiver"])
+def test_a_writer_publishes_where_it_started(tmp_path, monkeypatch, seg_name, writer):
+    """The directory of a Builder or Receiver is resolved when it starts:
+    $SHMARRAY_DIR or the working directory changing before publish does not
+    make publish look for the segment elsewhere."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir(), second.mkdir()
+    monkeypatch.setenv("SHMARRAY_DIR", str(first))
+    if writer == "builder":
+        w = shmarray.Builder(seg_name)
+        w.add("x", np.arange(3))
+    else:
+        with shmarray.create(seg_name + "-src", {"x": np.arange(3)}, dir=str(second)) as src:
+            data = bytes(memoryview(src._h.memory()))
+        w = shmarray.Receiver(seg_name, len(data))
+        w.write(0, data)
+    monkeypatch.setenv("SHMARRAY_DIR", str(second))
+    monkeypatch.chdir(second)
+    with w.publish() as seg:
+        assert seg.dir == str(first) and seg["x"].tolist() == [0, 1, 2]
+    assert w.dir == str(first)
+    shmarray.unlink(seg_name, dir=str(first))
+
+
 def test_attach_and_close_never_unlink(shm_dir, seg_name):
     shmarray.create(seg_name, {"x": np.arange(3)}, dir=shm_dir).close()
     for _ in range(3):

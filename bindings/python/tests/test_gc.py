@@ -88,6 +88,7 @@ def test_gc_removes_temporary_files_of_dead_writers_only(shm_dir):
     gone_names = {stale("00"): bytes(4096), stale("01"): b"SHMARRAY" + bytes(120), stale("02"): b""}
     huge = f".shmarray-tmp-{2**32 - 1}-00"  # beyond pid_t: no process (kill would read -1, every one)
     gone_names[huge] = bytes(4096)
+    gone_names[stale("\udcff")] = bytes(64)  # a name that is not UTF-8 (byte 0xff), as os.listdir gives it
     keep = {stale("aa"): b"text that a writer never leaves", f".shmarray-tmp-{os.getpid()}-4567ef01": b"",
             "notes": b"x", ".shmarray-tmp-junk": b"", ".shmarray-tmp-0-00": b""}
     for name, content in {**gone_names, **keep}.items():

@@ -985,8 +985,10 @@ def test_segment_mapping(segdir):
     assert seg.info("x").metadata == {"k": "v", "unit": "m"} and seg.info("f").metadata == {}
     assert seg.num_rows == 3 and not seg.ephemeral and seg.size == os.path.getsize(seg.path)
     assert seg.created is not None and seg.creator_pid > 0
-    with pytest.raises(shmarray.NotFoundError, match="no array called 'nope'"):
-        seg["nope"]
+    for name, shown in [("nope", '"nope"'), ('é"\udcff', '"é\\"\\xff"')]:  # as Go's format.Quote shows them
+        with pytest.raises(shmarray.NotFoundError) as e:
+            seg[name]
+        assert str(e.value) == f'shmarray: not found: segment "{seg.name}" has no array called {shown}'
     with pytest.raises(KeyError):
         seg["nope"]
     with pytest.raises(shmarray.NotFoundError):

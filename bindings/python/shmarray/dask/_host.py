@@ -31,6 +31,8 @@ import os
 import socket
 import stat
 
+from .. import _native
+
 # Every segment file starts with its fixed-size header (spec §4), which holds
 # the file size, creation time, creator and the checksum over the header and
 # the metadata area, itself holding every array's data checksum: the header's
@@ -44,10 +46,8 @@ OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 def segment_dir(dir: str | os.PathLike | None = None) -> str:
     """The segment directory a process uses: ``dir``, else ``$SHMARRAY_DIR``,
-    else /dev/shm (the same rule as every shmarray call)."""
-    if dir is not None:
-        return os.fspath(dir)
-    return os.environ.get("SHMARRAY_DIR") or "/dev/shm"
+    else /dev/shm (resolved by the C core, as for every shmarray call)."""
+    return _native.resolve_dir(None if dir is None else os.fspath(dir))
 
 
 def _boot_id() -> str:

@@ -120,15 +120,16 @@ def attach(name: str, *, timeout: float | None = None, _fingerprint: str | None 
         raise W.TransferError(f"shmarray.dask: segment {name!r} is not available on this host "
                               f"({rep.get('host')}): {rep['state']}: {rep.get('error')}")
     seg = shmarray.attach(name)
-    try:
-        with open(seg.path, "rb", buffering=0) as f:  # the very version shared, not one published since
-            same = fingerprint(f.read(HEADER_BYTES)) == plugin.spec.fingerprint
-    except OSError:
-        same = False
-    if not same:
+    if _mapped_fingerprint(seg) != plugin.spec.fingerprint:  # the very version shared, not one published since
         seg.close()
         raise shmarray.ExistsError(f"shmarray.dask: segment {name!r} on this host is no longer the version shared")
     return seg
+
+
+def _mapped_fingerprint(seg: shmarray.Segment) -> str:
+    """The fingerprint of the version seg has mapped (not of whatever file
+    its name holds now)."""
+    return fingerprint(bytes(memoryview(seg._h.memory())[:HEADER_BYTES]))
 
 
 def share(client: distributed.Client, segment: shmarray.Segment | str, *, dir: str | os.PathLike | None = None,
@@ -167,14 +168,23 @@ def share(client: distributed.Client, segment: shmarray.Segment | str, *, dir: s
     if chunk_size < 4096 or window < 1:
         raise shmarray.InvalidArgumentError(f"shmarray.dask: chunk_size must be at least 4096 (got {chunk_size}) "
                                             f"and window at least 1 (got {window})")
-    if not isinstance(segment, shmarray.Segment):
-        segment = shmarray.attach(segment, dir=dir)  # validates the name and the segment
-        segment.close()
+    opened = not isinstance(segment, shmarray.Segment) or segment.closed
+    if opened:  # attached here: validates the name and the segment
+        segment = (shmarray.attach(segment.name, dir=segment.dir) if isinstance(segment, shmarray.Segment)
+                   else shmarray.attach(segment, dir=dir))
+    try:
+        wanted = _mapped_fingerprint(segment)
+    finally:
+        if opened:
+            segment.close()
     fd = os.open(segment.path, OPEN_FLAGS)
     try:
         st = os.fstat(fd)
         spec = W.Spec(name=segment.name, size=st.st_size, fingerprint=fingerprint(os.pread(fd, HEADER_BYTES, 0)),
                       source=file_id(st), chunk_size=int(chunk_size), window=int(window), timeout=float(timeout))
+        if spec.fingerprint != wanted:
+            raise shmarray.ExistsError(f"shmarray.dask: segment {spec.name!r} was replaced under its name since it "
+                                       "was attached: attach it again to share the version it names now")
         prefix = W.plugin_prefix(spec.name)
         shared = client.run_on_scheduler(lambda dask_scheduler: [n for n in dask_scheduler.worker_plugins
                                                                  if n.startswith(prefix)])
@@ -183,13 +193,15 @@ def share(client: distributed.Client, segment: shmarray.Segment | str, *, dir: s
             raise shmarray.ExistsError(f"shmarray.dask: another version of segment {spec.name!r} is shared with "
                                        f"this cluster already ({others[0]}): release it first")
         handle = Shared(spec, client)
+        new = spec.plugin_name not in shared
         try:
-            if spec.plugin_name not in shared:
+            if new:
                 _distribute(client, spec, fd, direct)
                 client.register_plugin(W.SharePlugin(spec), name=spec.plugin_name)
             _wait_everywhere(client, spec)
         except BaseException:
-            handle.release()  # every copy made so far goes
+            if new:  # every copy this call made goes; a share made before stays for whoever holds it
+                handle.release()
             raise
     finally:
         os.close(fd)
