@@ -63,8 +63,8 @@ const (
 // Finish with Publish (the segment appears under its name, complete) or
 // Close (nothing is left behind). Memory from Allocator dies with either.
 type Builder struct {
-	name, dir, path string
-	opts            CreateOptions
+	name, path string
+	opts       CreateOptions
 
 	mu      sync.Mutex
 	d       *dirHandle // the directory, open from Create to Publish or Close
@@ -118,7 +118,7 @@ func Create(name string, opts *CreateOptions) (*Builder, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Builder{name: name, dir: d.path, path: path, opts: o, d: d, fd: fd, id: id, tmp: tmp,
+	b := &Builder{name: name, path: path, opts: o, d: d, fd: fd, id: id, tmp: tmp,
 		end: format.HeaderSize, high: format.HeaderSize, pinned: format.HeaderSize,
 		names: map[string]struct{}{}, inPlace: map[string]struct{}{}, indexAtSeal: slices.Clone(o.Index)}
 	if err := b.grow(uint64(max(o.Capacity, format.HeaderSize))); err != nil {

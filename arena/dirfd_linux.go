@@ -265,8 +265,9 @@ func (d *dirHandle) linkFD(fd int, name string) error {
 //  2. Link the descriptor (linkFD); only where that is impossible, link tmp
 //     by name.
 //  3. Remove tmp if it still holds the file (it is left alone otherwise).
-//  4. name must now hold the file; if it holds another one, that name (the
-//     one this call made, if it still holds that other file) is removed.
+//  4. name must now hold the file. If it holds another one and step 2
+//     linked by name, that link is this call's and is removed (if it still
+//     holds that other file); after a descriptor link it is left alone.
 //  5. If tmp no longer held the file at step 3, it was swapped during the
 //     call: name, which holds the writer's file, is removed again.
 //
@@ -282,7 +283,8 @@ func (d *dirHandle) publish(fd int, id fileID, tmp, name string) error {
 		beforeLink(d.join(tmp))
 	}
 	err := d.linkFD(fd, name)
-	if err == errNoFDLink && tmp != "" {
+	byName := err == errNoFDLink && tmp != ""
+	if byName {
 		err = unix.Linkat(d.fd, tmp, d.fd, name, 0)
 	}
 	tmpHeld := true
@@ -294,7 +296,10 @@ func (d *dirHandle) publish(fd int, id fileID, tmp, name string) error {
 	}
 	st, err := d.lstat(name)
 	if err != nil || idOf(&st) != id {
-		if err == nil {
+		// Linked by name, the other file is what tmp held: the link is
+		// this call's, and goes. Linked by descriptor, the link was of the
+		// writer's own file, so another file there is someone else's.
+		if err == nil && byName {
 			_ = d.remove(name, idOf(&st))
 		}
 		return errSwapped

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -33,7 +34,8 @@ import (
 // holds that same file (device and inode), so a file replaced or a path
 // swapped meanwhile is never removed.
 //
-// With dryRun it only reports. It returns what it removed (or would) and,
+// With dryRun it only reports. It returns what it removed (or would):
+// segments, then temporary files, each sorted by name; and,
 // joined with errors.Join, one error per file it meant to remove and could
 // not, each naming the file; it goes on past them.
 func GC(dir string, dryRun bool) ([]Info, error) {
@@ -81,6 +83,16 @@ func GC(dir string, dryRun bool) ([]Info, error) {
 		}
 		removed = append(removed, info)
 	}
+	// Segments before temporary files, each by name, as the C core orders them.
+	slices.SortFunc(removed, func(a, b Info) int {
+		if a.Temporary != b.Temporary {
+			if a.Temporary {
+				return 1
+			}
+			return -1
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
 	return removed, errors.Join(errs...)
 }
 

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -105,6 +106,7 @@ func TestGCRemovesTemporaryFilesOfDeadWriters(t *testing.T) {
 		assert.Equal(t, format.NotSealed, format.CodeOf(g.Err))
 	}
 	assert.ElementsMatch(t, []string{huge, zeros, sealed, empty}, names)
+	assert.True(t, slices.IsSorted(names), "sorted by name, as the C core lists them: %q", names)
 	var left []string
 	for name := range keep {
 		left = append(left, name)

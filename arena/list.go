@@ -1,6 +1,7 @@
 package arena
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -149,10 +150,21 @@ func Unlink(name, dir string) error {
 	return removeError("unlink", name, path, d.remove(name, idOf(&st)))
 }
 
+// ErrReplaced is in the chain of the NOT_FOUND error of an Unlink that
+// found another file under the name by the time it removed it (errors.Is):
+// nothing was removed.
+var ErrReplaced = errors.New("replaced while being removed")
+
+// replacedError is NOT_FOUND and ErrReplaced, with its own message.
+type replacedError struct{ msg string }
+
+func (e replacedError) Error() string   { return e.msg }
+func (e replacedError) Unwrap() []error { return []error{format.ErrNotFound, ErrReplaced} }
+
 // removeError explains an error of dirHandle.remove; nil stays nil.
 func removeError(op, name, path string, err error) error {
 	if err == errChanged {
-		return fmt.Errorf("%w: %s segment %q: %s was replaced by another file while it was being removed; nothing was removed (check the directory and try again)", format.ErrNotFound, op, name, path)
+		return replacedError{fmt.Sprintf("%s: %s segment %q: %s was replaced by another file while it was being removed; nothing was removed (check the directory and try again)", format.ErrNotFound, op, name, path)}
 	}
 	if err != nil {
 		return osError(op, name, path, err)

@@ -63,7 +63,7 @@ def check_go() -> None:
     if LIB.is_file() or shutil.which("go"):
         return
     sys.exit(
-        "shmarray: building from source needs Go (1.22 or later, https://go.dev/dl/) to compile "
+        "shmarray: building from source needs Go (1.26 or later, https://go.dev/dl/) to compile "
         "libshmarray.so, which writing segments uses; it was not found on PATH. Install the wheel "
         f"instead, which needs no Go: pip install shmarray=={VERSION} (Linux x86_64 and aarch64), "
         "or `make wheel` in a checkout that has Go.")

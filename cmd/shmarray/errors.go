@@ -61,7 +61,8 @@ func segmentError(what, name, dir string, err error) *cliError {
 	case code == format.NotFound && !isDir(dir):
 		why = fmt.Sprintf("directory %s does not exist", dir)
 		fix = "pass --dir, or set " + arena.EnvDir + " to the directory that holds the segments"
-	case code == format.NotFound && (name == "" || strings.Contains(why, "no array called")):
+	case code == format.NotFound && (name == "" || errors.Is(err, arena.ErrReplaced) ||
+		strings.Contains(why, "no array called")):
 	case code == format.NotFound:
 		why = fmt.Sprintf("no segment %q in %s", name, dir)
 		fix = "list the segments there with: shmarray ls" + dirArg(dir)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/shmarray/shmarray/arena"
+	"github.com/shmarray/shmarray/format"
 	"github.com/shmarray/shmarray/internal/sectest"
 )
 
@@ -91,4 +94,17 @@ func TestGCReportsAndGoesOn(t *testing.T) {
 	assert.Contains(t, lines[0], "busy")
 	assert.Equal(t, "shmarray: gc: 1 file was not removed (see the messages above)", lines[1])
 	assert.Equal(t, []string{"a-stuck"}, entries(t, dir))
+}
+
+// TestRmKeepsTheReplacedMessage: an rm that found another file under the
+// name says so, not "no segment" (the NOT_FOUND it carries is not a missing
+// name).
+func TestRmKeepsTheReplacedMessage(t *testing.T) {
+	dir := t.TempDir()
+	err := errors.Join(format.ErrNotFound, arena.ErrReplaced)
+	got := segmentError("rm", "seg", dir, err).Error()
+	assert.Contains(t, got, arena.ErrReplaced.Error())
+	assert.NotContains(t, got, "no segment")
+	plain := segmentError("rm", "seg", dir, format.ErrNotFound).Error()
+	assert.Contains(t, plain, `no segment "seg"`, "a missing name still says so")
 }
