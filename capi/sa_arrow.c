@@ -123,18 +123,15 @@ static int encode_pairs(const pairs *p, char **out) {
 /* INVALID_ARGUMENT if array i cannot be expressed in Arrow. */
 static int export_check(const shmarray_segment *seg, size_t i, char *err, size_t err_len) {
   const sa_array *a = &seg->arrays[i];
-  char q[SA_QUOTE_LEN(SA_QUOTE_NAME)];
-  sa_quote(a->name, a->name_len, SA_QUOTE_NAME, q, sizeof q);
   if (a->ndim > 1 && a->row_elems > INT32_MAX)
-    return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len,
-                   "array %s: rows of %llu elements exceed Arrow's fixed_size_list limit of "
-                   "2^31 - 1",
-                   q, (unsigned long long)a->row_elems);
+    return sa_array_fail(SHMARRAY_INVALID_ARGUMENT, NULL, a->name, a->name_len, err, err_len,
+                         "rows of %llu elements exceed Arrow's fixed_size_list limit of 2^31 - 1",
+                         (unsigned long long)a->row_elems);
   pairs p;
   field_pairs(a, &p);
   if (pairs_size(&p) == 0)
-    return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len,
-                   "array %s: its metadata exceeds 2 GiB, too large for Arrow", q);
+    return sa_array_fail(SHMARRAY_INVALID_ARGUMENT, NULL, a->name, a->name_len, err, err_len,
+                         "its metadata exceeds 2 GiB, too large for Arrow");
   return SHMARRAY_OK;
 }
 

@@ -130,7 +130,11 @@ typedef struct dec {
   uint64_t str_used; /* total length of the string references checked so far (§5.3) */
   char *err;
   size_t err_len;
-  char where[1400]; /* context for messages: "array 3: \"x\": " */
+  /* Context for messages, turned into text only when one is written:
+   * "array 3: ", "array 3: \"x\": ", "array 3: \"x\" metadata: " or
+   * "segment metadata: ". */
+  enum { AT_NONE, AT_ARRAY, AT_NAMED, AT_ARRAY_META, AT_SEG_META } at;
+  uint32_t at_i; /* the array, for AT_ARRAY to AT_ARRAY_META */
   /* Key/value records, see owner_kvs. */
   uint8_t *claimed; /* h->kv_count bits: the record is in an earlier owner's range */
   key_slot *keys;   /* keys of the current range, open addressing */
@@ -139,17 +143,34 @@ typedef struct dec {
 
 static int dfail(dec *d, int code, const char *fmt, ...) SA_PRINTF(3, 4);
 
+/* The text of d's context (dec.at) into buf. */
+static void where_text(const dec *d, char *buf, size_t len) {
+  char q[SA_QUOTE_LEN(SA_QUOTE_NAME)] = "";
+  if (d->at == AT_NAMED || d->at == AT_ARRAY_META) {
+    const sa_array *a = &d->seg->arrays[d->at_i];
+    sa_quote(a->name, a->name_len, SA_QUOTE_NAME, q, sizeof q);
+  }
+  switch (d->at) {
+  case AT_NONE: buf[0] = '\0'; break;
+  case AT_ARRAY: snprintf(buf, len, "array %u: ", d->at_i); break;
+  case AT_NAMED: snprintf(buf, len, "array %u: %s: ", d->at_i, q); break;
+  case AT_ARRAY_META: snprintf(buf, len, "array %u: %s metadata: ", d->at_i, q); break;
+  case AT_SEG_META: snprintf(buf, len, "segment metadata: "); break;
+  }
+}
+
 static int dfail(dec *d, int code, const char *fmt, ...) {
-  char msg[1600];
+  char msg[1600], where[1400];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  where_text(d, where, sizeof where);
   const shmarray_segment *s = d->seg;
   if (s->name)
     return sa_fail(code, d->err, d->err_len, "segment \"%s\" (%s): %s%s", s->name,
-                   s->path ? s->path : "", d->where, msg);
-  return sa_fail(code, d->err, d->err_len, "%s%s", d->where, msg);
+                   s->path ? s->path : "", where, msg);
+  return sa_fail(code, d->err, d->err_len, "%s%s", where, msg);
 }
 
 static int oom(dec *d) { return dfail(d, SHMARRAY_INTERNAL, "out of memory"); }
@@ -489,11 +510,9 @@ static int decode_tables(dec *d) {
   int rc;
   for (uint32_t i = 0; i < h->array_count; i++) {
     sa_array *a = &seg->arrays[i];
-    snprintf(d->where, sizeof d->where, "array %u: ", i);
+    d->at = AT_ARRAY, d->at_i = i;
     if ((rc = text(d, "name", a->name_off, a->name_len, 1, SA_MAX_NAME_LEN, &a->name))) return rc;
-    char q[SA_QUOTE_LEN(SA_QUOTE_NAME)];
-    sa_quote(a->name, a->name_len, SA_QUOTE_NAME, q, sizeof q);
-    snprintf(d->where, sizeof d->where, "array %u: %s: ", i, q);
+    d->at = AT_NAMED;
     if ((rc = check_type(d, a)) || (rc = check_shape(d, a)) || (rc = check_buffers(d, a)))
       return rc;
     /* Step 9.5a: the index fields mean something only from minor 1 on, and
@@ -504,12 +523,12 @@ static int decode_tables(dec *d) {
     } else {
       a->index_kind = 0;
     }
-    snprintf(d->where, sizeof d->where, "array %u: %s metadata: ", i, q);
+    d->at = AT_ARRAY_META;
     if ((rc = owner_kvs(d, a->kv_first, a->kv_count, &a->kv))) return rc;
-    d->where[0] = '\0';
+    d->at = AT_NONE;
     if ((rc = index_name(d, i))) return rc;
   }
-  snprintf(d->where, sizeof d->where, "segment metadata: ");
+  d->at = AT_SEG_META;
   if ((rc = owner_kvs(d, h->seg_kv_first, h->seg_kv_count, &seg->seg_kv))) return rc;
   seg->seg_kv_count = seg->seg_kv ? h->seg_kv_count : 0;
   return SHMARRAY_OK;

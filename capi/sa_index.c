@@ -20,20 +20,12 @@
 
 /* ---- Hash (spec §7.8.2): FNV-1a over the key bytes, then fmix64 --------- */
 
-#define SA_FNV_OFFSET 0xCBF29CE484222325ull
-#define SA_FNV_PRIME 0x00000100000001B3ull
-
 static inline uint64_t mix64(uint64_t h) {
   h ^= h >> 33;
   h *= 0xFF51AFD7ED558CCDull;
   h ^= h >> 33;
   h *= 0xC4CEB9FE1A85EC53ull;
   h ^= h >> 33;
-  return h;
-}
-
-static inline uint64_t fnv_bytes(uint64_t h, const uint8_t *p, size_t n) {
-  for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * SA_FNV_PRIME;
   return h;
 }
 
@@ -44,7 +36,7 @@ static inline uint64_t hash_u64(uint64_t v) {
   return mix64(h);
 }
 
-uint64_t sa_index_hash(const void *p, size_t n) { return mix64(fnv_bytes(SA_FNV_OFFSET, p, n)); }
+uint64_t sa_index_hash(const void *p, size_t n) { return mix64(sa_fnv1a(SA_FNV_OFFSET, p, n)); }
 
 /* ---- UTF-32 keys (NumPy 'U' arrays), hashed and compared as UTF-8 ------- */
 
@@ -97,7 +89,7 @@ static int utf32_hash(const uint8_t *p, size_t n, uint64_t *hash, size_t *bytes)
     }
     int k = utf8_put(c, u);
     if (!k) return 0;
-    h = fnv_bytes(h, u, (size_t)k);
+    h = sa_fnv1a(h, u, (size_t)k);
     total += (size_t)k;
   }
   *hash = mix64(h);
@@ -364,7 +356,7 @@ int sa_ix_find_bytes(const sa_ix *x, const uint8_t *q, size_t n, int64_t *row, c
                      size_t err_len) {
   *row = -1;
   if (x->ints || (!x->ow && n != x->width)) return SHMARRAY_OK; /* never a key */
-  return probe_one(x, mix64(fnv_bytes(SA_FNV_OFFSET, q, n)), q, n, 0, row, err, err_len);
+  return probe_one(x, sa_index_hash(q, n), q, n, 0, row, err, err_len);
 }
 
 int sa_ix_find_int(const sa_ix *x, uint64_t v, int is_signed_query, int64_t *row, char *err,
@@ -384,7 +376,7 @@ static int find_row(const sa_ix *x, uint64_t r, int64_t *out, char *err, size_t 
   uint64_t qn;
   int rc = key_at(x, r, &q, &qn, err, err_len);
   if (rc) return rc;
-  return probe_one(x, mix64(fnv_bytes(SA_FNV_OFFSET, q, (size_t)qn)), q, qn, 0, out, err, err_len);
+  return probe_one(x, sa_index_hash(q, (size_t)qn), q, qn, 0, out, err, err_len);
 }
 
 /* The key of row r, quoted (shortened) or as a number, for messages. */
@@ -509,7 +501,7 @@ static int start_key(const sa_ix *x, const shmarray_keys *k, size_t i, probe_sta
       p->utf32 = 0;
       p->q = p->utf8;
       p->qn = len;
-      h = mix64(fnv_bytes(SA_FNV_OFFSET, p->q, len));
+      h = sa_index_hash(p->q, len);
     } else { /* long: hashed and compared from the code points */
       size_t bytes;
       p->utf32 = 1;
@@ -548,7 +540,7 @@ static int start_key(const sa_ix *x, const shmarray_keys *k, size_t i, probe_sta
       p->qn = (uint64_t)(b - a);
     }
     if (!x->ow && p->qn != x->width) return 0; /* fixed_size_binary: another width */
-    h = mix64(fnv_bytes(SA_FNV_OFFSET, p->q, (size_t)p->qn));
+    h = sa_index_hash(p->q, (size_t)p->qn);
   }
   p->i = i;
   p->steps = 0;

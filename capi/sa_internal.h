@@ -91,12 +91,17 @@ static inline int sa_bit(const uint8_t *bm, uint64_t i) { return bm[i >> 3] >> (
 
 /* FNV-1a of a name, for the private open-addressing tables of names and
  * keys (not the index hash of spec §7.8.2). */
-static inline uint64_t sa_name_hash(const void *p, size_t n) {
+#define SA_FNV_OFFSET 0xCBF29CE484222325ull
+#define SA_FNV_PRIME 0x00000100000001B3ull
+
+/* FNV-1a over n bytes from h (SA_FNV_OFFSET to start). */
+static inline uint64_t sa_fnv1a(uint64_t h, const void *p, size_t n) {
   const uint8_t *b = p;
-  uint64_t h = 1469598103934665603ull;
-  for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
+  for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * SA_FNV_PRIME;
   return h;
 }
+
+static inline uint64_t sa_name_hash(const void *p, size_t n) { return sa_fnv1a(SA_FNV_OFFSET, p, n); }
 
 /* Smallest power of two >= 2n (at least 8): a table at most half full. */
 static inline size_t sa_table_size(size_t n) {

@@ -6,16 +6,17 @@ package creader
 #include <string.h>
 #include "sa_internal.h"
 
+enum { SA_QUOTE_LEN_NAME = SA_QUOTE_LEN(SA_QUOTE_NAME) }; // for Go, which cannot expand the macro
 
-// The exported Arrow structures of every array and of the stream, walked
-// and released: what a consumer would do, for the sanitizers to watch.
-static int cr_export_all(shmarray_segment *seg) {
-	int rc = SHMARRAY_OK;
+
+// The exported Arrow structures of every array and of the stream, made and
+// released, for the sanitizers to watch the export's own allocations and
+// metadata encoding (the buffers' bytes are the validated arrays').
+static void cr_export_all(shmarray_segment *seg) {
 	for (size_t i = 0; i < seg->h.array_count; i++) {
 		struct ArrowArray a;
 		struct ArrowSchema s;
 		if (shmarray_export_array(seg, i, &a, &s, NULL, 0) == SHMARRAY_OK) {
-			for (int64_t k = 0; k < a.n_buffers; k++) (void)a.buffers[k];
 			a.release(&a);
 			s.release(&s);
 		}
@@ -28,7 +29,6 @@ static int cr_export_all(shmarray_segment *seg) {
 		if (st.get_next(&st, &a) == 0 && a.release) a.release(&a);
 		st.release(&st);
 	}
-	return rc;
 }
 
 // One batch through the interleaved prober (shmarray_lookup).
@@ -222,9 +222,9 @@ func (s *Segment) Batch(i int, strs [][]byte, ints []uint64, signed bool) (rows 
 
 // Quote is sa_quote with the limit for names.
 func Quote(s string) string {
-	buf := make([]byte, 4*256+16)
+	buf := make([]byte, C.SA_QUOTE_LEN_NAME)
 	cs := C.CString(s)
 	defer C.free(unsafe.Pointer(cs))
-	C.sa_quote(unsafe.Pointer(cs), C.size_t(len(s)), 256, (*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)))
+	C.sa_quote(unsafe.Pointer(cs), C.size_t(len(s)), C.SA_QUOTE_NAME, (*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)))
 	return C.GoString((*C.char)(unsafe.Pointer(&buf[0])))
 }

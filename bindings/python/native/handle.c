@@ -39,8 +39,8 @@ static int owners_arg(PyObject *obj, uint32_t **out, size_t *count) {
   *out = NULL;
   *count = 0;
   if (obj == Py_None) return 0;
-  int text = PyUnicode_Check(obj) || PyBytes_Check(obj);
-  Py_ssize_t n = !text && PySequence_Check(obj) ? PySequence_Size(obj) : -1;
+  int is_text = PyUnicode_Check(obj) || PyBytes_Check(obj);
+  Py_ssize_t n = !is_text && PySequence_Check(obj) ? PySequence_Size(obj) : -1;
   if (n < 0) {
     PyErr_Clear();
     native_raisef(SHMARRAY_INVALID_ARGUMENT, "owners must be a sequence of uids or None, not %R",

@@ -128,7 +128,7 @@ static PyObject *native_resolve_dir(PyObject *mod, PyObject *args) {
   if (!PyArg_ParseTuple(args, "|O:resolve_dir", &dir_obj)) return NULL;
   const char *dir;
   if (native_dir_arg(dir_obj, &dir) < 0) return NULL;
-  return PyUnicode_DecodeFSDefault(sa_resolve_dir(dir));
+  return PyUnicode_DecodeFSDefault(dir);
 }
 
 static PyMethodDef functions[] = {

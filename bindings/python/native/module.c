@@ -50,7 +50,11 @@ PyObject *native_raisef(int code, const char *fmt, ...) {
 }
 
 int native_dir_arg(PyObject *obj, const char **out) {
-  *out = NULL;
+  /* Resolved here, holding the GIL, not by the core once the GIL is
+   * released: os.environ changes the environment under the GIL, and getenv
+   * racing setenv is undefined. (glibc never frees a value setenv or
+   * unsetenv drops, so the pointer stays valid.) */
+  *out = sa_resolve_dir(NULL);
   if (obj == NULL || obj == Py_None) return 0;
   if (!PyUnicode_Check(obj)) {
     PyObject *t = native_type_name(obj);
@@ -65,7 +69,7 @@ int native_dir_arg(PyObject *obj, const char **out) {
     native_raisef(SHMARRAY_INVALID_ARGUMENT, "directory contains a NUL character");
     return -1;
   }
-  *out = n ? s : NULL;
+  *out = sa_resolve_dir(s);
   return 0;
 }
 

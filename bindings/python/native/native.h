@@ -101,8 +101,9 @@ Py_ssize_t native_array_index(shmarray_segment *seg, PyObject *i);
 PyObject *native_index_new(PyTypeObject *type, shmarray_segment *seg, size_t i);
 PyObject *native_strings_new(PyTypeObject *type, shmarray_segment *seg, size_t i);
 
-/* The directory argument of a call: NULL for None or "", else UTF-8 (owned
- * by the object). -1 with an error. */
+/* The directory of a call, resolved (spec §2.2: the argument, else
+ * $SHMARRAY_DIR, else /dev/shm) while the GIL is held: UTF-8 owned by the
+ * object or the environment. -1 with an error. */
 int native_dir_arg(PyObject *obj, const char **out);
 
 /* The name of obj's type, a new str (the limited API of 3.9 has no
