@@ -41,7 +41,6 @@ import gc
 import json
 import multiprocessing as mp
 import os
-import pickle
 import sqlite3
 import statistics
 import subprocess

@@ -97,8 +97,7 @@ def _keys_from_ints(values, signed_keys: bool) -> _Keys:
             return _Keys(_K_UINT64, len(arr), np.ascontiguousarray(arr, dtype=np.uint64))
         return _Keys(_K_INT64, len(arr), np.ascontiguousarray(arr, dtype=np.int64))
     # Anything else (NumPy chose object or float for ints beyond int64, or
-    # there are None or non-integers) is checked one by one below.
-    # Python ints beyond int64, or None: one by one. Keys the index's type
+    # there are None or non-integers): one by one. Keys the index's type
     # cannot hold become null keys (not found).
     values = values.tolist() if isinstance(values, np.ndarray) else list(values)
     n = len(values)

@@ -1,6 +1,6 @@
 """UTF-8 from NumPy's fixed-width unicode (UTF-32) arrays, vectorized: no
-Python object per value. Used to store a unicode column and to look up
-unicode keys."""
+Python object per value. Used to store a unicode column (NumPy unicode
+keys are looked up by the C core, which reads UTF-32 itself)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Attach latency of the pure-Python reader (a benchmark, not a test).
+"""Attach latency of the Python reader, shmarray._native (a benchmark, not a test).
 
 Writes segments of 3 and 1,000 int64 arrays, and one large 3-array segment,
 with a minimal spec-only writer (struct + NumPy, no Go), then times

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -26,7 +25,6 @@ import pyarrow.csv as pacsv  # noqa: E402
 import pyarrow.ipc as paipc  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
-from conftest import REPO  # noqa: E402
 ROWS = 3000
 
 

@@ -16,12 +16,10 @@ from __future__ import annotations
 import doctest
 import gc
 import math
-import mmap
 import multiprocessing
 import os
 import pickle
 import random
-import shutil
 import struct
 import subprocess
 import sys
@@ -35,7 +33,6 @@ import shmarray
 from conftest import go_program  # noqa: E402
 from shmarray import _native, _segment
 
-from conftest import REPO  # noqa: E402
 
 # ---------------------------------------------------------------------------
 # Fixtures: the Go generator and its segments
