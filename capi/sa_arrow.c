@@ -28,7 +28,7 @@ static const int64_t zeros[8] __attribute__((aligned(64)));
 
 static const char *const plain_formats[] = {
     NULL, "b", "c", "C", "s", "S", "i", "I", "l", "L", "e", "f",
-    "g",  "u", "U", "z", "Z", NULL, "tdD", "tdm", NULL, NULL,
+    "g",  "u", "U", "z", "Z", NULL, "tdD", "tdm", NULL, NULL, "+l", "+L", NULL,
 };
 
 /* The C Data format of one element of a, e.g. "l", "w:16", "tsu:UTC". */
@@ -44,6 +44,8 @@ static char *element_format(const sa_array *a) {
   case SHMARRAY_TYPE_DURATION:
     snprintf(buf, sizeof buf, "tD%c", "smun"[a->unit & 3]);
     break;
+  case SHMARRAY_TYPE_DICTIONARY: /* the indices' format; the values are the dictionary */
+    return strdup(plain_formats[a->dict_index]);
   default:
     return strdup(plain_formats[a->type]);
   }
@@ -120,9 +122,14 @@ static int encode_pairs(const pairs *p, char **out) {
   return 0;
 }
 
-/* INVALID_ARGUMENT if array i cannot be expressed in Arrow. */
+/* INVALID_ARGUMENT if array i, or one of its children, cannot be expressed
+ * in Arrow. The recursion is at most SA_MAX_DEPTH deep (spec §6.1). */
 static int export_check(const shmarray_segment *seg, size_t i, char *err, size_t err_len) {
   const sa_array *a = &seg->arrays[i];
+  if (sa_type_nested(a->type)) {
+    int rc = export_check(seg, a->child, err, err_len);
+    if (rc) return rc;
+  }
   if (a->ndim > 1 && a->row_elems > INT32_MAX)
     return sa_array_fail(SHMARRAY_INVALID_ARGUMENT, NULL, a->name, a->name_len, err, err_len,
                          "rows of %llu elements exceed Arrow's fixed_size_list limit of 2^31 - 1",
@@ -142,6 +149,7 @@ typedef struct schema_priv {
   char *format, *name, *metadata;
   struct ArrowSchema **child_ptrs;
   struct ArrowSchema *children;
+  struct ArrowSchema *dictionary; /* a dictionary's values (1.3), or NULL */
 } schema_priv;
 
 static void release_schema(struct ArrowSchema *s) {
@@ -149,6 +157,8 @@ static void release_schema(struct ArrowSchema *s) {
   schema_priv *p = s->private_data;
   for (int64_t i = 0; i < s->n_children; i++)
     if (s->children[i]->release) s->children[i]->release(s->children[i]);
+  if (s->dictionary && s->dictionary->release) s->dictionary->release(s->dictionary);
+  free(p->dictionary);
   sa_segment_unref(p->seg);
   free(p->format);
   free(p->name);
@@ -198,26 +208,55 @@ static int schema_node(struct ArrowSchema *out, shmarray_segment *seg, char *for
   return 0;
 }
 
-/* The field of array i. */
-static int field_schema(shmarray_segment *seg, size_t i, struct ArrowSchema *out) {
+/* The field of array i, named name (its own name, or "item" for the
+ * unnamed values of a list, spec §6.1); lists and dictionaries with their
+ * children, recursively. */
+static int field_schema(shmarray_segment *seg, size_t i, const char *name, struct ArrowSchema *out) {
   const sa_array *a = &seg->arrays[i];
   pairs pr;
   field_pairs(a, &pr);
   char *metadata;
   int rc = encode_pairs(&pr, &metadata);
   if (rc) return rc;
+  if (sa_list_offset_width(a->type)) {
+    rc = schema_node(out, seg, element_format(a), name, metadata, ARROW_FLAG_NULLABLE, 1);
+    if (rc) return rc;
+    const sa_array *c = &seg->arrays[a->child];
+    rc = field_schema(seg, a->child, c->name_len ? c->name : "item", out->children[0]);
+    if (rc) release_schema(out);
+    return rc;
+  }
+  if (a->type == SHMARRAY_TYPE_DICTIONARY) {
+    rc = schema_node(out, seg, element_format(a), name, metadata, ARROW_FLAG_NULLABLE, 0);
+    if (rc) return rc;
+    schema_priv *p = out->private_data;
+    if (!(p->dictionary = calloc(1, sizeof *p->dictionary)) ||
+        (rc = field_schema(seg, a->child, seg->arrays[a->child].name, p->dictionary))) {
+      release_schema(out);
+      return rc ? rc : ENOMEM;
+    }
+    out->dictionary = p->dictionary;
+    return 0;
+  }
   if (a->ndim < 2)
-    return schema_node(out, seg, element_format(a), a->name, metadata, ARROW_FLAG_NULLABLE, 0);
+    return schema_node(out, seg, element_format(a), name, metadata, ARROW_FLAG_NULLABLE, 0);
   char fmt[32];
   snprintf(fmt, sizeof fmt, "+w:%llu", (unsigned long long)a->row_elems);
-  rc = schema_node(out, seg, strdup(fmt), a->name, metadata, ARROW_FLAG_NULLABLE, 1);
+  rc = schema_node(out, seg, strdup(fmt), name, metadata, ARROW_FLAG_NULLABLE, 1);
   if (rc) return rc;
   rc = schema_node(out->children[0], seg, element_format(a), "item", NULL, ARROW_FLAG_NULLABLE, 0);
   if (rc) release_schema(out);
   return rc;
 }
 
-/* The schema of the stream's batches: a struct of every field, with the
+/* The columns: records that are no record's child (spec §6.1). */
+static size_t column_count(const shmarray_segment *seg) {
+  size_t n = 0;
+  for (size_t i = 0; i < seg->h.array_count; i++) n += !seg->arrays[i].is_child;
+  return n;
+}
+
+/* The schema of the stream's batches: a struct of every column, with the
  * segment metadata. */
 static int struct_schema(shmarray_segment *seg, struct ArrowSchema *out) {
   pairs pr;
@@ -227,9 +266,10 @@ static int struct_schema(shmarray_segment *seg, struct ArrowSchema *out) {
   char *metadata;
   int rc = encode_pairs(&pr, &metadata);
   if (rc) return rc;
-  size_t n = seg->h.array_count;
-  rc = schema_node(out, seg, strdup("+s"), "", metadata, 0, (int64_t)n);
-  for (size_t i = 0; i < n && !rc; i++) rc = field_schema(seg, i, out->children[i]);
+  rc = schema_node(out, seg, strdup("+s"), "", metadata, 0, (int64_t)column_count(seg));
+  for (size_t i = 0, k = 0; i < seg->h.array_count && !rc; i++)
+    if (!seg->arrays[i].is_child)
+      rc = field_schema(seg, i, seg->arrays[i].name, out->children[k++]);
   if (rc && out->release) release_schema(out);
   return rc;
 }
@@ -241,6 +281,7 @@ typedef struct array_priv {
   const void *buffers[3];
   struct ArrowArray **child_ptrs;
   struct ArrowArray *children;
+  struct ArrowArray *dictionary; /* a dictionary's values (1.3), or NULL */
 } array_priv;
 
 static void release_array(struct ArrowArray *arr) {
@@ -248,6 +289,8 @@ static void release_array(struct ArrowArray *arr) {
   array_priv *p = arr->private_data;
   for (int64_t i = 0; i < arr->n_children; i++)
     if (arr->children[i]->release) arr->children[i]->release(arr->children[i]);
+  if (arr->dictionary && arr->dictionary->release) arr->dictionary->release(arr->dictionary);
+  free(p->dictionary);
   sa_segment_unref(p->seg);
   free(p->child_ptrs);
   free(p->children);
@@ -309,6 +352,29 @@ static int array_data(shmarray_segment *seg, size_t i, struct ArrowArray *out) {
     ((array_priv *)child->private_data)->buffers[1] = data;
     return 0;
   }
+  if (sa_list_offset_width(a->type)) { /* validity, offsets; the values as the child */
+    int rc = array_node(out, seg, a->length, a->null_count, 2, 1);
+    if (rc) return rc;
+    array_priv *p = out->private_data;
+    p->buffers[0] = validity;
+    p->buffers[1] = buffer(seg, a->offsets_off, a->offsets_len);
+    if ((rc = array_data(seg, a->child, out->children[0]))) release_array(out);
+    return rc;
+  }
+  if (a->type == SHMARRAY_TYPE_DICTIONARY) { /* validity, indices; the values as dictionary */
+    int rc = array_node(out, seg, a->length, a->null_count, 2, 0);
+    if (rc) return rc;
+    array_priv *p = out->private_data;
+    p->buffers[0] = validity;
+    p->buffers[1] = data;
+    if (!(p->dictionary = calloc(1, sizeof *p->dictionary)) ||
+        (rc = array_data(seg, a->child, p->dictionary))) {
+      release_array(out);
+      return rc ? rc : ENOMEM;
+    }
+    out->dictionary = p->dictionary;
+    return 0;
+  }
   int var = sa_offset_width(a->type) != 0;
   int rc = array_node(out, seg, a->length, a->null_count, var ? 3 : 2, 0);
   if (rc) return rc;
@@ -323,11 +389,11 @@ static int array_data(shmarray_segment *seg, size_t i, struct ArrowArray *out) {
   return 0;
 }
 
-/* One record batch: a struct array of every array, all of length rows. */
+/* One record batch: a struct array of every column, all of length rows. */
 static int struct_array(shmarray_segment *seg, int64_t rows, struct ArrowArray *out) {
-  size_t n = seg->h.array_count;
-  int rc = array_node(out, seg, rows, 0, 1, (int64_t)n);
-  for (size_t i = 0; i < n && !rc; i++) rc = array_data(seg, i, out->children[i]);
+  int rc = array_node(out, seg, rows, 0, 1, (int64_t)column_count(seg));
+  for (size_t i = 0, k = 0; i < seg->h.array_count && !rc; i++)
+    if (!seg->arrays[i].is_child) rc = array_data(seg, i, out->children[k++]);
   if (rc && out->release) release_array(out);
   return rc;
 }
@@ -345,7 +411,7 @@ int shmarray_export_array(shmarray_segment *seg, size_t index, struct ArrowArray
   if (rc) return rc;
   struct ArrowSchema schema;
   struct ArrowArray array;
-  if (field_schema(seg, index, &schema) != 0)
+  if (field_schema(seg, index, seg->arrays[index].name, &schema) != 0)
     return sa_fail(SHMARRAY_INTERNAL, err, err_len, "out of memory");
   if (array_data(seg, index, &array) != 0) {
     release_schema(&schema);
@@ -402,9 +468,10 @@ int shmarray_export_stream(shmarray_segment *seg, struct ArrowArrayStream *out, 
                            size_t err_len) {
   if (!seg || !out)
     return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len, "segment and out must not be NULL");
-  int64_t rows = seg->h.array_count ? seg->arrays[0].length : 0;
+  int64_t rows = seg->h.array_count ? seg->arrays[0].length : 0; /* record 0 is a column */
   for (size_t i = 0; i < seg->h.array_count; i++) {
     const sa_array *a = &seg->arrays[i];
+    if (a->is_child) continue; /* exported with its parent */
     if (a->length != rows) {
       char q0[SA_QUOTE_LEN(SA_QUOTE_NAME)], q[SA_QUOTE_LEN(SA_QUOTE_NAME)];
       return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len,

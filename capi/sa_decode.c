@@ -139,6 +139,11 @@ typedef struct dec {
   uint8_t *claimed; /* h->kv_count bits: the record is in an earlier owner's range */
   key_slot *keys;   /* keys of the current range, open addressing */
   size_t keys_size;
+  /* Format 1.3 (§11.2 step 9.2a), in files of minor >= 3: parent_of[j] is
+   * the index + 1 of the record that named record j its child (0: none so
+   * far), depth[j] its depth under its column. */
+  uint32_t *parent_of;
+  uint8_t *depth;
 } dec;
 
 static int dfail(dec *d, int code, const char *fmt, ...) SA_PRINTF(3, 4);
@@ -273,6 +278,8 @@ static int check_kv(dec *d, uint32_t j, size_t size) {
 static void free_dec(dec *d) {
   free(d->claimed);
   free(d->keys);
+  free(d->parent_of);
+  free(d->depth);
 }
 
 /* Checks the key/value range [first, first + count) of one owner
@@ -334,12 +341,17 @@ static void read_record(const uint8_t *p, sa_array *a) {
   a->index_kind = p[184];
   a->index_width = p[185];
   a->index_log2 = p[186];
+  a->dict_index = p[187];
+  a->child = sa_le32(p + 188);
 }
 
 /* §11.2 step 9.2. */
 static int check_type(dec *d, sa_array *a) {
   unsigned t = a->type;
   if (!sa_type_known(t)) return dfail(d, SHMARRAY_BAD_TYPE, "unknown type code %u", t);
+  if (sa_type_nested(t) && d->h->minor < SA_MINOR_NESTED)
+    return dfail(d, SHMARRAY_BAD_TYPE, "type code %u (%s) needs format version 1.%u, the file is 1.%u",
+                 t, sa_type_name(t), SA_MINOR_NESTED, d->h->minor);
   if (sa_type_timed(t) && a->unit > 3)
     return dfail(d, SHMARRAY_BAD_TYPE,
                  "time unit %u is not one of 0 (s), 1 (ms), 2 (us), 3 (ns)", a->unit);
@@ -357,6 +369,54 @@ static int check_type(dec *d, sa_array *a) {
                  sa_type_name(t));
   a->tz = "";
   if (a->tz_len != 0) return text(d, "time zone", a->tz_off, a->tz_len, 1, SA_MAX_TZ_LEN, &a->tz);
+  return SHMARRAY_OK;
+}
+
+/* §11.2 step 9.2a (format 1.3): the dictionary index type, the child link
+ * (after its parent, one parent, at most SA_MAX_DEPTH deep) and the CHILD
+ * flag, in O(1) per record (format/decode.go tree). */
+static int check_tree(dec *d, sa_array *a, uint32_t i) {
+  unsigned t = a->type;
+  if (t == SHMARRAY_TYPE_DICTIONARY &&
+      !(a->dict_index >= SHMARRAY_TYPE_INT8 && a->dict_index <= SHMARRAY_TYPE_UINT64))
+    return dfail(d, SHMARRAY_BAD_TYPE,
+                 "dictionary index type %u is not an integer type code (2 to 9)", a->dict_index);
+  if (t != SHMARRAY_TYPE_DICTIONARY && a->dict_index != 0)
+    return dfail(d, SHMARRAY_BAD_TYPE, "type %s has dictionary index type %u, expected 0",
+                 sa_type_name(t), a->dict_index);
+  uint32_t n = d->h->array_count;
+  if (sa_type_nested(t)) {
+    uint32_t c = a->child;
+    if (c <= i || c >= n)
+      return dfail(d, SHMARRAY_OUT_OF_BOUNDS,
+                   "child record %u is not after record %u in the %u-record directory", c, i, n);
+    if (d->parent_of[c] != 0)
+      return dfail(d, SHMARRAY_OUT_OF_BOUNDS, "child record %u is already the child of record %u",
+                   c, d->parent_of[c] - 1);
+    if (d->depth[i] >= SA_MAX_DEPTH - 1)
+      return dfail(d, SHMARRAY_BAD_TYPE, "lists and dictionaries nest deeper than %u levels",
+                   SA_MAX_DEPTH);
+    d->parent_of[c] = i + 1;
+    d->depth[c] = (uint8_t)(d->depth[i] + 1);
+  } else if (a->child != 0) {
+    return dfail(d, SHMARRAY_BAD_TYPE, "type %s has child record %u, expected 0", sa_type_name(t),
+                 a->child);
+  }
+  uint32_t p = d->parent_of[i];
+  int flagged = (a->flags & SA_RECORD_FLAG_CHILD) != 0;
+  if (flagged && p == 0)
+    return dfail(d, SHMARRAY_BAD_TYPE,
+                 "the record has the CHILD flag but no earlier record names it as its child");
+  if (!flagged && p != 0)
+    return dfail(d, SHMARRAY_BAD_TYPE,
+                 "record %u names this record as its child but its CHILD flag is clear", p - 1);
+  if (p == 0) return SHMARRAY_OK;
+  a->is_child = 1;
+  a->parent = p - 1;
+  if (d->seg->arrays[a->parent].type == SHMARRAY_TYPE_DICTIONARY && sa_type_nested(t))
+    return dfail(d, SHMARRAY_BAD_TYPE, "a dictionary's values cannot be a %s", sa_type_name(t));
+  if (a->ndim != 1)
+    return dfail(d, SHMARRAY_BAD_SHAPE, "a child record has %u dimensions, expected 1", a->ndim);
   return SHMARRAY_OK;
 }
 
@@ -416,8 +476,9 @@ static int check_buffers(dec *d, sa_array *a) {
   uint64_t need = 0, row = 1;
   if (a->type == SHMARRAY_TYPE_BOOL) {
     need = sa_ceil8(n);
-  } else if (!sa_offset_width(a->type)) {
+  } else if (!sa_offset_width(a->type) && !sa_list_offset_width(a->type)) {
     uint64_t width = a->type == SHMARRAY_TYPE_FIXED_SIZE_BINARY ? a->byte_width
+                     : a->type == SHMARRAY_TYPE_DICTIONARY      ? sa_type_width(a->dict_index)
                                                                  : sa_type_width(a->type);
     uint64_t elems;
     int ok = 1;
@@ -430,7 +491,11 @@ static int check_buffers(dec *d, sa_array *a) {
     return dfail(d, SHMARRAY_BAD_SIZE, "data buffer is %llu bytes, %llu slots need %llu",
                  (unsigned long long)a->data_len, (unsigned long long)n,
                  (unsigned long long)need);
+  if (sa_list_offset_width(a->type) && a->data_len != 0)
+    return dfail(d, SHMARRAY_BAD_SIZE, "type %s has no data but the data buffer is %llu bytes",
+                 sa_type_name(a->type), (unsigned long long)a->data_len);
   uint64_t ow = sa_offset_width(a->type);
+  if (!ow) ow = sa_list_offset_width(a->type);
   if (ow) {
     uint64_t need_off = 0;
     int fits = sa_mul_cap(n + 1, ow, &need_off);
@@ -504,6 +569,11 @@ static int decode_tables(dec *d) {
     seg->index_mask = sa_table_size(h->array_count) - 1;
     seg->index = calloc(seg->index_mask + 1, sizeof *seg->index);
     if (!seg->arrays || !seg->index) return oom(d);
+    if (h->minor >= SA_MINOR_NESTED) {
+      d->parent_of = calloc(h->array_count, sizeof *d->parent_of);
+      d->depth = calloc(h->array_count, 1);
+      if (!d->parent_of || !d->depth) return oom(d);
+    }
   }
   for (uint32_t i = 0; i < h->array_count; i++)
     read_record(meta_at(d, h->directory_offset + (uint64_t)i * h->record_size), &seg->arrays[i]);
@@ -511,9 +581,16 @@ static int decode_tables(dec *d) {
   for (uint32_t i = 0; i < h->array_count; i++) {
     sa_array *a = &seg->arrays[i];
     d->at = AT_ARRAY, d->at_i = i;
-    if ((rc = text(d, "name", a->name_off, a->name_len, 1, SA_MAX_NAME_LEN, &a->name))) return rc;
+    /* A child's name may be empty, its offset then ignored (spec §6.1). */
+    int flagged = h->minor >= SA_MINOR_NESTED && (a->flags & SA_RECORD_FLAG_CHILD);
+    if (h->minor < SA_MINOR_NESTED) a->dict_index = 0, a->child = 0; /* reserved bytes there */
+    if (flagged && a->name_len == 0)
+      a->name = "";
+    else if ((rc = text(d, "name", a->name_off, a->name_len, 1, SA_MAX_NAME_LEN, &a->name)))
+      return rc;
     d->at = AT_NAMED;
-    if ((rc = check_type(d, a)) || (rc = check_shape(d, a)) || (rc = check_buffers(d, a)))
+    if ((rc = check_type(d, a)) || (d->parent_of && (rc = check_tree(d, a, i))) ||
+        (rc = check_shape(d, a)) || (rc = check_buffers(d, a)))
       return rc;
     /* Step 9.5a: the index fields mean something only from minor 1 on, and
      * only for a kind this reader knows (spec §5.1); otherwise no index. */
@@ -526,7 +603,7 @@ static int decode_tables(dec *d) {
     d->at = AT_ARRAY_META;
     if ((rc = owner_kvs(d, a->kv_first, a->kv_count, &a->kv))) return rc;
     d->at = AT_NONE;
-    if ((rc = index_name(d, i))) return rc;
+    if (!a->is_child && (rc = index_name(d, i))) return rc; /* columns only (spec §6.1) */
   }
   d->at = AT_SEG_META;
   if ((rc = owner_kvs(d, h->seg_kv_first, h->seg_kv_count, &seg->seg_kv))) return rc;

@@ -275,6 +275,8 @@ int sa_index_check(const sa_header *h, const sa_array *a, char *msg, size_t len)
   if (!sa_type_indexable(a->type) || a->ndim != 1)
     return msgf(SHMARRAY_BAD_TYPE, msg, len, "a %s array of %u dimensions cannot have a hash index",
                 sa_type_name(a->type), a->ndim);
+  if (a->is_child)
+    return msgf(SHMARRAY_BAD_TYPE, msg, len, "a child record cannot have a hash index");
   if (a->index_len != 0) {
     if (a->index_off % SA_ALIGNMENT != 0)
       return msgf(SHMARRAY_MISALIGNED, msg, len, "index buffer offset %llu is not a multiple of %u",

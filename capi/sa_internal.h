@@ -27,6 +27,9 @@
 #define SA_FLAG_SEALED 1u
 #define SA_FLAG_EPHEMERAL 2u
 #define SA_RECORD_FLAG_DATA_CRC 1u
+#define SA_RECORD_FLAG_CHILD 2u /* format 1.3: the record is another record's child */
+#define SA_MINOR_NESTED 3u      /* first minor version with lists and dictionaries */
+#define SA_MAX_DEPTH 8u         /* deepest record under its column (spec §6.1) */
 #define SA_MAX_ARRAYS (1u << 20)
 #define SA_MAX_KV (1u << 20)
 #define SA_MAX_NAME_LEN 1024u
@@ -112,7 +115,12 @@ static inline size_t sa_table_size(size_t n) {
 
 /* ---- Types (sa_types.c, spec §6) --------------------------------------- */
 
-SA_HIDDEN int sa_type_known(unsigned type);    /* codes 1-21 */
+SA_HIDDEN int sa_type_known(unsigned type);    /* codes 1-24 */
+/* list, large_list, dictionary (format 1.3, spec §6.1): a child record. */
+SA_HIDDEN int sa_type_nested(unsigned type);
+/* 4 for list, 8 for large_list, else 0: offsets entries that index slots of
+ * the child record. */
+SA_HIDDEN unsigned sa_list_offset_width(unsigned type);
 SA_HIDDEN int sa_type_timed(unsigned type);    /* timestamp, duration */
 SA_HIDDEN int sa_type_numeric(unsigned type);  /* integers and floats: may be N-D */
 SA_HIDDEN int sa_type_indexable(unsigned type); /* may carry a hash index (§7.8) */
@@ -207,6 +215,10 @@ typedef struct sa_array {
   int64_t shape[SHMARRAY_MAX_NDIM];
   uint64_t index_off, index_len; /* hash index (format 1.1, spec §7.8) */
   uint8_t index_kind, index_width, index_log2; /* kind 0 after decode unless checked */
+  uint8_t dict_index; /* dictionary (1.3): the type code of its indices */
+  uint32_t child;     /* list, large_list, dictionary (1.3): the child record, else 0 */
+  int is_child;       /* 1.3: some record names this one as its child (flag CHILD) */
+  uint32_t parent;    /* that record, when is_child */
   /* Resolved once the record passed its checks. */
   const char *name; /* NUL-terminated, owned by the segment */
   const char *tz;   /* "" when none */

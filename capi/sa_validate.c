@@ -27,12 +27,15 @@ static uint64_t count_ones(const uint8_t *bm, uint64_t n) {
 #define vfail(seg, a, code, err, err_len, ...) \
   sa_array_fail(code, (seg)->name, (a)->name, (a)->name_len, err, err_len, __VA_ARGS__)
 
-static int validate_offsets(const shmarray_segment *seg, const sa_array *a, char *err,
-                            size_t err_len) {
+/* Step 2 of full validation over w-byte offsets bounded by limit: the data
+ * length of a string array, or (list, 1.3) the child's length; *last gets
+ * offsets[length] (format/validate.go checkOffsets). */
+static int check_offsets(const shmarray_segment *seg, const sa_array *a, unsigned w,
+                         uint64_t limit, int list, uint64_t *last, char *err, size_t err_len) {
   uint64_t n = (uint64_t)a->length;
+  *last = 0;
   if (n == 0 && a->offsets_len == 0) return SHMARRAY_OK;
   const uint8_t *offs = seg->base + a->offsets_off;
-  unsigned w = sa_offset_width(a->type);
   uint64_t first = sa_offset_entry(offs, w, 0);
   if (first != 0)
     return vfail(seg, a, SHMARRAY_BAD_OFFSETS, err, err_len, "offsets[0] is %lld, must be 0",
@@ -40,10 +43,14 @@ static int validate_offsets(const shmarray_segment *seg, const sa_array *a, char
   uint64_t prev = 0;
   for (uint64_t i = 1; i <= n; i++) {
     uint64_t cur = sa_offset_entry(offs, w, i);
-    if (cur > a->data_len)
+    if (cur > limit && list)
+      return vfail(seg, a, SHMARRAY_BAD_OFFSETS, err, err_len,
+                   "offsets[%llu] is %lld, beyond the child's %llu slots", (unsigned long long)i,
+                   (long long)cur, (unsigned long long)limit);
+    if (cur > limit)
       return vfail(seg, a, SHMARRAY_BAD_OFFSETS, err, err_len,
                    "offsets[%llu] is %lld, beyond the %llu-byte data buffer",
-                   (unsigned long long)i, (long long)cur, (unsigned long long)a->data_len);
+                   (unsigned long long)i, (long long)cur, (unsigned long long)limit);
     if (cur < prev)
       return vfail(seg, a, SHMARRAY_BAD_OFFSETS, err, err_len,
                    "offsets[%llu] = %llu is less than offsets[%llu] = %llu",
@@ -51,6 +58,17 @@ static int validate_offsets(const shmarray_segment *seg, const sa_array *a, char
                    (unsigned long long)prev);
     prev = cur;
   }
+  *last = prev;
+  return SHMARRAY_OK;
+}
+
+static int validate_offsets(const shmarray_segment *seg, const sa_array *a, char *err,
+                            size_t err_len) {
+  uint64_t n = (uint64_t)a->length, prev;
+  unsigned w = sa_offset_width(a->type);
+  int rc = check_offsets(seg, a, w, a->data_len, 0, &prev, err, err_len);
+  if (rc || prev == 0) return rc;
+  const uint8_t *offs = seg->base + a->offsets_off;
   if (a->type != SHMARRAY_TYPE_UTF8 && a->type != SHMARRAY_TYPE_LARGE_UTF8) return SHMARRAY_OK;
   /* An empty buffer's offset means nothing (spec §1.2): not even a pointer. */
   const uint8_t *data = a->data_len ? seg->base + a->data_off : seg->base;
@@ -73,6 +91,38 @@ static int validate_offsets(const shmarray_segment *seg, const sa_array *a, char
   return SHMARRAY_OK;
 }
 
+/* Step 2a (format 1.3): the index of every non-null slot of a dictionary
+ * names a slot of its dictionary (format/validate.go validateIndices). */
+static int validate_indices(const shmarray_segment *seg, const sa_array *a, char *err,
+                            size_t err_len) {
+  uint64_t dict_len = (uint64_t)seg->arrays[a->child].length;
+  const uint8_t *data = a->data_len ? seg->base + a->data_off : seg->base;
+  const uint8_t *validity = a->validity_len ? seg->base + a->validity_off : NULL;
+  unsigned w = sa_type_width(a->dict_index);
+  int is_signed = a->dict_index == SHMARRAY_TYPE_INT8 || a->dict_index == SHMARRAY_TYPE_INT16 ||
+                  a->dict_index == SHMARRAY_TYPE_INT32 || a->dict_index == SHMARRAY_TYPE_INT64;
+  for (uint64_t i = 0; i < (uint64_t)a->length; i++) {
+    if (validity && !sa_bit(validity, i)) continue;
+    uint64_t v;
+    switch (w) {
+    case 1: v = is_signed ? (uint64_t)(int64_t)(int8_t)data[i] : data[i]; break;
+    case 2: v = is_signed ? (uint64_t)(int64_t)(int16_t)sa_le16(data + 2 * i) : sa_le16(data + 2 * i); break;
+    case 4: v = is_signed ? (uint64_t)(int64_t)(int32_t)sa_le32(data + 4 * i) : sa_le32(data + 4 * i); break;
+    default: v = sa_le64(data + 8 * i); break;
+    }
+    if (v >= dict_len || (is_signed && (int64_t)v < 0)) {
+      if (is_signed)
+        return vfail(seg, a, SHMARRAY_OUT_OF_BOUNDS, err, err_len,
+                     "slot %llu has index %lld, outside its %llu-value dictionary",
+                     (unsigned long long)i, (long long)v, (unsigned long long)dict_len);
+      return vfail(seg, a, SHMARRAY_OUT_OF_BOUNDS, err, err_len,
+                   "slot %llu has index %llu, outside its %llu-value dictionary",
+                   (unsigned long long)i, (unsigned long long)v, (unsigned long long)dict_len);
+    }
+  }
+  return SHMARRAY_OK;
+}
+
 int sa_validate_array(const shmarray_segment *seg, size_t index, char *err, size_t err_len) {
   const sa_array *a = &seg->arrays[index];
   const uint64_t off[3] = {a->validity_off, a->offsets_off, a->data_off};
@@ -91,6 +141,16 @@ int sa_validate_array(const shmarray_segment *seg, size_t index, char *err, size
   }
   if (sa_offset_width(a->type)) {
     int rc = validate_offsets(seg, a, err, err_len);
+    if (rc) return rc;
+  }
+  if (sa_list_offset_width(a->type)) {
+    uint64_t last;
+    int rc = check_offsets(seg, a, sa_list_offset_width(a->type),
+                           (uint64_t)seg->arrays[a->child].length, 1, &last, err, err_len);
+    if (rc) return rc;
+  }
+  if (a->type == SHMARRAY_TYPE_DICTIONARY) {
+    int rc = validate_indices(seg, a, err, err_len);
     if (rc) return rc;
   }
   if (a->flags & SA_RECORD_FLAG_DATA_CRC) {

@@ -19,7 +19,9 @@ const (
 var arrowUnits = [...]arrow.TimeUnit{arrow.Second, arrow.Millisecond, arrow.Microsecond, arrow.Nanosecond}
 
 // ArrowType is the Arrow type of one element: the logical type of a plain
-// array's values, or the element type of an N-D array.
+// array's values, or the element type of an N-D array. It is nil for a
+// list or dictionary, whose type depends on its children
+// (Segment.ArrowType).
 func (d DType) ArrowType() arrow.DataType {
 	switch d.Type {
 	case Bool:
@@ -163,8 +165,18 @@ func FromArrow(dt arrow.DataType) (DType, error) {
 		return DType{Type: Timestamp, Unit: unitFromArrow(t.Unit), TimeZone: t.TimeZone}, nil
 	case *arrow.DurationType:
 		return DType{Type: Duration, Unit: unitFromArrow(t.Unit)}, nil
+	case *arrow.ListType:
+		return DType{Type: List}, nil
+	case *arrow.LargeListType:
+		return DType{Type: LargeList}, nil
+	case *arrow.DictionaryType:
+		ix, err := FromArrow(t.IndexType)
+		if err != nil || !ix.Type.DictIndexable() {
+			return DType{}, errorf(InvalidArgument, "dictionary index type %s is not an integer type", t.IndexType)
+		}
+		return DType{Type: Dictionary, IndexType: ix.Type}, nil
 	}
-	return DType{}, errorf(InvalidArgument, "Arrow type %s is not supported by format v1 (supported: bool, integers, floats, utf8, binary and their large and fixed-size forms, date32/64, timestamp, duration)", dt)
+	return DType{}, errorf(InvalidArgument, "Arrow type %s is not supported by format v1 (supported: bool, integers, floats, utf8, binary and their large and fixed-size forms, date32/64, timestamp, duration, list, large_list, dictionary)", dt)
 }
 
 func unitFromArrow(u arrow.TimeUnit) TimeUnit {
@@ -187,6 +199,8 @@ func (d DType) CFormat() string {
 		return base + string("smun"[d.Unit&3]) + ":" + d.TimeZone
 	case Duration:
 		return base + string("smun"[d.Unit&3])
+	case Dictionary:
+		return DType{Type: d.IndexType}.CFormat()
 	}
 	return base
 }

@@ -5,8 +5,9 @@ import (
 	"unicode/utf8"
 )
 
-// Segment is a decoded segment: its header, its arrays in directory order
-// and its segment-level metadata. Strings are copied out of the mapped bytes,
+// Segment is a decoded segment: its header, its arrays (every directory
+// record, children included: format 1.3) in directory order and its
+// segment-level metadata. Strings are copied out of the mapped bytes,
 // so a Segment stays valid (as a description) after the mapping is gone;
 // the Buffer offsets, of course, refer to the mapping.
 type Segment struct {
@@ -16,7 +17,8 @@ type Segment struct {
 	byName   map[string]int
 }
 
-// Lookup returns the index of the array called name, or -1.
+// Lookup returns the index of the column (a record that is no other
+// record's child) called name, or -1.
 func (s *Segment) Lookup(name string) int {
 	if i, ok := s.byName[name]; ok {
 		return i
@@ -73,6 +75,13 @@ type decoder struct {
 	kvs     []byte
 	claimed []bool // key/value records already in some owner's range
 	strUsed uint64 // total length of the strings referenced so far
+	// Format 1.3 (spec §11.2 step 9.2a), only when nested: parentOf[j] is
+	// the index + 1 of the record that named record j its child (0: none
+	// so far), depth[j] its depth under its column.
+	nested   bool
+	arrays   []ArrayDesc
+	parentOf []uint32
+	depth    []uint8
 }
 
 func (d *decoder) decode() (*Segment, error) {
@@ -101,11 +110,19 @@ func (d *decoder) decode() (*Segment, error) {
 	d.kvs = d.b[h.KVOffset : h.KVOffset+kvLen]
 
 	s := &Segment{Header: *h, Arrays: make([]ArrayDesc, h.ArrayCount), byName: make(map[string]int, h.ArrayCount)}
+	d.arrays = s.Arrays
+	if d.nested = h.Minor >= MinorNested; d.nested {
+		d.parentOf = make([]uint32, h.ArrayCount)
+		d.depth = make([]uint8, h.ArrayCount)
+	}
 	for i := range s.Arrays {
 		off := h.DirectoryOffset + uint64(i)*uint64(h.RecordSize)
 		a := &s.Arrays[i]
-		if err := d.array(readRecord(d.b[off:off+RecordSize]), a); err != nil {
+		if err := d.array(readRecord(d.b[off:off+RecordSize]), a, i); err != nil {
 			return nil, wrapf(err, "array %d", i)
+		}
+		if a.IsChild {
+			continue // children's names are not names of the segment (spec §6.1)
 		}
 		if j, dup := s.byName[a.Name]; dup {
 			return nil, errorf(DuplicateName, "arrays %d and %d are both called %s", j, i, Quote(a.Name))
@@ -120,15 +137,25 @@ func (d *decoder) decode() (*Segment, error) {
 	return s, nil
 }
 
-// array checks one raw record and fills a.
-func (d *decoder) array(r rawRecord, a *ArrayDesc) error {
-	name, err := d.text("name", r.nameOff, r.nameLen, 1, MaxNameLen)
-	if err != nil {
-		return err
+// array checks raw record i and fills a.
+func (d *decoder) array(r rawRecord, a *ArrayDesc, i int) error {
+	// A child's name may be empty, its offset then ignored (spec §6.1).
+	flagged := d.nested && r.flags&recordFlagChild != 0
+	if !flagged || r.nameLen != 0 {
+		name, err := d.text("name", r.nameOff, r.nameLen, 1, MaxNameLen)
+		if err != nil {
+			return err
+		}
+		a.Name = name
 	}
-	a.Name = name
+	name := a.Name
 	if err := d.arrayType(r, a); err != nil {
 		return wrapf(err, "%s", Quote(name))
+	}
+	if d.nested {
+		if err := d.tree(r, a, i); err != nil {
+			return wrapf(err, "%s", Quote(name))
+		}
 	}
 	if err := checkShape(r, a); err != nil {
 		return wrapf(err, "%s", Quote(name))
@@ -156,6 +183,9 @@ func (d *decoder) arrayType(r rawRecord, a *ArrayDesc) error {
 	if !t.Known() {
 		return errorf(BadType, "unknown type code %d", uint8(t))
 	}
+	if t.Nested() && !d.nested {
+		return errorf(BadType, "type code %d (%s) needs format version 1.%d, the file is 1.%d", uint8(t), t, MinorNested, d.h.Minor)
+	}
 	a.Type = t
 	unit := TimeUnit(r.unit)
 	switch {
@@ -178,6 +208,52 @@ func (d *decoder) arrayType(r rawRecord, a *ArrayDesc) error {
 			return err
 		}
 		a.TimeZone = tz
+	}
+	return nil
+}
+
+// tree is step 9.2a of structural validation (spec §11.2, format 1.3): the
+// dictionary index type, the child link (after its parent, one parent, at
+// most MaxDepth deep) and the CHILD flag, in O(1) per record.
+func (d *decoder) tree(r rawRecord, a *ArrayDesc, i int) error {
+	t := a.Type
+	switch {
+	case t == Dictionary && !Type(r.dictIndex).DictIndexable():
+		return errorf(BadType, "dictionary index type %d is not an integer type code (2 to 9)", r.dictIndex)
+	case t != Dictionary && r.dictIndex != 0:
+		return errorf(BadType, "type %s has dictionary index type %d, expected 0", t, r.dictIndex)
+	}
+	a.IndexType = Type(r.dictIndex)
+	if t.Nested() {
+		c, n := uint64(r.child), uint64(len(d.parentOf))
+		switch {
+		case c <= uint64(i) || c >= n:
+			return errorf(OutOfBounds, "child record %d is not after record %d in the %d-record directory", c, i, n)
+		case d.parentOf[c] != 0:
+			return errorf(OutOfBounds, "child record %d is already the child of record %d", c, d.parentOf[c]-1)
+		case int(d.depth[i]) >= MaxDepth-1:
+			return errorf(BadType, "lists and dictionaries nest deeper than %d levels", MaxDepth)
+		}
+		d.parentOf[c], d.depth[c] = uint32(i)+1, d.depth[i]+1
+		a.Child = int(c)
+	} else if r.child != 0 {
+		return errorf(BadType, "type %s has child record %d, expected 0", t, r.child)
+	}
+	p := d.parentOf[i]
+	switch flagged := r.flags&recordFlagChild != 0; {
+	case flagged && p == 0:
+		return errorf(BadType, "the record has the CHILD flag but no earlier record names it as its child")
+	case !flagged && p != 0:
+		return errorf(BadType, "record %d names this record as its child but its CHILD flag is clear", p-1)
+	case p == 0:
+		return nil
+	}
+	a.IsChild, a.Parent = true, int(p-1)
+	if d.arrays[a.Parent].Type == Dictionary && t.Nested() {
+		return errorf(BadType, "a dictionary's values cannot be a %s", t)
+	}
+	if r.ndim != 1 {
+		return errorf(BadShape, "a child record has %d dimensions, expected 1", r.ndim)
 	}
 	return nil
 }
@@ -243,7 +319,14 @@ func (d *decoder) buffers(r rawRecord, a *ArrayDesc) error {
 	if r.data.Length < need {
 		return errorf(BadSize, "data buffer is %d bytes, %d slots need %d", r.data.Length, n, need)
 	}
-	if ow := uint64(a.Type.OffsetWidth()); ow != 0 {
+	if a.Type.ListOffsetWidth() != 0 && r.data.Length != 0 {
+		return errorf(BadSize, "type %s has no data but the data buffer is %d bytes", a.Type, r.data.Length)
+	}
+	ow := uint64(a.Type.OffsetWidth())
+	if ow == 0 {
+		ow = uint64(a.Type.ListOffsetWidth())
+	}
+	if ow != 0 {
 		needOff, fits := mulCap(n+1, ow)
 		if !(n == 0 && r.offsets.Length == 0) && (!fits || r.offsets.Length < needOff) {
 			if !fits {
@@ -266,7 +349,7 @@ func dataBytes(a *ArrayDesc) (uint64, bool) {
 	switch {
 	case a.Type == Bool:
 		return bitmapBytes(n), true
-	case a.Type.VarLength():
+	case a.Type.VarLength() || a.Type.ListOffsetWidth() != 0:
 		return 0, true
 	}
 	row := uint64(1)

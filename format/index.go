@@ -474,6 +474,9 @@ func checkIndex(r *rawRecord, a *ArrayDesc, lo, hi uint64) error {
 	if !a.Type.Indexable() || len(a.Shape) != 1 {
 		return errorf(BadType, "a %s array of %d dimensions cannot have a hash index", a.Type, len(a.Shape))
 	}
+	if a.IsChild {
+		return errorf(BadType, "a child record cannot have a hash index")
+	}
 	if r.index.Length != 0 {
 		if r.index.Offset%Alignment != 0 {
 			return errorf(Misaligned, "index buffer offset %d is not a multiple of %d", r.index.Offset, Alignment)

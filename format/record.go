@@ -23,10 +23,14 @@ type DType struct {
 	Unit      TimeUnit // timestamp and duration only
 	TimeZone  string   // timestamp only; "" for none
 	ByteWidth int      // fixed_size_binary only: bytes per value
+	IndexType Type     // dictionary only: the type of its indices (Int8..Uint64)
 }
 
 // Record flags.
-const recordFlagDataCRC = 1 << 0
+const (
+	recordFlagDataCRC = 1 << 0
+	recordFlagChild   = 1 << 1 // format 1.3: the record is another record's child
+)
 
 // ArrayDesc describes one array of a segment: the decoded directory record
 // (spec §5). A writer fills one per array; Decode returns one per record,
@@ -49,6 +53,15 @@ type ArrayDesc struct {
 	// Index locates the array's hash index (spec §7.8, format 1.1); the
 	// zero value means none.
 	Index Index
+	// Child is the directory index of the record holding a list's values or
+	// a dictionary's values (format 1.3, spec §6.1), 0 for other types: a
+	// child always comes after its parent, so 0 names none.
+	Child int
+	// IsChild marks a record that is another record's child (flag CHILD),
+	// not a column of the segment; Parent is that record (set by Decode;
+	// writers set IsChild only).
+	IsChild bool
+	Parent  int
 }
 
 // NDim is the number of dimensions (1 for a plain array).
@@ -60,6 +73,9 @@ func (a *ArrayDesc) NDim() int { return len(a.Shape) }
 func (a *ArrayDesc) ElemWidth() int {
 	if a.Type == FixedSizeBinary {
 		return a.ByteWidth
+	}
+	if a.Type == Dictionary {
+		return a.IndexType.Width()
 	}
 	return a.Type.Width()
 }
@@ -85,6 +101,15 @@ func putRecord(b []byte, a *ArrayDesc, nameOff, tzOff uint32, kvFirst uint32) {
 	b[10] = byte(a.Unit)
 	if a.HasDataCRC {
 		b[11] = recordFlagDataCRC
+	}
+	if a.IsChild {
+		b[11] |= recordFlagChild
+	}
+	if a.Type == Dictionary {
+		b[187] = byte(a.IndexType)
+	}
+	if a.Type.Nested() {
+		le.PutUint32(b[188:], uint32(a.Child))
 	}
 	le.PutUint32(b[12:], uint32(a.ByteWidth))
 	if a.TimeZone != "" {
@@ -141,6 +166,9 @@ type rawRecord struct {
 	indexKind  uint8
 	indexWidth uint8
 	indexLog2  uint8
+	// Format 1.3, meaningful only in files of minor >= 3.
+	dictIndex uint8
+	child     uint32
 }
 
 func readRecord(b []byte) rawRecord {
@@ -164,6 +192,7 @@ func readRecord(b []byte) rawRecord {
 		dataCRC:   le.Uint32(b[96:]),
 		index:     Buffer{le.Uint64(b[168:]), le.Uint64(b[176:])},
 		indexKind: b[184], indexWidth: b[185], indexLog2: b[186],
+		dictIndex: b[187], child: le.Uint32(b[188:]),
 	}
 	for i := range r.shape {
 		r.shape[i] = int64(le.Uint64(b[104+8*i:]))

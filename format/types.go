@@ -28,7 +28,19 @@ const (
 	Date64          Type = 19
 	Timestamp       Type = 20
 	Duration        Type = 21
+	// Format 1.3 (spec §6.1): arrays whose slots refer to a child record.
+	List       Type = 22
+	LargeList  Type = 23
+	Dictionary Type = 24
 )
+
+// MinorNested is the first minor version with lists and dictionaries
+// (codes 22-24, the CHILD flag and record bytes 187-191, spec §6.1).
+const MinorNested = 3
+
+// MaxDepth is the deepest a record may be under its column (spec §6.1): a
+// column has depth 0, and a list or dictionary at most MaxDepth-1.
+const MaxDepth = 8
 
 // TimeUnit is the unit of a timestamp or duration (spec §6).
 type TimeUnit uint8
@@ -60,6 +72,7 @@ type typeInfo struct {
 	numpy   string // NumPy dtype string (without unit)
 	numeric bool   // may be an element type of an N-D array
 	timed   bool   // carries a time unit
+	list    int    // lists: width of an offsets entry (4 or 8), which indexes child slots
 }
 
 var types = [...]typeInfo{
@@ -84,7 +97,27 @@ var types = [...]typeInfo{
 	Date64:          {name: "date64", width: 8, arrow: "tdm", numpy: "datetime64[ms]"},
 	Timestamp:       {name: "timestamp", width: 8, arrow: "ts", numpy: "datetime64", timed: true},
 	Duration:        {name: "duration", width: 8, arrow: "tD", numpy: "timedelta64", timed: true},
+	List:            {name: "list", arrow: "+l", numpy: "object", list: 4},
+	LargeList:       {name: "large_list", arrow: "+L", numpy: "object", list: 8},
+	Dictionary:      {name: "dictionary", numpy: "category"},
 }
+
+// Nested reports whether t has a child record (list, large_list,
+// dictionary; format 1.3).
+func (t Type) Nested() bool { return t >= List && t <= Dictionary }
+
+// ListOffsetWidth is 4 for list, 8 for large_list, else 0: the width of an
+// offsets entry that indexes slots of the child record.
+func (t Type) ListOffsetWidth() int {
+	if t.Known() {
+		return types[t].list
+	}
+	return 0
+}
+
+// DictIndexable reports whether t may be the index type of a dictionary
+// (the integer types, spec §6.1).
+func (t Type) DictIndexable() bool { return t >= Int8 && t <= Uint64 }
 
 // Known reports whether t is a type code of this format version.
 func (t Type) Known() bool { return t >= Bool && int(t) < len(types) }

@@ -11,7 +11,12 @@ import (
 // page, so it costs O(data) and is never run implicitly at attach.
 func (s *Segment) Validate(b []byte) error {
 	for i := range s.Arrays {
-		if err := ValidateArray(b, &s.Arrays[i]); err != nil {
+		a := &s.Arrays[i]
+		var childLen int64
+		if a.Type.Nested() {
+			childLen = s.Arrays[a.Child].Length
+		}
+		if err := ValidateNode(b, a, childLen); err != nil {
 			return err
 		}
 	}
@@ -24,7 +29,13 @@ func (s *Segment) Validate(b []byte) error {
 // data CRC matches when the record carries one (CHECKSUM_MISMATCH), and a
 // hash index finds every key at its row (spec §11.3 step 5: OUT_OF_BOUNDS,
 // BAD_SIZE, DUPLICATE_NAME, CHECKSUM_MISMATCH).
-func ValidateArray(b []byte, a *ArrayDesc) error {
+func ValidateArray(b []byte, a *ArrayDesc) error { return ValidateNode(b, a, 0) }
+
+// ValidateNode is ValidateArray for any record, a list or dictionary
+// (format 1.3) included, whose child has childLen slots: a list's offsets
+// stay within the child (BAD_OFFSETS), a dictionary's indices of non-null
+// slots name a slot of it (OUT_OF_BOUNDS) (spec §11.3 steps 2, 2a).
+func ValidateNode(b []byte, a *ArrayDesc, childLen int64) error {
 	for _, buf := range []Buffer{a.Validity, a.Offsets, a.Data, a.Index.Buffer} {
 		if buf.Length != 0 && !within(buf.Offset, buf.Length, 0, uint64(len(b))) {
 			return errorf(OutOfBounds, "array %s: buffer [%d, +%d) is outside the %d-byte file", Quote(a.Name), buf.Offset, buf.Length, len(b))
@@ -38,6 +49,16 @@ func ValidateArray(b []byte, a *ArrayDesc) error {
 	}
 	if a.Type.VarLength() {
 		if err := validateOffsets(b, a); err != nil {
+			return err
+		}
+	}
+	if w := a.Type.ListOffsetWidth(); w != 0 {
+		if _, err := checkOffsets(b, a, uint64(w), uint64(childLen), "the child's %d slots"); err != nil {
+			return err
+		}
+	}
+	if a.Type == Dictionary {
+		if err := validateIndices(b, a, childLen); err != nil {
 			return err
 		}
 	}
@@ -85,35 +106,95 @@ func CountSet(bm []byte, n uint64) int64 {
 	return int64(total)
 }
 
-func validateOffsets(b []byte, a *ArrayDesc) error {
+// offsetAt reads entry i of an offsets buffer of w-byte entries,
+// sign-extending i32 entries: a negative entry reads as at least 2^63.
+func offsetAt(offs []byte, w, i uint64) uint64 {
+	if w == 4 {
+		return uint64(int64(int32(le.Uint32(offs[i*4:]))))
+	}
+	return le.Uint64(offs[i*8:])
+}
+
+// checkOffsets is step 2 of full validation (spec §11.3) over an offsets
+// buffer of w-byte entries bounded by limit (the data length of a string
+// array, the child's length of a list; what names it in messages). It
+// returns offsets[length].
+func checkOffsets(b []byte, a *ArrayDesc, w, limit uint64, what string) (uint64, error) {
 	n := uint64(a.Length)
 	if n == 0 && a.Offsets.Length == 0 {
-		return nil
+		return 0, nil
 	}
 	offs := slice(b, a.Offsets)
-	w := uint64(a.Type.OffsetWidth())
-	at := func(i uint64) uint64 {
-		if w == 4 {
-			return uint64(int64(int32(le.Uint32(offs[i*4:]))))
-		}
-		return le.Uint64(offs[i*8:])
-	}
-	if first := at(0); first != 0 {
-		return errorf(BadOffsets, "array %s: offsets[0] is %d, must be 0", Quote(a.Name), int64(first))
+	if first := offsetAt(offs, w, 0); first != 0 {
+		return 0, errorf(BadOffsets, "array %s: offsets[0] is %d, must be 0", Quote(a.Name), int64(first))
 	}
 	prev := uint64(0)
 	for i := uint64(1); i <= n; i++ {
-		cur := at(i)
+		cur := offsetAt(offs, w, i)
 		// A negative offset reads as a huge uint64, so one comparison against
-		// the data length catches both "beyond the data" and "negative".
-		if cur > a.Data.Length {
-			return errorf(BadOffsets, "array %s: offsets[%d] is %d, beyond the %d-byte data buffer", Quote(a.Name), i, int64(cur), a.Data.Length)
+		// the limit catches both "beyond the data" and "negative".
+		if cur > limit {
+			return 0, errorf(BadOffsets, "array %s: offsets[%d] is %d, beyond "+what, Quote(a.Name), i, int64(cur), limit)
 		}
 		if cur < prev {
-			return errorf(BadOffsets, "array %s: offsets[%d] = %d is less than offsets[%d] = %d", Quote(a.Name), i, cur, i-1, prev)
+			return 0, errorf(BadOffsets, "array %s: offsets[%d] = %d is less than offsets[%d] = %d", Quote(a.Name), i, cur, i-1, prev)
 		}
 		prev = cur
 	}
+	return prev, nil
+}
+
+// validateIndices is step 2a of full validation (spec §11.3, format 1.3):
+// the index of every non-null slot of a dictionary names a slot of its
+// dictionary of dictLen slots.
+func validateIndices(b []byte, a *ArrayDesc, dictLen int64) error {
+	data, validity := slice(b, a.Data), slice(b, a.Validity)
+	w := a.IndexType.Width()
+	signed := a.IndexType == Int8 || a.IndexType == Int16 || a.IndexType == Int32 || a.IndexType == Int64
+	for i := int64(0); i < a.Length; i++ {
+		if validity != nil && validity[i>>3]>>(i&7)&1 == 0 {
+			continue
+		}
+		var v uint64
+		switch w {
+		case 1:
+			v = uint64(data[i])
+			if signed {
+				v = uint64(int64(int8(data[i])))
+			}
+		case 2:
+			v = uint64(le.Uint16(data[2*i:]))
+			if signed {
+				v = uint64(int64(int16(v)))
+			}
+		case 4:
+			v = uint64(le.Uint32(data[4*i:]))
+			if signed {
+				v = uint64(int64(int32(v)))
+			}
+		default:
+			v = le.Uint64(data[8*i:])
+		}
+		// A negative index reads as at least 2^63 unless unsigned: both fail.
+		if v >= uint64(dictLen) || (signed && int64(v) < 0) {
+			if signed {
+				return errorf(OutOfBounds, "array %s: slot %d has index %d, outside its %d-value dictionary", Quote(a.Name), i, int64(v), dictLen)
+			}
+			return errorf(OutOfBounds, "array %s: slot %d has index %d, outside its %d-value dictionary", Quote(a.Name), i, v, dictLen)
+		}
+	}
+	return nil
+}
+
+func validateOffsets(b []byte, a *ArrayDesc) error {
+	n := uint64(a.Length)
+	w := uint64(a.Type.OffsetWidth())
+	prev, err := checkOffsets(b, a, w, a.Data.Length, "the %d-byte data buffer")
+	if err != nil || prev == 0 {
+		return err
+	}
+	offs := slice(b, a.Offsets)
+	at := func(i uint64) uint64 { return offsetAt(offs, w, i) }
 	if a.Type != Utf8 && a.Type != LargeUtf8 {
 		return nil
 	}

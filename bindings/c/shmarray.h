@@ -37,7 +37,7 @@ extern "C" {
 /* ---- Versions ---------------------------------------------------------- */
 
 #define SHMARRAY_FORMAT_MAJOR 1
-#define SHMARRAY_FORMAT_MINOR 1
+#define SHMARRAY_FORMAT_MINOR 3
 
 /* Library version, e.g. "0.2.0" (the file VERSION of the source tree).
  * Static storage. */
@@ -97,6 +97,12 @@ const char *shmarray_error_name(int code);
 #define SHMARRAY_TYPE_DATE64            19
 #define SHMARRAY_TYPE_TIMESTAMP         20
 #define SHMARRAY_TYPE_DURATION          21
+/* Format 1.3 (spec §6.1): a record of these types names a child record
+ * (shmarray_array_info.child) holding the list's values or the dictionary's
+ * values; children are records of their own, marked is_child. */
+#define SHMARRAY_TYPE_LIST              22
+#define SHMARRAY_TYPE_LARGE_LIST        23
+#define SHMARRAY_TYPE_DICTIONARY        24
 
 #define SHMARRAY_UNIT_SECOND      0
 #define SHMARRAY_UNIT_MILLISECOND 1
@@ -207,7 +213,8 @@ int shmarray_owner(const shmarray_segment *seg, uint32_t *uid, uint32_t *mode);
  */
 void shmarray_close(shmarray_segment *seg);
 
-/* Number of arrays. */
+/* Number of arrays: every directory record, the children of lists and
+ * dictionaries (format 1.3, shmarray_array_info.is_child) included. */
 size_t shmarray_array_count(const shmarray_segment *seg);
 
 /* Description of one array. Strings are NUL-terminated and owned by the
@@ -224,13 +231,21 @@ typedef struct shmarray_array_info {
   int64_t null_count;
   int64_t shape[SHMARRAY_MAX_NDIM]; /* shape[0..ndim) */
   size_t metadata_count;            /* key/value pairs of this array */
+  /* Format 1.3 (spec §6.1). */
+  uint32_t index_type; /* dictionary: SHMARRAY_TYPE_INT8..UINT64 of its indices; else 0 */
+  int is_child;        /* 1: the values of another record (list values, a
+                          dictionary's values), not a column; its name may be "" */
+  size_t child;        /* list, large_list, dictionary: the index of its child
+                          record (always after it); else 0 */
+  size_t parent;       /* is_child: the index of the record naming it; else 0 */
 } shmarray_array_info;
 
 /* INVALID_ARGUMENT if index >= shmarray_array_count(seg). */
 int shmarray_describe(const shmarray_segment *seg, size_t index,
                       shmarray_array_info *out);
 
-/* Index of the array called `name` (NUL-terminated); NOT_FOUND if none. */
+/* Index of the column called `name` (NUL-terminated); NOT_FOUND if none.
+ * Children (is_child) are not found by name. */
 int shmarray_find_array(const shmarray_segment *seg, const char *name,
                         size_t *index);
 
