@@ -201,12 +201,18 @@ func (s *Segment) Mode() os.FileMode { return s.mode }
 // Header is the decoded header.
 func (s *Segment) Header() format.Header { return s.desc.Header }
 
-// Len is the number of arrays.
+// Len is the number of arrays: every directory record, the children of
+// lists and dictionaries (format 1.3) included.
 func (s *Segment) Len() int { return len(s.desc.Arrays) }
 
-// Arrays describes every array in directory order. The slice is shared:
-// do not modify it.
+// Arrays describes every array in directory order, children of lists and
+// dictionaries included (ArrayDesc.IsChild; Columns lists the others). The
+// slice is shared: do not modify it.
 func (s *Segment) Arrays() []format.ArrayDesc { return s.desc.Arrays }
+
+// Columns are the indexes of the arrays that are no list's or dictionary's
+// child, in directory order: the segment's columns (spec §6.1).
+func (s *Segment) Columns() []int { return s.desc.Columns() }
 
 // Metadata is the segment-level key/value metadata, in stored order.
 func (s *Segment) Metadata() []format.KV { return s.desc.Metadata }
@@ -246,7 +252,18 @@ func (s *Segment) Array(name string) (arrow.Array, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.arrowable(a); err != nil {
+	return s.ArrayAt(s.desc.Lookup(a.Name))
+}
+
+// ArrayAt is Array for the record at directory index i, a child of a list
+// or dictionary included (INVALID_ARGUMENT when i is out of range). A list
+// comes back as an arrow List or LargeList over its child, a dictionary as
+// an arrow Dictionary over its values, all zero-copy.
+func (s *Segment) ArrayAt(i int) (arrow.Array, error) {
+	if i < 0 || i >= len(s.desc.Arrays) {
+		return nil, fmt.Errorf("%w: segment %q has %d arrays, no array %d", format.ErrInvalidArgument, s.name, len(s.desc.Arrays), i)
+	}
+	if err := s.arrowable(&s.desc.Arrays[i]); err != nil {
 		return nil, err
 	}
 	m, err := s.shared()
@@ -254,7 +271,20 @@ func (s *Segment) Array(name string) (arrow.Array, error) {
 		return nil, err
 	}
 	defer m.release()
-	return makeArray(arrowData(m, a)), nil
+	return makeArray(arrowData(m, s.desc, i)), nil
+}
+
+// BuffersAt is Buffers for the record at directory index i.
+func (s *Segment) BuffersAt(i int) (validity, offsets, data []byte, err error) {
+	if i < 0 || i >= len(s.desc.Arrays) {
+		return nil, nil, nil, fmt.Errorf("%w: segment %q has %d arrays, no array %d", format.ErrInvalidArgument, s.name, len(s.desc.Arrays), i)
+	}
+	mem, err := s.mapping()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	a := &s.desc.Arrays[i]
+	return window(mem, a.Validity), window(mem, a.Offsets), window(mem, a.Data), nil
 }
 
 // arrowable refuses an N-D array whose rows Arrow Go's fixed-size list
@@ -277,11 +307,12 @@ func (s *Segment) Record() (arrow.Record, error) {
 		return nil, err
 	}
 	defer m.release()
-	fields := make([]arrow.Field, len(s.desc.Arrays))
+	columns := s.desc.Columns()
+	fields := make([]arrow.Field, len(columns))
 	rows := int64(0)
-	for i := range s.desc.Arrays {
+	for k, i := range columns {
 		a := &s.desc.Arrays[i]
-		if i == 0 {
+		if k == 0 {
 			rows = a.Length
 		} else if a.Length != rows {
 			return nil, fmt.Errorf("%w: segment %q is not a table: array %q has %d rows, %q has %d", format.ErrInvalidArgument, s.name, s.desc.Arrays[0].Name, rows, a.Name, a.Length)
@@ -289,16 +320,16 @@ func (s *Segment) Record() (arrow.Record, error) {
 		if err := s.arrowable(a); err != nil {
 			return nil, err
 		}
-		fields[i] = a.ArrowField()
+		fields[k] = s.desc.ArrowField(i)
 	}
-	cols := make([]arrow.Array, 0, len(s.desc.Arrays))
+	cols := make([]arrow.Array, 0, len(columns))
 	defer func() {
 		for _, c := range cols {
 			c.Release()
 		}
 	}()
-	for i := range s.desc.Arrays {
-		cols = append(cols, makeArray(arrowData(m, &s.desc.Arrays[i])))
+	for _, i := range columns {
+		cols = append(cols, makeArray(arrowData(m, s.desc, i)))
 	}
 	var md *arrow.Metadata
 	if len(s.desc.Metadata) > 0 {
@@ -443,15 +474,31 @@ func arrowBuffer(m *mapping, b format.Buffer) *memory.Buffer {
 	return m.buffer(window(m.mem, b))
 }
 
-// arrowData builds Arrow array data over the mapped buffers of a; each
-// buffer holds a reference to m until its last Release. The caller releases
-// the data.
-func arrowData(m *mapping, a *format.ArrayDesc) arrow.ArrayData {
+// arrowData builds Arrow array data over the mapped buffers of record i of
+// seg, and of its children for a list or dictionary (recursion at most
+// format.MaxDepth deep); each buffer holds a reference to m until its last
+// Release. The caller releases the data.
+func arrowData(m *mapping, seg *format.Segment, i int) arrow.ArrayData {
+	a := &seg.Arrays[i]
 	n := int(a.Length)
 	validity := arrowBuffer(m, a.Validity)
 	var bufs []*memory.Buffer
 	var children []arrow.ArrayData
 	switch {
+	case a.Type.ListOffsetWidth() != 0:
+		offs := arrowBuffer(m, a.Offsets)
+		if offs == nil {
+			offs = memory.NewBufferBytes(make([]byte, a.Type.ListOffsetWidth()))
+		}
+		child := arrowData(m, seg, a.Child)
+		defer child.Release()
+		bufs, children = []*memory.Buffer{validity, offs}, []arrow.ArrayData{child}
+	case a.Type == format.Dictionary:
+		dict := arrowData(m, seg, a.Child)
+		defer dict.Release()
+		bufs = []*memory.Buffer{validity, arrowBuffer(m, a.Data)}
+		defer releaseAll(bufs...)
+		return array.NewDataWithDictionary(seg.ArrowType(i), n, bufs, int(a.NullCount), 0, dict.(*array.Data))
 	case a.NDim() > 1:
 		data := arrowBuffer(m, a.Data)
 		child := array.NewData(a.DType.ArrowType(), n*int(a.RowElems()), []*memory.Buffer{nil, data}, nil, 0, 0)
@@ -470,7 +517,7 @@ func arrowData(m *mapping, a *format.ArrayDesc) arrow.ArrayData {
 	}
 	// NewData retains the buffers: the references taken here are dropped.
 	defer releaseAll(bufs...)
-	return array.NewData(a.ArrowType(), n, bufs, children, int(a.NullCount), 0)
+	return array.NewData(seg.ArrowType(i), n, bufs, children, int(a.NullCount), 0)
 }
 
 // makeArray is array.MakeFromData over data, which it releases. Arrow's

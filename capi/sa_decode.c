@@ -393,7 +393,7 @@ static int check_tree(dec *d, sa_array *a, uint32_t i) {
     if (d->parent_of[c] != 0)
       return dfail(d, SHMARRAY_OUT_OF_BOUNDS, "child record %u is already the child of record %u",
                    c, d->parent_of[c] - 1);
-    if (d->depth[i] >= SA_MAX_DEPTH - 1)
+    if (d->depth[i] >= SA_MAX_DEPTH)
       return dfail(d, SHMARRAY_BAD_TYPE, "lists and dictionaries nest deeper than %u levels",
                    SA_MAX_DEPTH);
     d->parent_of[c] = i + 1;

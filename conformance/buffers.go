@@ -58,6 +58,26 @@ func (a *Array) Encode(hints bool) (Buffers, error) {
 	}
 
 	switch t := dt.Type; {
+	case t.ListOffsetWidth() != 0:
+		// A list slot's value is its number of elements (a decimal string):
+		// the child's slots follow one another (spec §6.1).
+		ow := t.ListOffsetWidth()
+		offs := []int64{0}
+		for i, v := range a.Values {
+			at := offs[len(offs)-1]
+			if v != nil {
+				s, _ := v.(string)
+				k, err := strconv.ParseInt(s, 10, 64)
+				if err != nil || k < 0 {
+					return out, fmt.Errorf("array %q: slot %d: %v is not a decimal element count", a.Name, i, v)
+				}
+				at += k
+			}
+			offs = append(offs, at)
+		}
+		if n > 0 || lay.Offsets != "empty" {
+			out.Offsets = putOffsets(offs, ow)
+		}
 	case t == format.Bool:
 		bits := make([]bool, n)
 		for i, v := range a.Values {
@@ -109,6 +129,10 @@ func (a *Array) Encode(hints bool) (Buffers, error) {
 		if dt.Type == format.FixedSizeBinary {
 			w = dt.ByteWidth
 		}
+		if dt.Type == format.Dictionary { // the indices, decimal strings
+			w = dt.IndexType.Width()
+			dt = format.DType{Type: dt.IndexType}
+		}
 		rowBytes := int(rowElems) * w
 		data := make([]byte, 0, int(n)*rowBytes)
 		for i, v := range a.Values {
@@ -146,6 +170,19 @@ func (a *Array) Encode(hints bool) (Buffers, error) {
 		out.Validity, out.Offsets, out.Data = pad(out.Validity), pad(out.Offsets), pad(out.Data)
 	}
 	return out, nil
+}
+
+// putOffsets encodes offsets as entries of w bytes.
+func putOffsets(offs []int64, w int) []byte {
+	b := make([]byte, len(offs)*w)
+	for i, o := range offs {
+		if w == 4 {
+			binary.LittleEndian.PutUint32(b[4*i:], uint32(o))
+		} else {
+			binary.LittleEndian.PutUint64(b[8*i:], uint64(o))
+		}
+	}
+	return b
 }
 
 // flatten checks that v is nested lists of the given shape and returns its

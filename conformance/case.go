@@ -45,7 +45,13 @@ type Array struct {
 	Unit      string       `json:"unit,omitempty"`
 	Timezone  string       `json:"timezone,omitempty"`
 	ByteWidth int          `json:"byte_width,omitempty"`
-	Shape     []int64      `json:"shape"`
+	// Format 1.3 (spec §6.1): a dictionary's index type name; the record
+	// index of a list's or dictionary's child; whether this record is a
+	// child (its name may then be empty).
+	IndexType string  `json:"index_type,omitempty"`
+	Child     int     `json:"child,omitempty"`
+	IsChild   bool    `json:"is_child,omitempty"`
+	Shape     []int64 `json:"shape"`
 	Metadata  []KV         `json:"metadata"`
 	Layout    *ArrayLayout `json:"layout,omitempty"`
 	Values    []any        `json:"values"`
@@ -118,6 +124,20 @@ type InvalidCase struct {
 	Base        string `json:"base"` // the valid vector it was patched from
 }
 
+// Parents maps each child record of c to its parent (format 1.3).
+func (c *Case) Parents() map[int]int {
+	out := map[int]int{}
+	for i := range c.Arrays {
+		if t, err := format.ParseType(c.Arrays[i].Type); err == nil && t.Nested() {
+			out[c.Arrays[i].Child] = i
+		}
+	}
+	return out
+}
+
+// Nested reports whether c has a list or dictionary (a file of minor 3).
+func (c *Case) Nested() bool { return len(c.Parents()) > 0 }
+
 // Length is the number of slots, shape[0].
 func (a *Array) Length() int64 {
 	if len(a.Shape) == 0 {
@@ -133,6 +153,13 @@ func (a *Array) DType() (format.DType, error) {
 		return format.DType{}, err
 	}
 	d := format.DType{Type: t, TimeZone: a.Timezone, ByteWidth: a.ByteWidth}
+	if t == format.Dictionary {
+		if d.IndexType, err = format.ParseType(a.IndexType); err != nil {
+			return d, fmt.Errorf("array %q: index type: %w", a.Name, err)
+		}
+	} else if a.IndexType != "" {
+		return d, fmt.Errorf("array %q: type %s takes no index type", a.Name, a.Type)
+	}
 	if t.Timed() {
 		u, ok := unitByName[a.Unit]
 		if !ok {

@@ -89,7 +89,7 @@ func (p *patch) reseal() {
 func InvalidCases() []Invalid {
 	s, f := Structural, Full
 	const ex = "spec_example" // x int64 [1 2 3]: record at 192, data at 128, string table "x" at 384
-	return []Invalid{
+	return append([]Invalid{
 		// §11.2 steps 1-7: header, checksum.
 		{"empty_file", "A 0-byte file.", "§11.2 step 1", ex, func(p *patch) { p.b = p.b[:0] }, false, format.NotASegment, s},
 		{"bad_magic", "The first byte of the magic is X.", "§11.2 step 1", ex, func(p *patch) { p.b[0] = 'X' }, false, format.NotASegment, s},
@@ -130,7 +130,7 @@ func InvalidCases() []Invalid {
 		// 9.2: types.
 		{"type_unknown", "type_code = 99.", "§11.2 step 9.2", ex, func(p *patch) { p.field(0, 8, 1, 99) }, true, format.BadType, s},
 		{"type_zero", "type_code = 0.", "§11.2 step 9.2", ex, func(p *patch) { p.field(0, 8, 1, 0) }, true, format.BadType, s},
-		{"type_22", "type_code = 22, the first code not defined in version 1.", "§11.2 step 9.2, §6", ex, func(p *patch) { p.field(0, 8, 1, 22) }, true, format.BadType, s},
+		{"type_22", "type_code = 22 (list) in a 1.0 file: codes 22-24 exist from version 1.3 on.", "§11.2 step 9.2, §6", ex, func(p *patch) { p.field(0, 8, 1, 22) }, true, format.BadType, s},
 		{"time_unit_bad", "A timestamp's time_unit = 4.", "§11.2 step 9.2", "type_timestamp", func(p *patch) { p.field(0, 10, 1, 4) }, true, format.BadType, s},
 		{"time_unit_on_int", "An int64's time_unit = 1.", "§11.2 step 9.2", ex, func(p *patch) { p.field(0, 10, 1, 1) }, true, format.BadType, s},
 		{"byte_width_on_int", "An int64's byte_width = 8.", "§11.2 step 9.2", ex, func(p *patch) { p.field(0, 12, 4, 8) }, true, format.BadType, s},
@@ -273,7 +273,7 @@ func InvalidCases() []Invalid {
 		{"data_crc_mismatch", "A data byte of array plain is changed; its data CRC no longer matches.", "§11.3 step 4, §9.3", "type_int64", func(p *patch) { p.buffer(0, 2)[8] ^= 1 }, false, format.ChecksumMismatch, f},
 		{"data_crc_mismatch_bitmap", "A bit of array nulls' validity bitmap past the length is flipped: the CRC covers the declared bytes.", "§11.3 step 4, §9.3", "type_int64",
 			func(p *patch) { p.buffer(1, 0)[0] ^= 0x80 }, false, format.ChecksumMismatch, f},
-	}
+	}, nestedInvalidCases()...)
 }
 
 // Build applies inv to the bytes of its base vector.

@@ -23,6 +23,7 @@ func ValidCases() []*Case {
 	cases = append(cases, textCases()...)
 	cases = append(cases, tensorCases()...)
 	cases = append(cases, structureCases()...)
+	cases = append(cases, nestedCases()...)
 	for _, c := range cases {
 		c.Format = FormatID
 	}
@@ -310,9 +311,9 @@ func structureCases() []*Case {
 			col("timestamp", "timestamp", ints(nil, nil)).unit("ms").tz("UTC"),
 			tensor("tensor", "float32", []int64{3, 2}, rows([]int64{3, 2}, nil, 0, 1, 2)),
 		}},
-		{Name: "future_minor", Description: "A file of minor version 3 (a later 1.x): header_size 200 and record_size 256 with unknown bytes (covered by the checksum), non-zero reserved fields and flag bits, record bytes 168-191 set to 0xEE (index_kind 0xEE, a kind a reader does not know and ignores); data from offset 256.",
-			Layout:   &SegmentLayout{HeaderSize: 200, RecordSize: 256, Minor: 3, Reserved: true},
-			Metadata: []KV{{"minor", "3"}},
+		{Name: "future_minor", Description: "A file of minor version 4 (a later 1.x): header_size 200 and record_size 256 with unknown bytes (covered by the checksum), non-zero reserved fields and flag bits (record flag bits 2-7), record bytes 168-186 set to 0xEE (index_kind 0xEE, a kind a reader does not know and ignores); data from offset 256.",
+			Layout:   &SegmentLayout{HeaderSize: 200, RecordSize: 256, Minor: 4, Reserved: true},
+			Metadata: []KV{{"minor", "4"}},
 			Arrays: []Array{
 				col("int32", "int32", ints(1, 2, 3)).meta(KV{"k", "v"}),
 				col("utf8", "utf8", strs("a", nil, "b")),

@@ -52,9 +52,21 @@ func Text(s string) string {
 // Bytes is the dump token of a byte string.
 func Bytes(p []byte) string { return "b:" + hex.EncodeToString(p) }
 
-func arrayLine(i int, name string, dt format.DType, shape []int64, nulls int64, nmeta int) string {
+// arrayLine is the "array" line; for format 1.3, a dictionary adds
+// index=<type>, a list or dictionary child=<record>, a child parent=<record>
+// (parent < 0: a column).
+func arrayLine(i int, name string, dt format.DType, child, parent int, shape []int64, nulls int64, nmeta int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "array %d %s type=%s", i, Text(name), dt.Type)
+	if dt.Type == format.Dictionary {
+		fmt.Fprintf(&b, " index=%s", dt.IndexType)
+	}
+	if dt.Type.Nested() {
+		fmt.Fprintf(&b, " child=%d", child)
+	}
+	if parent >= 0 {
+		fmt.Fprintf(&b, " parent=%d", parent)
+	}
 	switch dt.Type {
 	case format.Timestamp:
 		fmt.Fprintf(&b, " unit=%s tz=%s", dt.Unit, Text(dt.TimeZone))
@@ -77,6 +89,7 @@ func ExpectedDump(c *Case) ([]string, error) {
 	for _, kv := range c.Metadata {
 		out = append(out, "metadata "+Text(kv[0])+" "+Text(kv[1]))
 	}
+	parents := c.Parents()
 	for i := range c.Arrays {
 		a := &c.Arrays[i]
 		dt, err := a.DType()
@@ -89,9 +102,29 @@ func ExpectedDump(c *Case) ([]string, error) {
 				nulls++
 			}
 		}
-		out = append(out, arrayLine(i, a.Name, dt, a.Shape, nulls, len(a.Metadata)))
+		parent, ok := parents[i]
+		if !ok {
+			parent = -1
+		}
+		out = append(out, arrayLine(i, a.Name, dt, a.Child, parent, a.Shape, nulls, len(a.Metadata)))
 		for _, kv := range a.Metadata {
 			out = append(out, "metadata "+Text(kv[0])+" "+Text(kv[1]))
+		}
+		if dt.Type.ListOffsetWidth() != 0 { // a list slot: start:end of its child slots
+			at := int64(0)
+			for slot, v := range a.Values {
+				if v == nil {
+					out = append(out, fmt.Sprintf("v %d null", slot))
+					continue
+				}
+				k, err := strconv.ParseInt(fmt.Sprint(v), 10, 64)
+				if err != nil {
+					return nil, fmt.Errorf("array %q slot %d: %w", a.Name, slot, err)
+				}
+				out = append(out, fmt.Sprintf("v %d %d:%d", slot, at, at+k))
+				at += k
+			}
+			continue
 		}
 		for slot, v := range a.Values {
 			tok, err := expectedValue(a, dt, v)
@@ -165,7 +198,11 @@ func SegmentDump(s *arena.Segment) ([]string, error) {
 		out = append(out, "metadata "+Text(kv.Key)+" "+Text(kv.Value))
 	}
 	for i, d := range s.Arrays() {
-		out = append(out, arrayLine(i, d.Name, d.DType, d.Shape, d.NullCount, len(d.Metadata)))
+		parent := -1
+		if d.IsChild {
+			parent = d.Parent
+		}
+		out = append(out, arrayLine(i, d.Name, d.DType, d.Child, parent, d.Shape, d.NullCount, len(d.Metadata)))
 		for _, kv := range d.Metadata {
 			out = append(out, "metadata "+Text(kv.Key)+" "+Text(kv.Value))
 		}
@@ -173,7 +210,7 @@ func SegmentDump(s *arena.Segment) ([]string, error) {
 		var err error
 		if listable(&d) {
 			var arr arrow.Array
-			if arr, err = s.Array(d.Name); err != nil {
+			if arr, err = s.ArrayAt(i); err != nil {
 				return nil, err
 			}
 			lines, err = arrowValues(&d, arr)
@@ -267,7 +304,20 @@ func arrowValues(d *format.ArrayDesc, arr arrow.Array) ([]string, error) {
 			out = append(out, fmt.Sprintf("v %d null", i))
 			continue
 		}
-		t, err := arrowScalar(arr, i)
+		var t string
+		var err error
+		switch a := arr.(type) {
+		case *array.List: // format 1.3: the child slots of the list
+			start, end := a.ValueOffsets(i)
+			t = fmt.Sprintf("%d:%d", start, end)
+		case *array.LargeList:
+			start, end := a.ValueOffsets(i)
+			t = fmt.Sprintf("%d:%d", start, end)
+		case *array.Dictionary: // the index into the dictionary
+			t = strconv.Itoa(a.GetValueIndex(i))
+		default:
+			t, err = arrowScalar(arr, i)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -21,6 +21,9 @@ func Vector(c *Case) ([]byte, error) {
 		lay = *c.Layout
 	}
 	headerSize := uint32(format.HeaderSize)
+	if c.Nested() { // a 1.3 file has the 1.2 header (spec §4)
+		headerSize = format.HeaderSizeID
+	}
 	if lay.HeaderSize > headerSize {
 		headerSize = lay.HeaderSize
 	}
@@ -46,7 +49,7 @@ func Vector(c *Case) ([]byte, error) {
 			return nil, err
 		}
 		d := format.ArrayDesc{Name: a.Name, DType: dt, Length: a.Length(), NullCount: bufs.NullCount,
-			Shape: append([]int64(nil), a.Shape...), Metadata: kvs(a.Metadata)}
+			Shape: append([]int64(nil), a.Shape...), Metadata: kvs(a.Metadata), Child: a.Child, IsChild: a.IsChild}
 		d.Validity, d.Offsets, d.Data = place(bufs.Validity), place(bufs.Offsets), place(bufs.Data)
 		if a.Layout == nil || !a.Layout.NoDataCRC {
 			d.HasDataCRC = true
@@ -59,7 +62,7 @@ func Vector(c *Case) ([]byte, error) {
 		flags |= format.FlagEphemeral
 	}
 	metaOff := uint64(len(file))
-	header, meta, h, err := format.Encode(&format.Seal{Arrays: descs, Metadata: kvs(c.Metadata), MetaOffset: metaOff, Flags: flags, Legacy: true})
+	header, meta, h, err := format.Encode(&format.Seal{Arrays: descs, Metadata: kvs(c.Metadata), MetaOffset: metaOff, Flags: flags, Legacy: !c.Nested()})
 	if err != nil {
 		return nil, fmt.Errorf("case %q: %w", c.Name, err)
 	}
@@ -117,9 +120,16 @@ func reshape(lay *SegmentLayout, h *format.Header, meta []byte) ([]byte, []byte,
 	for i := uint64(0); i < uint64(h.ArrayCount); i++ {
 		rec := append([]byte(nil), dir[i*format.RecordSize:(i+1)*format.RecordSize]...)
 		if lay.Reserved {
-			rec[11] |= 0xFE // record flag bits 1-7
+			// Record flag bits 1-7 and bytes 168-191 are reserved up to
+			// minor 2; from minor 3 on, bit 1 (CHILD) and bytes 187-191
+			// are fields (spec §5.1), zero for a column of a plain type.
+			flags, end := byte(0xFE), format.RecordSize
+			if lay.Minor >= format.MinorNested {
+				flags, end = 0xFC, 187
+			}
+			rec[11] |= flags
 			binary.LittleEndian.PutUint32(rec[100:], 0xDEADBEEF)
-			for k := 168; k < format.RecordSize; k++ {
+			for k := 168; k < end; k++ {
 				rec[k] = 0xEE
 			}
 		}

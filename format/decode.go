@@ -231,7 +231,7 @@ func (d *decoder) tree(r rawRecord, a *ArrayDesc, i int) error {
 			return errorf(OutOfBounds, "child record %d is not after record %d in the %d-record directory", c, i, n)
 		case d.parentOf[c] != 0:
 			return errorf(OutOfBounds, "child record %d is already the child of record %d", c, d.parentOf[c]-1)
-		case int(d.depth[i]) >= MaxDepth-1:
+		case int(d.depth[i]) >= MaxDepth:
 			return errorf(BadType, "lists and dictionaries nest deeper than %d levels", MaxDepth)
 		}
 		d.parentOf[c], d.depth[c] = uint32(i)+1, d.depth[i]+1

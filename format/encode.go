@@ -79,15 +79,28 @@ func Encode(s *Seal) (header []byte, meta []byte, h Header, err error) {
 		}
 		return first, nil
 	}
+	nested, err := checkTree(s.Arrays)
+	if err != nil {
+		return nil, nil, h, err
+	}
+	if nested && s.Legacy {
+		return nil, nil, h, errorf(InvalidArgument, "lists and dictionaries need format 1.%d, not a legacy file", MinorNested)
+	}
 	for i := range s.Arrays {
 		a := &s.Arrays[i]
-		if err := ValidArrayName(a.Name); err != nil {
-			return nil, nil, h, err
+		// Children may be unnamed and their names are not the segment's
+		// (spec §6.1): only columns need a unique name.
+		if !a.IsChild || a.Name != "" {
+			if err := ValidArrayName(a.Name); err != nil {
+				return nil, nil, h, err
+			}
 		}
-		if _, dup := seen[a.Name]; dup {
-			return nil, nil, h, errorf(InvalidArgument, "array name %s used twice", Quote(a.Name))
+		if !a.IsChild {
+			if _, dup := seen[a.Name]; dup {
+				return nil, nil, h, errorf(InvalidArgument, "array name %s used twice", Quote(a.Name))
+			}
+			seen[a.Name] = struct{}{}
 		}
-		seen[a.Name] = struct{}{}
 		if len(a.Shape) == 0 || len(a.Shape) > MaxNDim || a.Shape[0] != a.Length {
 			return nil, nil, h, errorf(InvalidArgument, "array %s: shape %v must have 1 to %d dimensions and start with the length %d", Quote(a.Name), a.Shape, MaxNDim, a.Length)
 		}
@@ -124,6 +137,9 @@ func Encode(s *Seal) (header []byte, meta []byte, h Header, err error) {
 	meta = append(append(append(meta, dir...), kvs...), st.b...)
 	if !s.Legacy {
 		minor = Minor
+		if nested {
+			minor = MinorNested // only files with lists or dictionaries (spec §12)
+		}
 	}
 	h = Header{
 		Major: Major, Minor: minor, HeaderSize: uint32(headerSize),

@@ -54,3 +54,53 @@ func (s *Segment) ArrowField(i int) arrow.Field {
 	}
 	return f
 }
+
+// checkTree is what Encode checks of the records' links (spec §6.1), so
+// that a writer cannot seal a segment Decode would refuse: each list or
+// dictionary names a later record, no record is named twice, IsChild marks
+// exactly the records named, nesting is at most MaxDepth deep, a
+// dictionary has an integer index type and plain values, and children are
+// one-dimensional without an index. It reports whether any record is
+// nested (the file is then of minor MinorNested). INVALID_ARGUMENT.
+func checkTree(arrays []ArrayDesc) (bool, error) {
+	parent := make([]int, len(arrays)) // index + 1 of the parent, 0: none
+	depth := make([]int, len(arrays))
+	nested := false
+	for i := range arrays {
+		a := &arrays[i]
+		name := Quote(a.Name)
+		if a.IsChild != (parent[i] != 0) {
+			if a.IsChild {
+				return false, errorf(InvalidArgument, "array %d %s is marked as a child but no earlier list or dictionary names it", i, name)
+			}
+			return false, errorf(InvalidArgument, "array %d %s is the child of array %d but is not marked as a child", i, name, parent[i]-1)
+		}
+		if a.IsChild {
+			p := &arrays[parent[i]-1]
+			if p.Type == Dictionary && a.Type.Nested() {
+				return false, errorf(InvalidArgument, "array %d: a dictionary's values cannot be a %s", i, a.Type)
+			}
+			if len(a.Shape) != 1 || a.Index.Present() {
+				return false, errorf(InvalidArgument, "array %d: the child of a list or dictionary must be one-dimensional, without a hash index", i)
+			}
+		}
+		if a.Type == Dictionary && !a.IndexType.DictIndexable() {
+			return false, errorf(InvalidArgument, "array %s: dictionary index type %s is not an integer type", name, a.IndexType)
+		}
+		if !a.Type.Nested() {
+			continue
+		}
+		nested = true
+		c := a.Child
+		switch {
+		case c <= i || c >= len(arrays):
+			return false, errorf(InvalidArgument, "array %s: child record %d is not after it (%d) in the %d records", name, c, i, len(arrays))
+		case parent[c] != 0:
+			return false, errorf(InvalidArgument, "array %s: child record %d is already the child of record %d", name, c, parent[c]-1)
+		case depth[i] >= MaxDepth:
+			return false, errorf(InvalidArgument, "array %s: lists and dictionaries nest deeper than %d levels", name, MaxDepth)
+		}
+		parent[c], depth[c] = i+1, depth[i]+1
+	}
+	return nested, nil
+}
