@@ -18,7 +18,9 @@ import (
 // shifted), unless they already live in the segment because a builder used
 // Allocator, in which case nothing is copied. The caller keeps its reference
 // to arr. A FixedSizeList of an integer or float type whose values have no
-// nulls is stored as a 2-D array.
+// nulls is stored as a 2-D array. A List, LargeList or Dictionary (format
+// 1.3) is stored as one record per node: the column, then its values as
+// unnamed child records, always copied; the segment is then a 1.3 file.
 //
 // Errors: INVALID_ARGUMENT (name, duplicate name, unsupported type), NO_SPACE,
 // CLOSED.
@@ -37,6 +39,9 @@ func (b *Builder) AddField(field arrow.Field, arr arrow.Array) error {
 	defer b.mu.Unlock()
 	if err := b.checkName(desc.Name); err != nil {
 		return err
+	}
+	if desc.Type.Nested() { // a list or dictionary: records for its children too
+		return b.addTree(desc, arr)
 	}
 	mark := b.end
 	copied := !b.reference(desc, arr)
@@ -229,7 +234,9 @@ func (b *Builder) rollback(mark uint64) {
 // Called with mu held.
 func (b *Builder) add(desc *format.ArrayDesc) {
 	b.arrays = append(b.arrays, *desc)
-	b.names[desc.Name] = struct{}{}
+	if !desc.IsChild { // children's names are not the segment's (spec §6.1)
+		b.names[desc.Name] = struct{}{}
+	}
 	for _, buf := range []format.Buffer{desc.Validity, desc.Offsets, desc.Data} {
 		if buf.Length != 0 {
 			b.pinned = max(b.pinned, alignUp(buf.End()))

@@ -52,9 +52,28 @@ func Text(s string) string {
 // Bytes is the dump token of a byte string.
 func Bytes(p []byte) string { return "b:" + hex.EncodeToString(p) }
 
+// dumpOrder is the order in which the dump lists the records of a segment
+// whose record i has the child child[i] (-1 for none) and is a child when
+// isChild[i]: every column in directory order, each followed at once by its
+// child, recursively (pre-order), so that the dump does not depend on where
+// a writer put the children (format 1.3). pos[i] is the place of record i.
+func dumpOrder(child []int, isChild []bool) (order, pos []int) {
+	pos = make([]int, len(child))
+	for i := range child {
+		if isChild[i] {
+			continue
+		}
+		for j := i; j >= 0; j = child[j] {
+			pos[j] = len(order)
+			order = append(order, j)
+		}
+	}
+	return order, pos
+}
+
 // arrayLine is the "array" line; for format 1.3, a dictionary adds
-// index=<type>, a list or dictionary child=<record>, a child parent=<record>
-// (parent < 0: a column).
+// index=<type>, a list or dictionary child=<k>, a child parent=<k>, where k
+// is a place in the dump order (parent < 0: a column).
 func arrayLine(i int, name string, dt format.DType, child, parent int, shape []int64, nulls int64, nmeta int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "array %d %s type=%s", i, Text(name), dt.Type)
@@ -90,7 +109,15 @@ func ExpectedDump(c *Case) ([]string, error) {
 		out = append(out, "metadata "+Text(kv[0])+" "+Text(kv[1]))
 	}
 	parents := c.Parents()
+	child, isChild := make([]int, len(c.Arrays)), make([]bool, len(c.Arrays))
 	for i := range c.Arrays {
+		child[i], isChild[i] = -1, c.Arrays[i].IsChild
+		if t, _ := format.ParseType(c.Arrays[i].Type); t.Nested() {
+			child[i] = c.Arrays[i].Child
+		}
+	}
+	order, pos := dumpOrder(child, isChild)
+	for k, i := range order {
 		a := &c.Arrays[i]
 		dt, err := a.DType()
 		if err != nil {
@@ -102,11 +129,14 @@ func ExpectedDump(c *Case) ([]string, error) {
 				nulls++
 			}
 		}
-		parent, ok := parents[i]
-		if !ok {
-			parent = -1
+		parent, childAt := -1, -1
+		if p, ok := parents[i]; ok {
+			parent = pos[p]
 		}
-		out = append(out, arrayLine(i, a.Name, dt, a.Child, parent, a.Shape, nulls, len(a.Metadata)))
+		if child[i] >= 0 {
+			childAt = pos[child[i]]
+		}
+		out = append(out, arrayLine(k, a.Name, dt, childAt, parent, a.Shape, nulls, len(a.Metadata)))
 		for _, kv := range a.Metadata {
 			out = append(out, "metadata "+Text(kv[0])+" "+Text(kv[1]))
 		}
@@ -197,12 +227,25 @@ func SegmentDump(s *arena.Segment) ([]string, error) {
 	for _, kv := range s.Metadata() {
 		out = append(out, "metadata "+Text(kv.Key)+" "+Text(kv.Value))
 	}
-	for i, d := range s.Arrays() {
-		parent := -1
-		if d.IsChild {
-			parent = d.Parent
+	all := s.Arrays()
+	child, isChild := make([]int, len(all)), make([]bool, len(all))
+	for i := range all {
+		child[i], isChild[i] = -1, all[i].IsChild
+		if all[i].Type.Nested() {
+			child[i] = all[i].Child
 		}
-		out = append(out, arrayLine(i, d.Name, d.DType, d.Child, parent, d.Shape, d.NullCount, len(d.Metadata)))
+	}
+	order, pos := dumpOrder(child, isChild)
+	for k, i := range order {
+		d := all[i]
+		parent, childAt := -1, -1
+		if d.IsChild {
+			parent = pos[d.Parent]
+		}
+		if child[i] >= 0 {
+			childAt = pos[child[i]]
+		}
+		out = append(out, arrayLine(k, d.Name, d.DType, childAt, parent, d.Shape, d.NullCount, len(d.Metadata)))
 		for _, kv := range d.Metadata {
 			out = append(out, "metadata "+Text(kv.Key)+" "+Text(kv.Value))
 		}

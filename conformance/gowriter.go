@@ -3,6 +3,7 @@ package conformance
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"unsafe"
 
 	"github.com/apache/arrow/go/v15/arrow"
@@ -24,13 +25,30 @@ import (
 //   - AddArray (an Arrow array over the buffers) for everything else: nulls,
 //     bool, float16, binary types, temporal types; AddField with the
 //     arrow.fixed_shape_tensor extension metadata for N-D arrays with nulls.
-func GoWriterAPI(a *Array) string {
+//
+// Lists and dictionaries (format 1.3) go through AddArray as one Arrow
+// array built from the column's record and its children's (which WriteGo
+// then skips: "child"), except a list<integer or float> without nulls at
+// either level, which goes through AddLists.
+func GoWriterAPI(a *Array) string { return goWriterAPI(nil, a) }
+
+func goWriterAPI(c *Case, a *Array) string {
 	nulls := false
 	for _, v := range a.Values {
 		nulls = nulls || v == nil
 	}
 	t, _ := format.ParseType(a.Type)
 	switch {
+	case a.IsChild:
+		return "child"
+	case t == format.List && c != nil && !nulls && len(a.Metadata) == 0:
+		ch := &c.Arrays[a.Child]
+		if ch.Name == "" && GoWriterAPI(&Array{Type: ch.Type, Values: ch.Values, Shape: ch.Shape}) == "AddSlice" {
+			return "AddLists"
+		}
+		return "AddArray"
+	case t.Nested():
+		return "AddArray"
 	case len(a.Metadata) > 0:
 		return "AddBuffers"
 	case t.Numeric() && t != format.Float16 && !nulls && len(a.Shape) == 1:
@@ -56,8 +74,8 @@ func WriteGo(c *Case, dir, name string) error {
 	defer b.Close()
 	for i := range c.Arrays {
 		a := &c.Arrays[i]
-		if err := addGo(b, a); err != nil {
-			return fmt.Errorf("array %q (%s): %w", a.Name, GoWriterAPI(a), err)
+		if err := addGo(b, c, a); err != nil {
+			return fmt.Errorf("array %q (%s): %w", a.Name, goWriterAPI(c, a), err)
 		}
 	}
 	if len(c.Metadata) > 0 {
@@ -72,7 +90,7 @@ func WriteGo(c *Case, dir, name string) error {
 	return b.Publish()
 }
 
-func addGo(b *arena.Builder, a *Array) error {
+func addGo(b *arena.Builder, c *Case, a *Array) error {
 	dt, err := a.DType()
 	if err != nil {
 		return err
@@ -81,7 +99,11 @@ func addGo(b *arena.Builder, a *Array) error {
 	if err != nil {
 		return err
 	}
-	switch GoWriterAPI(a) {
+	switch goWriterAPI(c, a) {
+	case "child":
+		return nil // added with its parent
+	case "AddLists":
+		return addLists(b, c, a)
 	case "AddBuffers":
 		desc := format.ArrayDesc{Name: a.Name, DType: dt, Length: a.Length(), Shape: a.Shape, Metadata: kvs(a.Metadata)}
 		return b.AddBuffers(desc, bufs.Validity, bufs.Offsets, bufs.Data)
@@ -94,7 +116,17 @@ func addGo(b *arena.Builder, a *Array) error {
 		}
 		return b.AddStrings(a.Name, vals)
 	}
-	arr := arrowArray(a, dt, bufs)
+	var arr arrow.Array
+	if dt.Type.Nested() {
+		data, err := arrowTree(c, a)
+		if err != nil {
+			return err
+		}
+		arr = array.MakeFromData(data)
+		data.Release()
+	} else {
+		arr = arrowArray(a, dt, bufs)
+	}
 	defer arr.Release()
 	field := arrow.Field{Name: a.Name, Type: arr.DataType(), Nullable: true}
 	if len(a.Shape) > 1 {
@@ -145,6 +177,110 @@ func tensorOf[T arena.Element](b *arena.Builder, name string, raw []byte, shape 
 		return arena.AddSlice(b, name, vals)
 	}
 	return arena.AddTensor(b, name, vals, shape...)
+}
+
+// arrowTree builds the Arrow data of record a of c with its children
+// (format 1.3), each node over its own buffers. The caller releases it.
+func arrowTree(c *Case, a *Array) (arrow.ArrayData, error) {
+	dt, err := a.DType()
+	if err != nil {
+		return nil, err
+	}
+	bufs, err := a.Encode(false)
+	if err != nil {
+		return nil, err
+	}
+	if !dt.Type.Nested() {
+		arr := arrowArray(a, dt, bufs)
+		defer arr.Release()
+		data := arr.Data()
+		data.Retain()
+		return data, nil
+	}
+	child, err := arrowTree(c, &c.Arrays[a.Child])
+	if err != nil {
+		return nil, err
+	}
+	defer child.Release()
+	n := int(a.Length())
+	var validity *memory.Buffer
+	if bufs.Validity != nil {
+		validity = memory.NewBufferBytes(bufs.Validity)
+	}
+	if dt.Type == format.Dictionary {
+		typ := &arrow.DictionaryType{IndexType: format.DType{Type: dt.IndexType}.ArrowType(), ValueType: child.DataType()}
+		return array.NewDataWithDictionary(typ, n, []*memory.Buffer{validity, memory.NewBufferBytes(bufs.Data)}, int(bufs.NullCount), 0, child.(*array.Data)), nil
+	}
+	offs := bufs.Offsets
+	if offs == nil {
+		offs = make([]byte, dt.Type.ListOffsetWidth())
+	}
+	name := c.Arrays[a.Child].Name
+	if name == "" {
+		name = "item"
+	}
+	field := arrow.Field{Name: name, Type: child.DataType(), Nullable: true}
+	typ := arrow.DataType(arrow.ListOfField(field))
+	if dt.Type == format.LargeList {
+		typ = arrow.LargeListOfField(field)
+	}
+	return array.NewData(typ, n, []*memory.Buffer{validity, memory.NewBufferBytes(offs)}, []arrow.ArrayData{child}, int(bufs.NullCount), 0), nil
+}
+
+// addLists writes a list column without nulls through arena.AddLists.
+func addLists(b *arena.Builder, c *Case, a *Array) error {
+	ch := &c.Arrays[a.Child]
+	dt, err := ch.DType()
+	if err != nil {
+		return err
+	}
+	bufs, err := ch.Encode(false)
+	if err != nil {
+		return err
+	}
+	w := dt.Type.Width()
+	rows := make([][]byte, 0, len(a.Values))
+	at := 0
+	for _, v := range a.Values {
+		k, _ := strconv.Atoi(fmt.Sprint(v))
+		rows = append(rows, bufs.Data[at*w:(at+k)*w])
+		at += k
+	}
+	switch dt.Type {
+	case format.Int8:
+		return listsOf[int8](b, a.Name, rows)
+	case format.Uint8:
+		return listsOf[uint8](b, a.Name, rows)
+	case format.Int16:
+		return listsOf[int16](b, a.Name, rows)
+	case format.Uint16:
+		return listsOf[uint16](b, a.Name, rows)
+	case format.Int32:
+		return listsOf[int32](b, a.Name, rows)
+	case format.Uint32:
+		return listsOf[uint32](b, a.Name, rows)
+	case format.Int64:
+		return listsOf[int64](b, a.Name, rows)
+	case format.Uint64:
+		return listsOf[uint64](b, a.Name, rows)
+	case format.Float32:
+		return listsOf[float32](b, a.Name, rows)
+	case format.Float64:
+		return listsOf[float64](b, a.Name, rows)
+	}
+	return fmt.Errorf("no Go slice type for %s", dt.Type)
+}
+
+func listsOf[T arena.Element](b *arena.Builder, name string, raw [][]byte) error {
+	rows := make([][]T, len(raw))
+	var zero T
+	for i, r := range raw {
+		rows[i] = make([]T, len(r)/int(unsafe.Sizeof(zero)))
+		if len(r) > 0 {
+			copy(unsafe.Slice((*byte)(unsafe.Pointer(&rows[i][0])), len(r)), r)
+		}
+	}
+	return arena.AddLists(b, name, rows)
 }
 
 // arrowArray builds an Arrow array over the buffers (Go memory).

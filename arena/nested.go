@@ -1,0 +1,206 @@
+package arena
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"unsafe"
+
+	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/apache/arrow/go/v15/arrow/array"
+	"github.com/apache/arrow/go/v15/arrow/memory"
+
+	"github.com/shmarray/shmarray/format"
+)
+
+// Lists and dictionaries (format 1.3, spec §6.1). An Arrow list or
+// dictionary array becomes one record per node: the column, then its child
+// (the list's values, the dictionary's values), recursively, each child
+// right after its parent's subtree starts (pre-order), so that every child
+// comes after its parent. Sliced inputs are rebased: offsets start at 0,
+// the child holds exactly the slots they reach, bitmaps start at bit 0.
+
+// addTree copies the list or dictionary arr, described by root, and its
+// children, validates every node (spec §11.3) and adds them; on failure
+// nothing is added. Called with mu held.
+func (b *Builder) addTree(root *format.ArrayDesc, arr arrow.Array) error {
+	mark := b.end
+	base := len(b.arrays)
+	var nodes []format.ArrayDesc
+	childLen := map[int]int64{} // node -> length of its child
+	var build func(desc *format.ArrayDesc, arr arrow.Array, depth int) error
+	build = func(desc *format.ArrayDesc, arr arrow.Array, depth int) error {
+		at := len(nodes)
+		nodes = append(nodes, format.ArrayDesc{})
+		var child arrow.Array
+		switch desc.Type {
+		case format.List, format.LargeList:
+			var err error
+			if child, err = b.copyList(desc, arr); err != nil {
+				return err
+			}
+			defer child.Release()
+		case format.Dictionary:
+			if err := b.copyArrow(desc, arr); err != nil {
+				return err
+			}
+			child = arr.(*array.Dictionary).Dictionary()
+		default:
+			if err := b.copyArrow(desc, arr); err != nil {
+				return err
+			}
+		}
+		b.checksummed(desc)
+		if child != nil {
+			if depth+1 > format.MaxDepth {
+				return fmt.Errorf("%w: array %q: lists and dictionaries nest deeper than %d levels", format.ErrInvalidArgument, root.Name, format.MaxDepth)
+			}
+			// A list's child keeps its field's name unless it is Arrow's
+			// default, "item", which readers give an unnamed child.
+			var name string
+			if lt, ok := arr.DataType().(arrow.ListLikeType); ok && lt.ElemField().Name != "item" {
+				name = lt.ElemField().Name
+			}
+			cdesc, err := describe(arrow.Field{Name: name}, child)
+			if err != nil {
+				return format.Wrapf(err, "array %q", root.Name)
+			}
+			switch {
+			case cdesc.NDim() != 1:
+				return fmt.Errorf("%w: array %q: lists of fixed-size lists are not stored; the values of a list or dictionary are one-dimensional", format.ErrInvalidArgument, root.Name)
+			case desc.Type == format.Dictionary && cdesc.Type.Nested():
+				return fmt.Errorf("%w: array %q: a dictionary's values cannot be a %s", format.ErrInvalidArgument, root.Name, cdesc.Type)
+			}
+			cdesc.IsChild = true
+			desc.Child = base + len(nodes)
+			childLen[at] = cdesc.Length
+			if err := build(cdesc, child, depth+1); err != nil {
+				return err
+			}
+		}
+		nodes[at] = *desc
+		return nil
+	}
+	if err := build(root, arr, 0); err != nil {
+		b.rollback(mark)
+		return err
+	}
+	for i := range nodes {
+		if err := format.ValidateNode(b.mem, &nodes[i], childLen[i]); err != nil {
+			b.rollback(mark)
+			return fmt.Errorf("%w: segment %q: array %q is not valid: %v", format.ErrInvalidArgument, b.name, root.Name, err)
+		}
+	}
+	for i := range nodes {
+		b.add(&nodes[i])
+	}
+	return nil
+}
+
+// copyList copies the validity and the offsets of the list arr, rebased to
+// start at 0, and returns the slice of its values they reach (which the
+// caller releases). Called with mu held.
+func (b *Builder) copyList(desc *format.ArrayDesc, arr arrow.Array) (arrow.Array, error) {
+	b.sum = 0
+	data := arr.Data()
+	n := uint64(desc.Length)
+	if desc.NullCount > 0 {
+		var err error
+		if desc.Validity, err = b.copyBitmap(data.Buffers()[0].Bytes(), uint64(data.Offset()), n); err != nil {
+			return nil, err
+		}
+	}
+	var offs []int64
+	var values arrow.Array
+	switch l := arr.(type) {
+	case *array.List:
+		for _, o := range l.Offsets()[:n+1] {
+			offs = append(offs, int64(o))
+		}
+		values = l.ListValues()
+	case *array.LargeList:
+		offs = append(offs, l.Offsets()[:n+1]...)
+		values = l.ListValues()
+	default:
+		return nil, fmt.Errorf("%w: array %q: %T is not a list", format.ErrInvalidArgument, desc.Name, arr)
+	}
+	first, last := offs[0], offs[n]
+	if first < 0 || last < first || last > int64(values.Len()) {
+		return nil, fmt.Errorf("%w: array %q: list offsets [%d, %d] leave its %d values", format.ErrInvalidArgument, desc.Name, first, last, values.Len())
+	}
+	w := desc.Type.ListOffsetWidth()
+	raw := make([]byte, len(offs)*w)
+	for i, o := range offs {
+		if w == 4 {
+			binary.LittleEndian.PutUint32(raw[4*i:], uint32(o-first))
+		} else {
+			binary.LittleEndian.PutUint64(raw[8*i:], uint64(o-first))
+		}
+	}
+	var err error
+	if desc.Offsets, err = b.copyIn(raw); err != nil {
+		return nil, err
+	}
+	return array.NewSlice(values, first, last), nil
+}
+
+// AddLists adds rows as a list<T> column (format 1.3): row i holds the
+// values rows[i], a nil row is a null slot (an empty, non-nil row is an
+// empty list). The values are gathered into one child record of the
+// matching type (int64 for [][]int64, ...), without nulls. Errors as
+// AddArray.
+func AddLists[T Element](b *Builder, name string, rows [][]T) error {
+	total, nulls := 0, 0
+	for _, r := range rows {
+		total += len(r)
+		if r == nil {
+			nulls++
+		}
+	}
+	values := make([]T, 0, total)
+	offsets := make([]int64, 1, len(rows)+1)
+	var validity []byte
+	if nulls > 0 {
+		validity = make([]byte, (len(rows)+7)/8)
+	}
+	for i, r := range rows {
+		values = append(values, r...)
+		offsets = append(offsets, int64(len(values)))
+		if r != nil && validity != nil {
+			validity[i/8] |= 1 << (i % 8)
+		}
+	}
+	large := total > math.MaxInt32
+	elem := format.DType{Type: elementType[T]()}.ArrowType()
+	vdata := array.NewData(elem, total, []*memory.Buffer{nil, memory.NewBufferBytes(rawBytes(values))}, nil, 0, 0)
+	defer vdata.Release()
+	typ := arrow.DataType(arrow.ListOf(elem))
+	offs := make([]byte, 0, 8*len(offsets))
+	for _, o := range offsets {
+		if large {
+			offs = binary.LittleEndian.AppendUint64(offs, uint64(o))
+		} else {
+			offs = binary.LittleEndian.AppendUint32(offs, uint32(o))
+		}
+	}
+	if large {
+		typ = arrow.LargeListOf(elem)
+	}
+	var vbuf *memory.Buffer
+	if validity != nil {
+		vbuf = memory.NewBufferBytes(validity)
+	}
+	data := array.NewData(typ, len(rows), []*memory.Buffer{vbuf, memory.NewBufferBytes(offs)}, []arrow.ArrayData{vdata}, nulls, 0)
+	defer data.Release()
+	arr := array.MakeFromData(data)
+	defer arr.Release()
+	return b.AddArray(name, arr)
+}
+
+// rawBytes is the memory of values (a little-endian host: spec §1.2).
+func rawBytes[T Element](values []T) []byte {
+	if len(values) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(values))), len(values)*int(unsafe.Sizeof(values[0])))
+}
