@@ -40,18 +40,18 @@ type Case struct {
 // JSON strings, bool as JSON booleans) or, for an N-D array, the row as
 // nested lists of shape[1:].
 type Array struct {
-	Name      string       `json:"name"`
-	Type      string       `json:"type"`
-	Unit      string       `json:"unit,omitempty"`
-	Timezone  string       `json:"timezone,omitempty"`
-	ByteWidth int          `json:"byte_width,omitempty"`
+	Name      string `json:"name"`
+	Type      string `json:"type"`
+	Unit      string `json:"unit,omitempty"`
+	Timezone  string `json:"timezone,omitempty"`
+	ByteWidth int    `json:"byte_width,omitempty"`
 	// Format 1.3 (spec §6.1): a dictionary's index type name; the record
 	// index of a list's or dictionary's child; whether this record is a
 	// child (its name may then be empty).
-	IndexType string  `json:"index_type,omitempty"`
-	Child     int     `json:"child,omitempty"`
-	IsChild   bool    `json:"is_child,omitempty"`
-	Shape     []int64 `json:"shape"`
+	IndexType string       `json:"index_type,omitempty"`
+	Child     int          `json:"child,omitempty"`
+	IsChild   bool         `json:"is_child,omitempty"`
+	Shape     []int64      `json:"shape"`
 	Metadata  []KV         `json:"metadata"`
 	Layout    *ArrayLayout `json:"layout,omitempty"`
 	Values    []any        `json:"values"`

@@ -19,7 +19,7 @@ static const char *const type_names[] = {
     "type(0)", "bool", "int8", "uint8", "int16", "uint16", "int32", "uint32",
     "int64", "uint64", "float16", "float32", "float64", "utf8", "large_utf8",
     "binary", "large_binary", "fixed_size_binary", "date32", "date64",
-    "timestamp", "duration"};
+    "timestamp", "duration", "list", "large_list", "dictionary"};
 static const char *const unit_names[] = {"s", "ms", "us", "ns"};
 
 static void put_text(const char *s, size_t n) {
@@ -57,6 +57,11 @@ static unsigned elem_width(const shmarray_array_info *a) {
   case SHMARRAY_TYPE_INT32: case SHMARRAY_TYPE_UINT32: case SHMARRAY_TYPE_FLOAT32:
   case SHMARRAY_TYPE_DATE32: return 4;
   case SHMARRAY_TYPE_FIXED_SIZE_BINARY: return a->byte_width;
+  case SHMARRAY_TYPE_DICTIONARY: { /* the indices */
+    shmarray_array_info ix = *a;
+    ix.type = a->index_type;
+    return elem_width(&ix);
+  }
   default: return 8;
   }
 }
@@ -96,6 +101,18 @@ static void dump_values(const shmarray_array_info *a, const shmarray_view *v) {
     case SHMARRAY_TYPE_BOOL:
       fputs(bit(v->data, (uint64_t)i) ? "true" : "false", stdout);
       break;
+    case SHMARRAY_TYPE_LIST: case SHMARRAY_TYPE_LARGE_LIST: { /* its child's slots */
+      unsigned w = a->type == SHMARRAY_TYPE_LIST ? 4 : 8;
+      const uint8_t *offs = v->offsets;
+      printf("%" PRIu64 ":%" PRIu64, load(offs + w * i, w), load(offs + w * (i + 1), w));
+      break;
+    }
+    case SHMARRAY_TYPE_DICTIONARY: { /* its index */
+      shmarray_array_info ix = *a;
+      ix.type = a->index_type;
+      put_elem(&ix, v, (uint64_t)i);
+      break;
+    }
     case SHMARRAY_TYPE_UTF8: case SHMARRAY_TYPE_LARGE_UTF8:
     case SHMARRAY_TYPE_BINARY: case SHMARRAY_TYPE_LARGE_BINARY: {
       /* The segment was fully validated: offsets are in range. */
@@ -142,6 +159,24 @@ static void put_metadata(shmarray_segment *seg, size_t owner) {
   }
 }
 
+/* Records in dump order (conformance/README.md): each column in directory
+ * order followed at once by its child, recursively. */
+static size_t dump_order(shmarray_segment *seg, size_t count, size_t *order, size_t *pos) {
+  size_t k = 0;
+  for (size_t i = 0; i < count; i++) {
+    shmarray_array_info a;
+    if (shmarray_describe(seg, i, &a) != SHMARRAY_OK || a.is_child) continue;
+    for (size_t j = i;;) {
+      pos[j] = k;
+      order[k++] = j;
+      shmarray_array_info c;
+      if (shmarray_describe(seg, j, &c) != SHMARRAY_OK || c.type < SHMARRAY_TYPE_LIST) break;
+      j = c.child;
+    }
+  }
+  return k;
+}
+
 static void run(const char *dir, const char *name) {
   char err[512];
   shmarray_segment *seg;
@@ -161,17 +196,28 @@ static void run(const char *dir, const char *name) {
   printf("segment arrays=%zu metadata=%zu\n", count,
          shmarray_metadata_count(seg, SHMARRAY_SEGMENT_METADATA));
   put_metadata(seg, SHMARRAY_SEGMENT_METADATA);
-  for (size_t i = 0; i < count; i++) {
+  size_t *order = calloc(count + 1, sizeof *order), *pos = calloc(count + 1, sizeof *pos);
+  if (!order || !pos) {
+    puts("error INTERNAL dump out of memory");
+    count = 0;
+  } else {
+    count = dump_order(seg, count, order, pos);
+  }
+  for (size_t k = 0; k < count; k++) {
+    size_t i = order[k];
     shmarray_array_info a;
     shmarray_view v;
     if (shmarray_describe(seg, i, &a) != SHMARRAY_OK || shmarray_array_view(seg, i, &v) != SHMARRAY_OK ||
-        a.type < 1 || a.type > 21) {
+        a.type < 1 || a.type > 24) {
       puts("error INTERNAL dump describe or view failed");
       break;
     }
-    printf("array %zu ", i);
+    printf("array %zu ", k);
     put_text(a.name, a.name_length);
     printf(" type=%s", type_names[a.type]);
+    if (a.type == SHMARRAY_TYPE_DICTIONARY) printf(" index=%s", type_names[a.index_type]);
+    if (a.type >= SHMARRAY_TYPE_LIST) printf(" child=%zu", pos[a.child]);
+    if (a.is_child) printf(" parent=%zu", pos[a.parent]);
     if (a.type == SHMARRAY_TYPE_TIMESTAMP || a.type == SHMARRAY_TYPE_DURATION)
       printf(" unit=%s", a.time_unit < 4 ? unit_names[a.time_unit] : "?");
     if (a.type == SHMARRAY_TYPE_TIMESTAMP) {
@@ -185,6 +231,8 @@ static void run(const char *dir, const char *name) {
     put_metadata(seg, i);
     dump_values(&a, &v);
   }
+  free(order);
+  free(pos);
   puts("end");
   shmarray_close(seg);
 }
