@@ -58,6 +58,8 @@ func checkDesc(d *format.ArrayDesc) error {
 	switch t := d.Type; {
 	case !t.Known():
 		return bad("unknown type code %d", uint8(t))
+	case t.Nested():
+		return bad("a %s has child records, which raw buffers cannot give; add it as an Arrow array (AddArray, shmarray_builder_add_arrow)", t)
 	case t.Timed() && !d.Unit.Valid():
 		return bad("time unit %d is not 0 (s), 1 (ms), 2 (us) or 3 (ns)", d.Unit)
 	case !t.Timed() && d.Unit != 0:

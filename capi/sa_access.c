@@ -88,3 +88,63 @@ int shmarray_metadata(const shmarray_segment *seg, size_t array_index, size_t i,
   *value = kv->value;
   return SHMARRAY_OK;
 }
+
+/* ---- Lists and dictionaries (format 1.3, spec §6.1) --------------------- */
+
+int shmarray_list_slot(const shmarray_segment *seg, size_t index, int64_t slot, int64_t *start,
+                       int64_t *end, char *err, size_t err_len) {
+  if (!seg || !start || !end || index >= seg->h.array_count)
+    return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len, "no such array");
+  const sa_array *a = &seg->arrays[index];
+  unsigned w = sa_list_offset_width(a->type);
+  if (!w)
+    return sa_array_fail(SHMARRAY_INVALID_ARGUMENT, seg->name, a->name, a->name_len, err, err_len,
+                         "a %s array is not a list", sa_type_name(a->type));
+  if (slot < 0 || slot >= a->length)
+    return sa_array_fail(SHMARRAY_INVALID_ARGUMENT, seg->name, a->name, a->name_len, err, err_len,
+                         "slot %lld is not in [0, %lld)", (long long)slot, (long long)a->length);
+  uint64_t s, e, limit = (uint64_t)seg->arrays[a->child].length;
+  /* The offsets were not necessarily validated: check this slot's (§6.1). */
+  if (!sa_slot_range(seg->base + a->offsets_off, w, limit, (uint64_t)slot, &s, &e))
+    return sa_array_fail(SHMARRAY_BAD_OFFSETS, seg->name, a->name, a->name_len, err, err_len,
+                         "slot %lld has offsets [%lld, %lld), outside the child's %llu slots",
+                         (long long)slot, (long long)s, (long long)e, (unsigned long long)limit);
+  *start = (int64_t)s;
+  *end = (int64_t)e;
+  return SHMARRAY_OK;
+}
+
+int shmarray_dictionary_slot(const shmarray_segment *seg, size_t index, int64_t slot,
+                             int64_t *value, char *err, size_t err_len) {
+  if (!seg || !value || index >= seg->h.array_count)
+    return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len, "no such array");
+  const sa_array *a = &seg->arrays[index];
+  if (a->type != SHMARRAY_TYPE_DICTIONARY)
+    return sa_array_fail(SHMARRAY_INVALID_ARGUMENT, seg->name, a->name, a->name_len, err, err_len,
+                         "a %s array is not a dictionary", sa_type_name(a->type));
+  if (slot < 0 || slot >= a->length)
+    return sa_array_fail(SHMARRAY_INVALID_ARGUMENT, seg->name, a->name, a->name_len, err, err_len,
+                         "slot %lld is not in [0, %lld)", (long long)slot, (long long)a->length);
+  if (a->validity_len && !sa_bit(seg->base + a->validity_off, (uint64_t)slot)) {
+    *value = -1; /* a null slot: its index means nothing */
+    return SHMARRAY_OK;
+  }
+  const uint8_t *p = seg->base + a->data_off;
+  unsigned w = sa_type_width(a->dict_index);
+  int is_signed = a->dict_index == SHMARRAY_TYPE_INT8 || a->dict_index == SHMARRAY_TYPE_INT16 ||
+                  a->dict_index == SHMARRAY_TYPE_INT32 || a->dict_index == SHMARRAY_TYPE_INT64;
+  uint64_t i = (uint64_t)slot, v;
+  switch (w) {
+  case 1: v = is_signed ? (uint64_t)(int64_t)(int8_t)p[i] : p[i]; break;
+  case 2: v = is_signed ? (uint64_t)(int64_t)(int16_t)sa_le16(p + 2 * i) : sa_le16(p + 2 * i); break;
+  case 4: v = is_signed ? (uint64_t)(int64_t)(int32_t)sa_le32(p + 4 * i) : sa_le32(p + 4 * i); break;
+  default: v = sa_le64(p + 8 * i); break;
+  }
+  uint64_t dict_len = (uint64_t)seg->arrays[a->child].length;
+  if (v >= dict_len || (is_signed && (int64_t)v < 0))
+    return sa_array_fail(SHMARRAY_OUT_OF_BOUNDS, seg->name, a->name, a->name_len, err, err_len,
+                         "slot %lld has index %lld, outside its %llu-value dictionary",
+                         (long long)slot, (long long)v, (unsigned long long)dict_len);
+  *value = (int64_t)v;
+  return SHMARRAY_OK;
+}

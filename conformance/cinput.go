@@ -22,6 +22,10 @@ import (
 //	data -|x<hex>
 //	end
 //
+// A case with lists or dictionaries (format 1.3) is the one line
+// "n/a <reason>": raw buffers (shmarray_builder_add) cannot give child
+// records; C writes those through shmarray_builder_add_arrow.
+//
 // ndim is 1 for a plain array (its one shape entry is the length).
 func CWriterInput(c *Case, name string) (string, error) {
 	var b strings.Builder
@@ -31,6 +35,9 @@ func CWriterInput(c *Case, name string) (string, error) {
 			return "-"
 		}
 		return x(p)
+	}
+	if c.Nested() {
+		return "n/a " + name + " lists and dictionaries are written from C with shmarray_builder_add_arrow, not from raw buffers\n", nil
 	}
 	fmt.Fprintf(&b, "segment %s %d\n", x([]byte(name)), len(c.Metadata))
 	for _, kv := range c.Metadata {

@@ -70,13 +70,43 @@ def _scalar(t: str, v) -> str:
     return v  # integers (decimal) and floats (hex bits) are already tokens
 
 
+NESTED = ("list", "large_list", "dictionary")
+
+
+def dump_order(arrays: list) -> tuple:
+    """Records in dump order: each column (not is_child) in directory order
+    followed at once by its child, recursively; and each record's place."""
+    order, pos = [], {}
+    for i, a in enumerate(arrays):
+        if a.get("is_child"):
+            continue
+        j = i
+        while True:
+            pos[j] = len(order)
+            order.append(j)
+            if arrays[j]["type"] not in NESTED:
+                break
+            j = arrays[j]["child"]
+    return order, pos
+
+
 def expected_dump(case: dict) -> list:
     md = case["metadata"]
-    out = [f"segment arrays={len(case['arrays'])} metadata={len(md)}"]
+    arrays = case["arrays"]
+    out = [f"segment arrays={len(arrays)} metadata={len(md)}"]
     out += [f"metadata {text(k)} {text(v)}" for k, v in md]
-    for i, a in enumerate(case["arrays"]):
+    order, pos = dump_order(arrays)
+    parent = {a["child"]: i for i, a in enumerate(arrays) if a["type"] in NESTED}
+    for k, i in enumerate(order):
+        a = arrays[i]
         t = a["type"]
-        line = f"array {i} {text(a['name'])} type={t}"
+        line = f"array {k} {text(a['name'])} type={t}"
+        if t == "dictionary":
+            line += f" index={a['index_type']}"
+        if t in NESTED:
+            line += f" child={pos[a['child']]}"
+        if i in parent:
+            line += f" parent={pos[parent[i]]}"
         if t in ("timestamp", "duration"):
             line += f" unit={a['unit']}"
         if t == "timestamp":
@@ -86,6 +116,15 @@ def expected_dump(case: dict) -> list:
         nulls = sum(v is None for v in a["values"])
         out.append(line + f" shape={','.join(map(str, a['shape']))} nulls={nulls} metadata={len(a['metadata'])}")
         out += [f"metadata {text(k)} {text(v)}" for k, v in a["metadata"]]
+        if t in ("list", "large_list"):  # a slot's value is its element count
+            at = 0
+            for slot, v in enumerate(a["values"]):
+                if v is None:
+                    out.append(f"v {slot} null")
+                else:
+                    out.append(f"v {slot} {at}:{at + int(v)}")
+                    at += int(v)
+            continue
         depth = len(a["shape"]) - 1
         for slot, v in enumerate(a["values"]):
             if v is None:

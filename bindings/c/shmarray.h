@@ -265,6 +265,19 @@ typedef struct shmarray_view {
 int shmarray_array_view(const shmarray_segment *seg, size_t index,
                         shmarray_view *out);
 
+/* Format 1.3 (spec §6.1), reading one slot without full validation:
+ * shmarray_list_slot gives the child slots [*start, *end) of slot `slot` of
+ * the list or large_list array `index`, checked against the child's length
+ * (BAD_OFFSETS otherwise; a null slot gives its stored, checked range,
+ * normally empty); shmarray_dictionary_slot gives the index into the
+ * dictionary (the child) of slot `slot` of a dictionary array, checked
+ * against the dictionary's length (OUT_OF_BOUNDS), or -1 for a null slot.
+ * INVALID_ARGUMENT for another type or a slot out of range. */
+int shmarray_list_slot(const shmarray_segment *seg, size_t index, int64_t slot,
+                       int64_t *start, int64_t *end, char *err, size_t err_len);
+int shmarray_dictionary_slot(const shmarray_segment *seg, size_t index, int64_t slot,
+                             int64_t *value, char *err, size_t err_len);
+
 /* Key/value metadata pair `i` of array `array_index`, or of the segment when
  * array_index is SHMARRAY_SEGMENT_METADATA. Strings are NUL-terminated,
  * owned by the handle. INVALID_ARGUMENT when out of range. */

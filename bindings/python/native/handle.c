@@ -217,15 +217,17 @@ static PyObject *handle_owner(PyObject *self, PyObject *unused) {
 static PyObject *handle_names(PyObject *self, PyObject *unused) {
   (void)unused;
   shmarray_segment *seg = native_directory((HandleObject *)self);
-  PyObject *out = PyList_New((Py_ssize_t)seg->h.array_count);
+  PyObject *out = PyList_New(0);
   if (!out) return NULL;
   for (uint32_t i = 0; i < seg->h.array_count; i++) {
+    if (seg->arrays[i].is_child) continue; /* columns only (spec §6.1) */
     PyObject *s = text(seg->arrays[i].name, seg->arrays[i].name_len);
-    if (!s) {
+    if (!s || PyList_Append(out, s) < 0) {
+      Py_XDECREF(s);
       Py_DECREF(out);
       return NULL;
     }
-    PyList_SetItem(out, (Py_ssize_t)i, s);
+    Py_DECREF(s);
   }
   return out;
 }
@@ -234,9 +236,9 @@ static PyObject *handle_num_rows(PyObject *self, PyObject *unused) {
   (void)unused;
   shmarray_segment *seg = native_directory((HandleObject *)self);
   if (seg->h.array_count == 0) return PyLong_FromLong(0);
-  int64_t n = seg->arrays[0].length;
+  int64_t n = seg->arrays[0].length; /* record 0 is a column */
   for (uint32_t i = 1; i < seg->h.array_count; i++)
-    if (seg->arrays[i].length != n) Py_RETURN_NONE;
+    if (!seg->arrays[i].is_child && seg->arrays[i].length != n) Py_RETURN_NONE;
   return PyLong_FromLongLong(n);
 }
 
@@ -274,14 +276,45 @@ static PyObject *handle_describe(PyObject *self, PyObject *arg) {
     return NULL;
   }
   /* name, type, unit, byte_width, shape, timezone, length, null_count,
-   * (validity), (offsets), (data) as (offset, length), indexed, row_elems */
-  return Py_BuildValue("(NIIINNLL(KK)(KK)(KK)OK)", text(a->name, a->name_len), (unsigned)a->type,
+   * (validity), (offsets), (data) as (offset, length), indexed, row_elems,
+   * and (1.3) dict_index, child (-1: none), is_child */
+  return Py_BuildValue("(NIIINNLL(KK)(KK)(KK)OKInO)", text(a->name, a->name_len), (unsigned)a->type,
                        (unsigned)a->unit, (unsigned)a->byte_width, shape, tz, (long long)a->length,
                        (long long)a->null_count, (unsigned long long)a->validity_off,
                        (unsigned long long)a->validity_len, (unsigned long long)a->offsets_off,
                        (unsigned long long)a->offsets_len, (unsigned long long)a->data_off,
                        (unsigned long long)a->data_len, a->index_kind == 1 ? Py_True : Py_False,
-                       (unsigned long long)a->row_elems);
+                       (unsigned long long)a->row_elems, (unsigned)a->dict_index,
+                       sa_type_nested(a->type) ? (Py_ssize_t)a->child : (Py_ssize_t)-1,
+                       a->is_child ? Py_True : Py_False);
+}
+
+/* list_slot(i, slot): the checked child range (start, end) of a list slot. */
+static PyObject *handle_list_slot(PyObject *self, PyObject *args) {
+  Py_ssize_t i;
+  long long slot;
+  if (!PyArg_ParseTuple(args, "nL", &i, &slot)) return NULL;
+  shmarray_segment *seg = native_segment((HandleObject *)self); /* the mapping is read */
+  if (!seg) return NULL;
+  int64_t start, end;
+  char err[1024];
+  int rc = shmarray_list_slot(seg, (size_t)i, slot, &start, &end, err, sizeof err);
+  if (rc) return native_raise(rc, err);
+  return Py_BuildValue("(LL)", (long long)start, (long long)end);
+}
+
+/* dictionary_slot(i, slot): the checked dictionary index of a slot, -1 if null. */
+static PyObject *handle_dictionary_slot(PyObject *self, PyObject *args) {
+  Py_ssize_t i;
+  long long slot;
+  if (!PyArg_ParseTuple(args, "nL", &i, &slot)) return NULL;
+  shmarray_segment *seg = native_segment((HandleObject *)self);
+  if (!seg) return NULL;
+  int64_t v;
+  char err[1024];
+  int rc = shmarray_dictionary_slot(seg, (size_t)i, slot, &v, err, sizeof err);
+  if (rc) return native_raise(rc, err);
+  return PyLong_FromLongLong((long long)v);
 }
 
 static PyObject *handle_metadata(PyObject *self, PyObject *arg) {
@@ -516,6 +549,8 @@ static PyMethodDef handle_methods[] = {
     {"find", handle_find, METH_O, "Index of the array called name, or -1."},
     {"num_rows", handle_num_rows, METH_NOARGS, "The common length of every array, or None (0 arrays: 0)."},
     {"describe", handle_describe, METH_O, "The directory record of array i, decoded and checked."},
+    {"list_slot", handle_list_slot, METH_VARARGS, "list_slot(i, slot): (start, end) child slots, checked."},
+    {"dictionary_slot", handle_dictionary_slot, METH_VARARGS, "dictionary_slot(i, slot): the checked index, -1 if null."},
     {"metadata", handle_metadata, METH_O, "Key/value pairs of array i, or of the segment for -1."},
     {"validate", handle_validate, METH_VARARGS, "Full validation of every array, or of array i."},
     {"export_array", handle_export_array, METH_O, "(arrow_schema, arrow_array) capsules of array i."},

@@ -166,12 +166,12 @@ PyMODINIT_FUNC PyInit__native(void) {
   PyObject *m = PyModule_Create(&moduledef);
   if (!m) return NULL;
   /* The spec's type names by code (spec §6), for ArrayInfo.type. */
-  PyObject *names = PyTuple_New(SHMARRAY_TYPE_DURATION + 1);
+  PyObject *names = PyTuple_New(SHMARRAY_TYPE_DICTIONARY + 1);
   if (!names) {
     Py_DECREF(m);
     return NULL;
   }
-  for (unsigned t = 0; t <= SHMARRAY_TYPE_DURATION; t++) {
+  for (unsigned t = 0; t <= SHMARRAY_TYPE_DICTIONARY; t++) {
     PyObject *n = PyUnicode_FromString(sa_type_name(t));
     if (!n) {
       Py_DECREF(names);

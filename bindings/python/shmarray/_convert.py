@@ -63,6 +63,9 @@ def writing_dir(d) -> str:
 
 def add_value(lib, handle, col: str, value, field) -> None:
     pa = sys.modules.get("pyarrow")
+    nested = _nested(col, value)
+    if nested is not None:  # format 1.3: written through pyarrow's C Data export
+        value, pa = nested
     if pa is not None and isinstance(value, (pa.Array, pa.ChunkedArray)):
         _add_arrow(lib, handle, col, value, field, pa)
         return
@@ -92,6 +95,42 @@ def _add_arrow(lib, handle, col, value, field, pa) -> None:
                                               ctypes.addressof(schema), err, len(err)), err)
 
 
+def _nested(col: str, value):
+    """(pyarrow array, pyarrow) for a value stored as a list or dictionary
+    (format 1.3, spec §6.1): a pandas Categorical (or Series of category
+    dtype) becomes a dictionary; a list whose items are lists, tuples or
+    NumPy arrays (ragged rows; None is a null row), or a 1-D object array of
+    such, becomes list<T>. None for anything else. Both need pyarrow, which
+    builds the Arrow array handed to the library."""
+    categorical = type(value).__name__ == "Categorical" or str(getattr(value, "dtype", "")) == "category"
+    rows = None
+    if isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.dtype.kind == "O"
+                                             and value.ndim == 1):
+        items = list(value)
+        if items and any(isinstance(v, (list, tuple, np.ndarray)) for v in items) and all(
+                v is None or isinstance(v, (list, tuple, np.ndarray)) for v in items):
+            rows = [None if v is None or isinstance(v, np.ndarray) else list(v) for v in items]
+            rows = [v if r is None else r for v, r in zip(items, rows)]
+    if not categorical and rows is None:
+        return None
+    try:
+        import pyarrow as pa
+    except ImportError:
+        what = "a pandas Categorical (a dictionary)" if categorical else "ragged rows (a list<T>)"
+        raise InvalidArgumentError(f"shmarray: invalid argument: column {col!r}: storing {what} needs "
+                                   "pyarrow (pip install pyarrow)") from None
+    if categorical:
+        return pa.array(value), pa
+    if any(isinstance(r, np.ndarray) and r.ndim != 1 for r in rows):
+        raise InvalidArgumentError(f"shmarray: invalid argument: column {col!r}: each row of a list "
+                                   "column must be 1-D")
+    arr = pa.array(rows)
+    if not (pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type)):
+        raise InvalidArgumentError(f"shmarray: invalid argument: column {col!r}: rows of {arr.type} "
+                                   "are not a list")
+    return arr, pa
+
+
 def _release_schema(struct_buf) -> None:
     """Call the release callback of an exported ArrowSchema."""
     release_offset = 56  # format, name, metadata, flags, n_children, children, dictionary, release
@@ -110,7 +149,12 @@ def _to_spec(col: str, value):
     elif isinstance(value, (list, tuple)):
         if all(v is None or isinstance(v, (str, bytes)) for v in value):
             return _strings_spec(col, value)
-        value = np.asarray(value)
+        try:
+            value = np.asarray(value)
+        except ValueError as e:  # NumPy's own error for ragged nested sequences
+            raise InvalidArgumentError(f"shmarray: invalid argument: column {col!r}: {e}; rows of "
+                                       "different lengths are stored as a list column: give each row "
+                                       "as a list or NumPy array, None for a null row") from None
     elif not isinstance(value, np.ndarray):
         raise InvalidArgumentError(
             f"shmarray: invalid argument: column {col!r}: {type(value).__name__} is not supported; "

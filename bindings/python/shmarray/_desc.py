@@ -10,6 +10,7 @@ import numpy as np
 
 # Type codes of spec §6 used here (the type table itself is the core's).
 BOOL, UTF8, LARGE_UTF8, FIXED_SIZE_BINARY, DATE32, TIMESTAMP, DURATION = 1, 13, 14, 17, 18, 20, 21
+LIST, LARGE_LIST, DICTIONARY = 22, 23, 24  # format 1.3 (spec §6.1)
 UNITS = ("s", "ms", "us", "ns")
 # NumPy dtype of the data buffer of each fixed-width type (little-endian).
 NUMPY = {2: "i1", 3: "u1", 4: "<i2", 5: "<u2", 6: "<i4", 7: "<u4", 8: "<i8", 9: "<u8", 10: "<f2",
@@ -33,13 +34,16 @@ class Desc(NamedTuple):
     data: tuple
     indexed: bool
     row_elems: int
+    dict_index: int  # format 1.3: a dictionary's index type code
+    child: int  # a list's or dictionary's child record, -1 for none
+    is_child: bool
     index: int
 
     @property
     def dtype(self) -> np.dtype | None:
         """NumPy dtype of ``seg[name]``; None for variable-length types."""
         t = self.type
-        if t in OFFSETS:
+        if t in OFFSETS or t in (LIST, LARGE_LIST, DICTIONARY):
             return None
         if t == FIXED_SIZE_BINARY:
             return np.dtype(f"S{self.byte_width}")

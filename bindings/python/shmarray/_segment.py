@@ -25,9 +25,11 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from . import _native
-from ._desc import BOOL, DATE32, DURATION, OFFSETS, TIMESTAMP, UNITS, Desc, created, readonly, view
+from ._desc import (BOOL, DATE32, DICTIONARY, DURATION, LARGE_LIST, LIST, OFFSETS, TIMESTAMP, UNITS, Desc,
+                    created, readonly, view)
 from ._errors import NotFoundError
 from ._index import Index
+from ._lists import DictionaryColumn, ListColumn
 from ._strings import StringColumn
 
 __all__ = ["Segment", "ArrayInfo", "attach"]
@@ -278,7 +280,7 @@ class Segment(collections.abc.Mapping):
         return self._h.num_rows()
 
     def __len__(self) -> int:
-        return self._h.count
+        return len(self._h.names())  # columns: the children of lists and dictionaries are not
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._h.names())
@@ -296,6 +298,16 @@ class Segment(collections.abc.Mapping):
                                          f"array called {_native.quote(raw)}")
             d = self._descs[name] = Desc(*self._h.describe(i), i)
         return d
+
+    def _desc_at(self, i: int) -> Desc:
+        """The record at directory index i (a child of a list or dictionary too)."""
+        return Desc(*self._h.describe(i), i)
+
+    def _is_null(self, d: Desc, i: int) -> bool:
+        if d.null_count == 0:
+            return False
+        bm = view(self._h.memory(), np.uint8, (d.length + 7) // 8, d.validity)
+        return not (bm[i >> 3] >> (i & 7)) & 1
 
     def info(self, name: str) -> ArrayInfo:
         """Type, shape, null count and metadata of the array ``name`` (NotFoundError if none).
@@ -315,9 +327,17 @@ class Segment(collections.abc.Mapping):
     # -- NumPy ------------------------------------------------------------
 
     def __getitem__(self, name: str):
-        d = self._desc(name)
+        return self._value(self._desc(name))
+
+    def _value(self, d: Desc):
+        """The Python value of one record: NumPy view, masked array,
+        StringColumn, or (format 1.3) ListColumn / DictionaryColumn."""
         mem = self._h.memory()
-        t, n = d.type, d.length
+        t, n, name = d.type, d.length, (d.index, d.name)
+        if t in (LIST, LARGE_LIST):
+            return ListColumn(self, d)
+        if t == DICTIONARY:
+            return DictionaryColumn(self, d)
         if t in OFFSETS:
             return StringColumn._new(self._h, mem, d)
         if t in (BOOL, DATE32):

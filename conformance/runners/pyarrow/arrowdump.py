@@ -114,6 +114,44 @@ def array_lines(index: int, name: str, arr: pa.Array, metadata: list) -> list:
     return out
 
 
+_INDEX_NAMES = {t: n for t, n in _INT_TYPES.items()}
+
+
+def tree_lines(index: int, name: str, arr: pa.Array, metadata: list, parent=None) -> tuple:
+    """The dump lines of an array and, for a list or dictionary (format
+    1.3), of its children right after it (conformance/README.md); returns
+    (lines, next index). A list's child named "item" is Arrow's unnamed
+    child; a dictionary's values have no name."""
+    t = arr.type
+    n = len(arr)
+    up = "" if parent is None else f" parent={parent}"
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_dictionary(t):
+        # A dictionary slot whose value is null is still a valid slot: the
+        # validity of the indices, not pyarrow's logical nulls.
+        valid = (arr.indices if pa.types.is_dictionary(t) else arr).is_valid().to_pylist()
+        if pa.types.is_dictionary(t):
+            head = f"type=dictionary index={_INDEX_NAMES[t.index_type]} child={index + 1}"
+            toks = scalar_tokens(arr.indices)
+            child, cname, cmd = arr.dictionary, "", []
+        else:
+            head = f"type={'list' if pa.types.is_list(t) else 'large_list'} child={index + 1}"
+            offs = arr.offsets.to_pylist()
+            toks = [f"{offs[i]}:{offs[i + 1]}" for i in range(n)]
+            f = t.value_field
+            child, cname, cmd = arr.values, ("" if f.name == "item" else f.name), field_metadata(f.metadata)
+        out = [f"array {index} {text(name)} {head}{up} shape={n} nulls={arr.null_count} metadata={len(metadata)}"]
+        out += [f"metadata {text(k)} {text(v)}" for k, v in metadata]
+        out += [f"v {i} {toks[i] if valid[i] else 'null'}" for i in range(n)]
+        more, nxt = tree_lines(index + 1, cname, child, cmd, parent=index)
+        return out + more, nxt
+    lines = array_lines(index, name, arr, metadata)
+    if up:
+        head, _, rest = lines[0].partition(" shape=")
+        typ, sp, extra = head.partition(" unit=") if " unit=" in head else head.partition(" width=")
+        lines[0] = typ + up + sp + extra + " shape=" + rest
+    return lines, index + 1
+
+
 def field_metadata(md) -> list:
     """(key, value) str pairs of a pyarrow metadata mapping (bytes keys), in order."""
     if not md:

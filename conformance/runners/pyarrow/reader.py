@@ -99,12 +99,36 @@ def read_mmap(path: str) -> list:
     seg_md = kv_range(seg_first, seg_count)
     lines = [f"segment arrays={array_count} metadata={len(seg_md)}"]
     lines += [f"metadata {arrowdump.text(k)} {arrowdump.text(v)}" for k, v in seg_md]
+    # Format 1.3 (spec §6.1): a list or dictionary names its child record in
+    # bytes 188-191 (the dictionary its index type in byte 187); children
+    # have record flag bit 1 and come after their parent.
+    children = set()
     for i in range(array_count):
+        rec = dir_off + i * rec_size
+        if _minor >= 3 and mm[rec + 8] in (22, 23, 24):
+            children.add(struct.unpack_from("<I", mm, rec + 188)[0])
+
+    def build(i: int):
         rec = dir_off + i * rec_size
         (name_off, name_len, code, ndim, unit, _rflags, width, tz_off, tz_len, length, nulls,
          v_off, v_len, o_off, o_len, d_off, d_len, kv_first, kv_count) = _RECORD.unpack_from(mm, rec)
         shape = _SHAPE.unpack_from(mm, rec + 104)[:ndim]
-        name = string(name_off, name_len)
+        name = string(name_off, name_len) if name_len else ""
+        md = kv_range(kv_first, kv_count)
+        validity = buf(v_off, v_len)
+        if code in (22, 23, 24):
+            child_name, child, child_md = build(struct.unpack_from("<I", mm, rec + 188)[0])
+            if code == 24:
+                index = _ELEMENT[mm[rec + 187]]
+                data = buf(d_off, d_len) or pa.py_buffer(b"")
+                arr = pa.DictionaryArray.from_buffers(pa.dictionary(index, child.type), length,
+                                                      [validity, data], child, null_count=nulls)
+            else:
+                field = pa.field(child_name or "item", child.type, metadata=dict(child_md) or None)
+                typ = pa.list_(field) if code == 22 else pa.large_list(field)
+                offsets = buf(o_off, o_len) or pa.py_buffer(bytes(4 if code == 22 else 8))
+                arr = pa.Array.from_buffers(typ, length, [validity, offsets], null_count=nulls, children=[child])
+            return name, arr, md
         elem = _arrow_type(code, unit, width, string(tz_off, tz_len) if tz_len else "")
         validity = buf(v_off, v_len)
         data = buf(d_off, d_len) or pa.py_buffer(b"")
@@ -122,11 +146,19 @@ def read_mmap(path: str) -> list:
             arr = pa.Array.from_buffers(elem, length, [validity, offsets, data], null_count=nulls)
         else:
             arr = pa.Array.from_buffers(elem, length, [validity, data], null_count=nulls)
+        return name, arr, md
+
+    k = 0
+    for i in range(array_count):
+        if i in children:
+            continue
+        name, arr, md = build(i)
         try:
             arr.validate(full=True)
         except pa.ArrowInvalid as e:
             raise _Fail("ARROW_INVALID", "validate", f"array {name!r}: {e}") from None
-        lines += arrowdump.array_lines(i, name, arr, kv_range(kv_first, kv_count))
+        more, k = arrowdump.tree_lines(k, name, arr, md)
+        lines += more
     return lines
 
 
@@ -134,6 +166,15 @@ def read_mmap(path: str) -> list:
 # cdata mode: libshmarray's Arrow C Data Interface export
 
 _lib = None
+
+
+class _Info(ctypes.Structure):  # shmarray_array_info
+    _fields_ = [("name", ctypes.c_char_p), ("name_length", ctypes.c_size_t), ("type", ctypes.c_uint32),
+                ("time_unit", ctypes.c_uint32), ("byte_width", ctypes.c_uint32), ("ndim", ctypes.c_uint32),
+                ("timezone", ctypes.c_char_p), ("length", ctypes.c_int64), ("null_count", ctypes.c_int64),
+                ("shape", ctypes.c_int64 * 8), ("metadata_count", ctypes.c_size_t),
+                ("index_type", ctypes.c_uint32), ("is_child", ctypes.c_int), ("child", ctypes.c_size_t),
+                ("parent", ctypes.c_size_t)]
 
 
 def _load():
@@ -153,6 +194,8 @@ def _load():
         lib.shmarray_metadata.argtypes = [vp, sz, sz, ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ctypes.c_char_p)]
         lib.shmarray_metadata.restype = ctypes.c_int
         lib.shmarray_error_name.argtypes, lib.shmarray_error_name.restype = [ctypes.c_int], ctypes.c_char_p
+        lib.shmarray_describe.argtypes = [vp, sz, ctypes.POINTER(_Info)]
+        lib.shmarray_describe.restype = ctypes.c_int
         _lib = lib
     return _lib
 
@@ -175,7 +218,11 @@ def read_cdata(dir_: str, name: str) -> list:
         count = lib.shmarray_array_count(seg)
         lines = [f"segment arrays={count} metadata={len(seg_md)}"]
         lines += [f"metadata {arrowdump.text(k)} {arrowdump.text(v)}" for k, v in seg_md]
+        k = 0
         for i in range(count):
+            info = _Info()
+            if lib.shmarray_describe(seg, i, ctypes.byref(info)) or info.is_child:
+                continue  # a list's or dictionary's child: exported with its parent
             schema = ctypes.create_string_buffer(72)  # struct ArrowSchema
             array = ctypes.create_string_buffer(80)   # struct ArrowArray
             rc = lib.shmarray_export_array(seg, i, ctypes.addressof(array), ctypes.addressof(schema), err, len(err))
@@ -187,7 +234,8 @@ def read_cdata(dir_: str, name: str) -> list:
                 arr.validate(full=True)
             except pa.ArrowInvalid as e:
                 raise _Fail("ARROW_INVALID", "validate", f"array {field.name!r}: {e}") from None
-            lines += arrowdump.array_lines(i, field.name, arr, arrowdump.field_metadata(field.metadata))
+            more, k = arrowdump.tree_lines(k, field.name, arr, arrowdump.field_metadata(field.metadata))
+            lines += more
         return lines
     finally:
         lib.shmarray_close(seg)  # exported arrays keep the mapping alive on their own

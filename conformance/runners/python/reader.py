@@ -118,9 +118,12 @@ def arrow_lines(seg) -> list:
         cols = [(n, seg.column_to_arrow(n), list(seg.info(n).metadata.items())) for n in seg.columns]
     lines = [f"segment arrays={len(cols)} metadata={len(seg_md)}"]
     lines += [f"metadata {text(k)} {text(v)}" for k, v in seg_md]
-    for i, (name, arr, md) in enumerate(cols):
+    k = 0
+    for name, arr, md in cols:
         arr.validate(full=True)
-        lines += arrowdump.array_lines(i, name, arr, md)
+        more, k = arrowdump.tree_lines(k, name, arr, md)
+        lines += more
+    lines[0] = f"segment arrays={k} metadata={len(seg_md)}"
     return lines
 
 
