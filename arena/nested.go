@@ -110,16 +110,31 @@ func (b *Builder) copyList(desc *format.ArrayDesc, arr arrow.Array) (arrow.Array
 			return nil, err
 		}
 	}
-	var offs []int64
+	// arrow-go's Offsets() are the whole buffer: the slice starts at the
+	// array's offset. An empty array may come without offsets at all.
+	off := uint64(data.Offset())
+	offs := []int64{0}
 	var values arrow.Array
+	short := func(have int) error {
+		return fmt.Errorf("%w: array %q: %d list offsets, a slice at %d of %d slots needs %d", format.ErrInvalidArgument, desc.Name, have, off, n, off+n+1)
+	}
 	switch l := arr.(type) {
 	case *array.List:
-		for _, o := range l.Offsets()[:n+1] {
-			offs = append(offs, int64(o))
+		if all := l.Offsets(); uint64(len(all)) >= off+n+1 {
+			offs = offs[:0]
+			for _, o := range all[off : off+n+1] {
+				offs = append(offs, int64(o))
+			}
+		} else if n > 0 {
+			return nil, short(len(all))
 		}
 		values = l.ListValues()
 	case *array.LargeList:
-		offs = append(offs, l.Offsets()[:n+1]...)
+		if all := l.Offsets(); uint64(len(all)) >= off+n+1 {
+			offs = append(offs[:0], all[off:off+n+1]...)
+		} else if n > 0 {
+			return nil, short(len(all))
+		}
 		values = l.ListValues()
 	default:
 		return nil, fmt.Errorf("%w: array %q: %T is not a list", format.ErrInvalidArgument, desc.Name, arr)

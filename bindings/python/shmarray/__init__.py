@@ -13,6 +13,7 @@ copy per host.
 from ._errors import *  # noqa: F401,F403  (one exception class per spec code)
 from ._errors import ShmarrayError, InvalidSegmentError  # noqa: F401
 from ._segment import Segment, ArrayInfo, attach  # noqa: F401
+from ._lists import DictionaryColumn, ListColumn  # noqa: F401
 from ._strings import StringColumn  # noqa: F401
 from ._listing import SegmentInfo, list_segments, unlink, gc  # noqa: F401
 from ._index import Index  # noqa: F401

@@ -124,6 +124,19 @@ def _nested(col: str, value):
     if any(isinstance(r, np.ndarray) and r.ndim != 1 for r in rows):
         raise InvalidArgumentError(f"shmarray: invalid argument: column {col!r}: each row of a list "
                                    "column must be 1-D")
+    given = [r for r in rows if r is not None]
+    if given and all(isinstance(r, np.ndarray) and r.dtype.kind in "biuf" for r in given):
+        # NumPy rows keep their dtype, and masked rows their nulls: one
+        # values array and the offsets, as Arrow lays a list out.
+        masked = any(isinstance(r, np.ma.MaskedArray) for r in given)
+        flat = (np.ma.concatenate if masked else np.concatenate)(given)
+        values = pa.array(np.ma.getdata(flat), mask=np.ma.getmaskarray(flat) if masked else None)
+        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum([0 if r is None else len(r) for r in rows], out=offsets[1:])
+        nulls = pa.array([r is None for r in rows]) if len(given) < len(rows) else None
+        if offsets[-1] > np.iinfo(np.int32).max:
+            return pa.LargeListArray.from_arrays(pa.array(offsets), values, mask=nulls), pa
+        return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), values, mask=nulls), pa
     arr = pa.array(rows)
     if not (pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type)):
         raise InvalidArgumentError(f"shmarray: invalid argument: column {col!r}: rows of {arr.type} "

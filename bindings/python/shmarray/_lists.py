@@ -70,6 +70,11 @@ class ListColumn(collections.abc.Sequence):
             self._values = self._seg._value(self._seg._desc_at(self._d.child))
         return self._values
 
+    @property
+    def child_info(self):
+        """The ArrayInfo of the child record (its name is "" when unnamed)."""
+        return self._seg._info_of(self._seg._desc_at(self._d.child))
+
     def is_null(self, i: int) -> bool:
         return self._seg._is_null(self._d, i)
 
@@ -139,6 +144,11 @@ class DictionaryColumn(collections.abc.Sequence):
         d = self._d
         ix = Desc(*d[:1], d.dict_index, *d[2:])  # the same record read as its index type
         return self._seg._value(ix)
+
+    @property
+    def child_info(self):
+        """The ArrayInfo of the dictionary's record."""
+        return self._seg._info_of(self._seg._desc_at(self._d.child))
 
     @property
     def dictionary(self):

@@ -317,7 +317,9 @@ class Segment(collections.abc.Mapping):
         ...     seg.info("ticker").type, seg.info("qty").null_count
         ('utf8', 1)
         """
-        d = self._desc(name)
+        return self._info_of(self._desc(name))
+
+    def _info_of(self, d: Desc) -> ArrayInfo:
         timed = d.type in (TIMESTAMP, DURATION)
         return ArrayInfo(name=d.name, type=_native.type_names[d.type], dtype=d.dtype, length=d.length,
                          null_count=d.null_count, shape=d.shape, unit=UNITS[d.unit] if timed else None,

@@ -39,8 +39,8 @@ def binary(b: bytes) -> str:
     return "b:" + b.hex()
 
 
-def _header(i: int, info) -> str:
-    tok = f"array {i} {text(info.name)} type={info.type}"
+def _header(i: int, info, extra: str = "") -> str:
+    tok = f"array {i} {text(info.name)} type={info.type}{extra}"
     if info.type in ("timestamp", "duration"):
         tok += f" unit={info.unit}"
     if info.type == "timestamp":
@@ -71,35 +71,60 @@ def _element_tokens(info, data: np.ndarray) -> list:
     return [str(v) for v in flat.tolist()]
 
 
-def numpy_lines(seg) -> list:
-    lines = [f"segment arrays={len(seg)} metadata={len(seg.metadata)}"]
-    lines += [f"metadata {text(k)} {text(v)}" for k, v in seg.metadata.items()]
-    for i, name in enumerate(seg.columns):
-        info = seg.info(name)
-        lines.append(_header(i, info))
-        lines += [f"metadata {text(k)} {text(v)}" for k, v in info.metadata.items()]
-        value = seg[name]
-        n = info.length
-        if isinstance(value, shmarray.StringColumn):
-            items = value.to_pylist()
-            toks = [None if v is None else (text(v) if isinstance(v, str) else binary(v)) for v in items]
+def _value_lines(k: int, info, value, parent=None) -> list:
+    """Dump lines of one column value and (format 1.3) its children, from
+    place k in the dump order; returns (lines, next place)."""
+    extra = ""
+    child = None
+    if isinstance(value, shmarray.ListColumn):
+        extra, child = f" child={k + 1}", value.values
+    elif isinstance(value, shmarray.DictionaryColumn):
+        extra, child = f" index={value.indices.dtype.name} child={k + 1}", value.dictionary
+    if parent is not None:
+        extra += f" parent={parent}"
+    lines = [_header(k, info, extra)]
+    lines += [f"metadata {text(key)} {text(v)}" for key, v in info.metadata.items()]
+    n = info.length
+    if isinstance(value, shmarray.ListColumn):
+        offs = value.offsets.tolist()
+        toks = [None if value.is_null(r) else f"{offs[r]}:{offs[r + 1]}" for r in range(n)]
+    elif isinstance(value, shmarray.DictionaryColumn):
+        codes = value.codes().tolist()
+        toks = [None if c < 0 else str(c) for c in codes]
+    elif isinstance(value, shmarray.StringColumn):
+        items = value.to_pylist()
+        toks = [None if v is None else (text(v) if isinstance(v, str) else binary(v)) for v in items]
+    else:
+        mask = np.ma.getmaskarray(value) if isinstance(value, np.ma.MaskedArray) else None
+        elems = _element_tokens(info, np.ma.getdata(value))
+        row = 1
+        for d in info.shape[1:]:
+            row *= d
+        if mask is not None and row == 0 and info.null_count:
+            raise ValueError(f"array {info.name!r}: null rows of zero elements are not visible in the mask")
+        null = mask.reshape(n, -1)[:, 0].tolist() if mask is not None else [False] * n
+        if len(info.shape) > 1:
+            toks = [None if null[r] else "[" + ",".join(elems[r * row:(r + 1) * row]) + "]"
+                    for r in range(n)]
         else:
-            mask = np.ma.getmaskarray(value) if isinstance(value, np.ma.MaskedArray) else None
-            elems = _element_tokens(info, np.ma.getdata(value))
-            row = 1
-            for d in info.shape[1:]:
-                row *= d
-            if mask is not None and row == 0 and info.null_count:
-                raise ValueError(f"array {name!r}: null rows of zero elements are not visible in the mask")
-            null = mask.reshape(n, -1)[:, 0].tolist() if mask is not None else [False] * n
-            if len(info.shape) > 1:
-                toks = [None if null[r] else "[" + ",".join(elems[r * row:(r + 1) * row]) + "]"
-                        for r in range(n)]
-            else:
-                toks = [None if null[r] else elems[r] for r in range(n)]
-        if len(toks) != n:
-            raise ValueError(f"array {name!r}: {len(toks)} values for length {n}")
-        lines += [f"v {r} {'null' if v is None else v}" for r, v in enumerate(toks)]
+            toks = [None if null[r] else elems[r] for r in range(n)]
+    if len(toks) != n:
+        raise ValueError(f"array {info.name!r}: {len(toks)} values for length {n}")
+    lines += [f"v {r} {'null' if v is None else v}" for r, v in enumerate(toks)]
+    if child is None:
+        return lines, k + 1
+    more, nxt = _value_lines(k + 1, value.child_info, child, parent=k)
+    return lines + more, nxt
+
+
+def numpy_lines(seg) -> list:
+    lines = [f"segment arrays=? metadata={len(seg.metadata)}"]
+    lines += [f"metadata {text(k)} {text(v)}" for k, v in seg.metadata.items()]
+    k = 0
+    for name in seg.columns:
+        more, k = _value_lines(k, seg.info(name), seg[name])
+        lines += more
+    lines[0] = f"segment arrays={k} metadata={len(seg.metadata)}"
     return lines
 
 

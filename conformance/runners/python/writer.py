@@ -177,8 +177,74 @@ def _numpy_or_list(a: dict):
     return _to_pyarrow(a)
 
 
+_NESTED = ("list", "large_list", "dictionary")
+
+
+def _tree_pyarrow(arrays: list, i: int, pad: int = 0):
+    """Record i of a case with its children (format 1.3) as one pyarrow
+    array: a list over its values, a dictionary over its values; pad null
+    slots first (for a slice at offset pad)."""
+    a = arrays[i]
+    t = a["type"]
+    if t not in _NESTED:
+        longer = dict(a, values=[None] * pad + a["values"], shape=[a["shape"][0] + pad])
+        return _to_pyarrow(longer)
+    child = _tree_pyarrow(arrays, a["child"])
+    values = [None] * pad + a["values"]
+    mask = pa.array([v is None for v in values]) if any(v is None for v in values) else None
+    if t == "dictionary":
+        indices = pa.array([0 if v is None else int(v) for v in values], type=_ARROW[a["index_type"]], mask=mask)
+        return pa.DictionaryArray.from_arrays(indices, child)
+    offsets = [0]
+    for v in values:
+        offsets.append(offsets[-1] + (0 if v is None else int(v)))
+    field = pa.field(arrays[a["child"]]["name"] or "item", child.type)
+    if t == "list":
+        return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), child, type=pa.list_(field), mask=mask)
+    return pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), child, type=pa.large_list(field), mask=mask)
+
+
+def _numpy_rows(arrays: list, i: int):
+    """A list column as a NumPy user hands it over: a list of rows (NumPy
+    arrays, or lists where the values have nulls or are strings), None for
+    a null row; other nested columns as pyarrow arrays."""
+    a = arrays[i]
+    c = arrays[a["child"]]
+    if a["type"] != "list" or c["type"] in _NESTED or c["name"]:
+        return _tree_pyarrow(arrays, i)
+    vals = _numpy_or_list(c)
+    rows, at = [], 0
+    for v in a["values"]:
+        if v is None:
+            rows.append(None)
+            continue
+        k = int(v)
+        if isinstance(vals, np.ndarray):  # masked rows keep their nulls
+            rows.append(vals[at:at + k])
+        elif isinstance(vals, list):
+            rows.append(vals[at:at + k])
+        else:
+            return _tree_pyarrow(arrays, i)
+        at += k
+    if not rows or all(r is None for r in rows) or all(r is not None and len(r) == 0 for r in rows):
+        return _tree_pyarrow(arrays, i)  # nothing to infer the value type from
+    return rows
+
+
 def columns_of(case: dict, mode: str):
     arrays = case["arrays"]
+    if any(a["type"] in _NESTED for a in arrays):
+        if any(a["metadata"] for a in arrays):
+            raise NotExpressible("per-array metadata with lists or dictionaries")
+        out = {}
+        for i, a in enumerate(arrays):
+            if a.get("is_child"):
+                continue  # written with its parent
+            if a["type"] in _NESTED:
+                out[a["name"]] = _numpy_rows(arrays, i) if mode == "numpy" else _tree_pyarrow(arrays, i, 3).slice(3)
+            else:
+                out[a["name"]] = _numpy_or_list(a) if mode == "numpy" else _sliced_pyarrow(a)
+        return out
     if any(a["metadata"] for a in arrays):
         if len({a["shape"][0] for a in arrays}) > 1:
             raise NotExpressible("per-array metadata needs a pyarrow.Table, whose columns share one length")
