@@ -182,10 +182,13 @@ func checkDecoded(t *testing.T, b []byte) {
 		if need, ok := dataBytes(a); !ok || a.Data.Length < need {
 			t.Fatalf("array %q: data buffer of %d bytes accepted for %d slots", a.Name, a.Data.Length, a.Length)
 		}
-		if s.Lookup(a.Name) != i {
+		if !a.IsChild && s.Lookup(a.Name) != i {
 			t.Fatalf("array %q: Lookup gives %d, not %d", a.Name, s.Lookup(a.Name), i)
 		}
-		_, _, _, _, _ = a.ArrowField(), a.CFormat(), a.NumPy(), a.RowElems(), a.ElemWidth()
+		if a.Type.Nested() && (a.Child <= i || a.Child >= len(s.Arrays) || !s.Arrays[a.Child].IsChild || s.Arrays[a.Child].Parent != i) {
+			t.Fatalf("array %d: child %d is not its own child record", i, a.Child)
+		}
+		_, _, _, _, _ = s.ArrowField(i), a.CFormat(), a.NumPy(), a.RowElems(), a.ElemWidth()
 	}
 	if err := s.Validate(b); err != nil && !CodeOf(err).InvalidSegment() {
 		t.Fatalf("full validation error without an invalid-segment code: %v", err)

@@ -14,6 +14,13 @@ enum { SA_QUOTE_LEN_NAME = SA_QUOTE_LEN(SA_QUOTE_NAME) }; // for Go, which canno
 // metadata encoding (the buffers' bytes are the validated arrays').
 static void cr_export_all(shmarray_segment *seg) {
 	for (size_t i = 0; i < seg->h.array_count; i++) {
+		// Format 1.3: read list and dictionary slots without full validation
+		// (the checks of spec §6.1 keep every read inside the buffers).
+		int64_t n = seg->arrays[i].length < 256 ? seg->arrays[i].length : 256, x, y;
+		for (int64_t k = 0; k < n; k++) {
+			shmarray_list_slot(seg, i, k, &x, &y, NULL, 0);
+			shmarray_dictionary_slot(seg, i, k, &x, NULL, 0);
+		}
 		struct ArrowArray a;
 		struct ArrowSchema s;
 		if (shmarray_export_array(seg, i, &a, &s, NULL, 0) == SHMARRAY_OK) {
