@@ -51,7 +51,7 @@ func (b *Builder) indexTarget(name string) (*format.ArrayDesc, error) {
 	}
 	i := -1
 	for j := range b.arrays {
-		if b.arrays[j].Name == name {
+		if b.arrays[j].Name == name && !b.arrays[j].IsChild {
 			i = j
 		}
 	}
@@ -61,6 +61,12 @@ func (b *Builder) indexTarget(name string) (*format.ArrayDesc, error) {
 	a := &b.arrays[i]
 	if a.Index.Present() {
 		return nil, nil
+	}
+	if a.Type == format.Dictionary {
+		// Spec §7.8 indexes values, and a dictionary's slots hold indices
+		// into its values: refused rather than indexed by a code that
+		// readers would have to decode on every probe.
+		return nil, fmt.Errorf("%w: segment %q: array %q is dictionary-encoded (%s indices into its values); a hash index needs the values themselves: store the column decoded to index it (pyarrow: arr.dictionary_decode(); pandas: series.astype(str))", format.ErrInvalidArgument, b.name, name, a.IndexType)
 	}
 	if !a.Type.Indexable() || a.NDim() != 1 {
 		return nil, fmt.Errorf("%w: segment %q: array %q is %s of %d dimensions; only one-dimensional integer, string, binary and fixed-size binary arrays can be indexed", format.ErrInvalidArgument, b.name, name, a.DType, a.NDim())
