@@ -210,6 +210,10 @@ func (s *Segment) Len() int { return len(s.desc.Arrays) }
 // slice is shared: do not modify it.
 func (s *Segment) Arrays() []format.ArrayDesc { return s.desc.Arrays }
 
+// TypeName describes the type of record i for people: "int64",
+// "timestamp[us, UTC]", "list<int32>", "dictionary<int8, utf8>".
+func (s *Segment) TypeName(i int) string { return s.desc.TypeName(i) }
+
 // Columns are the indexes of the arrays that are no list's or dictionary's
 // child, in directory order: the segment's columns (spec §6.1).
 func (s *Segment) Columns() []int { return s.desc.Columns() }

@@ -104,3 +104,17 @@ func checkTree(arrays []ArrayDesc) (bool, error) {
 	}
 	return nested, nil
 }
+
+// TypeName describes the type of record i for people: DType.String, and
+// for lists and dictionaries their children's types, "list<int32>",
+// "dictionary<int8, utf8>".
+func (s *Segment) TypeName(i int) string {
+	a := &s.Arrays[i]
+	switch a.Type {
+	case List, LargeList:
+		return a.Type.String() + "<" + s.TypeName(a.Child) + ">"
+	case Dictionary:
+		return "dictionary<" + a.IndexType.String() + ", " + s.TypeName(a.Child) + ">"
+	}
+	return a.DType.String()
+}

@@ -33,9 +33,10 @@ type column struct {
 	field arrow.Field // name, metadata and stored type
 	kind  colKind
 	width int  // bytes per row of the data buffer: kindFixed, kindTensor
-	ow    int  // bytes per offset: kindVar
-	dict  bool // kindVar from a dictionary array: values are expanded
+	ow    int // bytes per offset: kindVar
 	mem   memory.Allocator
+	// kindNested: the input's batches, retained until add concatenates them.
+	chunks []arrow.Array
 
 	// Buffers in the segment; len is the capacity.
 	valid, offs, data []byte
@@ -52,6 +53,11 @@ const (
 	kindBool                  // one bit per value
 	kindVar                   // offsets and data: utf8, binary and their large forms
 	kindTensor                // fixed-size list of numbers: an N-D array
+	// kindNested: a list, large_list or dictionary (format 1.3), stored as
+	// one record per Arrow node. Its batches are held as Arrow arrays on
+	// the Go heap and copied into the segment once, at add; unlike the
+	// other kinds, such a column is held whole in memory while it is read.
+	kindNested
 )
 
 // errUnsupported marks a column whose type the format cannot store.
@@ -73,16 +79,15 @@ func newColumn(field arrow.Field, mem memory.Allocator) (*column, error) {
 			c.field.Metadata = mergeMetadata(field.Metadata, md)
 		}
 	}
-	if d, ok := dt.(*arrow.DictionaryType); ok {
-		switch d.ValueType.(type) {
-		case *arrow.StringType, *arrow.LargeStringType, *arrow.BinaryType, *arrow.LargeBinaryType:
-		default:
-			return nil, fmt.Errorf("%w: column %q is a dictionary of %s; only dictionaries of strings or binaries are expanded", errUnsupported, field.Name, d.ValueType)
-		}
-		c.dict = true
-		dt = d.ValueType
-	}
 	c.field.Type = dt
+	switch dt.(type) {
+	case *arrow.ListType, *arrow.LargeListType, *arrow.DictionaryType:
+		if _, err := format.FromArrow(dt); err != nil {
+			return nil, fmt.Errorf("%w: column %q: %s", errUnsupported, field.Name, reason(err))
+		}
+		c.kind = kindNested
+		return c, nil
+	}
 	if l, ok := dt.(*arrow.FixedSizeListType); ok {
 		elem, err := format.FromArrow(l.Elem())
 		if err != nil || !elem.Type.Numeric() {
@@ -115,6 +120,9 @@ func newColumn(field arrow.Field, mem memory.Allocator) (*column, error) {
 // that a column whose value bytes grow later stays the segment's last
 // allocation and grows in place.
 func (c *column) reserve(rows, dataBytes int, validity bool) error {
+	if c.kind == kindNested {
+		return nil // held as Arrow arrays until add
+	}
 	if validity && c.valid == nil {
 		if err := c.resize(&c.valid, bitmapBytes(max(rows, c.capRows))); err != nil {
 			return err
@@ -139,18 +147,6 @@ func (c *column) measure(arr arrow.Array) int {
 	if c.kind != kindVar {
 		return 0
 	}
-	if c.dict {
-		d := arr.(*array.Dictionary)
-		vals := d.Dictionary().Data()
-		w := offsetWidth(vals.DataType())
-		n := 0
-		for i := 0; i < d.Len(); i++ {
-			if d.IsValid(i) {
-				n += len(varValue(vals, w, d.GetValueIndex(i)))
-			}
-		}
-		return n
-	}
 	data := storage(arr).Data()
 	w := offsetWidth(data.DataType())
 	if data.Len() == 0 {
@@ -167,6 +163,12 @@ func (c *column) append(arr arrow.Array) error {
 	arr = storage(arr)
 	n := arr.Len()
 	if n == 0 {
+		return nil
+	}
+	if c.kind == kindNested {
+		arr.Retain()
+		c.chunks = append(c.chunks, arr)
+		c.rows += n
 		return nil
 	}
 	if err := c.growRows(c.rows+n, false); err != nil {
@@ -191,8 +193,6 @@ func (c *column) append(arr arrow.Array) error {
 		bitutil.CopyBitmap(data.Buffers()[1].Bytes(), off, n, c.data, c.rows)
 	case c.kind == kindTensor:
 		err = c.appendTensor(arr.(*array.FixedSizeList))
-	case c.dict:
-		err = c.appendDict(arr.(*array.Dictionary))
 	default:
 		err = c.appendVar(data)
 	}
@@ -230,25 +230,6 @@ func (c *column) appendVar(data arrow.ArrayData) error {
 		}
 	}
 	c.dataLen += end - start
-	return nil
-}
-
-// appendDict expands a dictionary batch into plain values.
-func (c *column) appendDict(d *array.Dictionary) error {
-	vals := d.Dictionary().Data()
-	if vals.NullN() > 0 {
-		return fmt.Errorf("%w: column %q is a dictionary with null values", errUnsupported, c.field.Name)
-	}
-	if err := c.reserveValues(c.measure(d)); err != nil {
-		return err
-	}
-	w := offsetWidth(vals.DataType())
-	for i := 0; i < d.Len(); i++ {
-		if d.IsValid(i) {
-			c.dataLen += copy(c.data[c.dataLen:], varValue(vals, w, d.GetValueIndex(i)))
-		}
-		writeOffset(c.offs, c.ow, c.rows+i+1, int64(c.dataLen))
-	}
 	return nil
 }
 
@@ -462,6 +443,9 @@ func (c *column) finish() arrow.Array {
 // add finishes the column and adds it to b; the column must not be used
 // after.
 func (c *column) add(b *arena.Builder) error {
+	if c.kind == kindNested {
+		return c.addNested(b)
+	}
 	c.trim()
 	arr := c.finish()
 	defer arr.Release()
@@ -491,16 +475,6 @@ func offsetWidth(dt arrow.DataType) int {
 	return 4
 }
 
-// varValue is value j of utf8/binary array data d with w-byte offsets.
-func varValue(d arrow.ArrayData, w, j int) []byte {
-	j += d.Offset()
-	offs := d.Buffers()[1].Bytes()
-	s, e := readOffset(offs, w, j), readOffset(offs, w, j+1)
-	if e == s {
-		return nil
-	}
-	return d.Buffers()[2].Bytes()[s:e]
-}
 
 func readOffset(b []byte, w, i int) int64 {
 	if w == 4 {
@@ -531,4 +505,31 @@ func mergeMetadata(a, b arrow.Metadata) arrow.Metadata {
 		m[k] = b.Values()[i]
 	}
 	return arrow.MetadataFrom(m)
+}
+
+// addNested concatenates the batches of a list or dictionary column (a
+// dictionary's batches are unified into one dictionary) and adds the result
+// to b, one record per Arrow node (format 1.3).
+func (c *column) addNested(b *arena.Builder) error {
+	defer func() {
+		for _, a := range c.chunks {
+			a.Release()
+		}
+		c.chunks = nil
+	}()
+	var arr arrow.Array
+	switch len(c.chunks) {
+	case 0:
+		arr = array.MakeArrayOfNull(memory.DefaultAllocator, c.field.Type, 0)
+	case 1:
+		arr = c.chunks[0]
+		arr.Retain()
+	default:
+		var err error
+		if arr, err = array.Concatenate(c.chunks, memory.DefaultAllocator); err != nil {
+			return fmt.Errorf("column %q: %w", c.field.Name, err)
+		}
+	}
+	defer arr.Release()
+	return b.AddField(c.field, arr)
 }

@@ -195,10 +195,10 @@ func reportCreated(e *env, name, dir string, took time.Duration) error {
 		size = st.Size()
 	}
 	rows := "rows differ"
-	if n, ok := commonLength(s.Arrays()); ok {
+	if n, ok := commonLength(columns(s)); ok {
 		rows = countText(n) + " rows"
 	}
-	fmt.Fprintf(e.stdout, "created %q in %s: %d arrays, %s, %s in %s\n", name, arena.Dir(dir), s.Len(), rows, sizeText(size), roundDuration(took))
+	fmt.Fprintf(e.stdout, "created %q in %s: %d arrays, %s, %s in %s\n", name, arena.Dir(dir), len(s.Columns()), rows, sizeText(size), roundDuration(took))
 	return nil
 }
 

@@ -48,7 +48,7 @@ func cmdHead(e *env, args []string) error {
 		return segmentError(what, name, f.dir, err)
 	}
 	defer s.Close()
-	descs := s.Arrays()
+	descs := columns(s) // children of lists and dictionaries show inside their column
 	if len(descs) == 0 {
 		fmt.Fprintf(e.stdout, "segment %q has no arrays\n", name)
 		return nil
@@ -93,6 +93,16 @@ func cmdHead(e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "(%s of %s rows)\n", countText(int64(rows)), countText(longest))
 	}
 	return nil
+}
+
+// columns describes the segment's columns: its records but the children of
+// lists and dictionaries (format 1.3), which belong to their column.
+func columns(s *arena.Segment) []format.ArrayDesc {
+	var out []format.ArrayDesc
+	for _, i := range s.Columns() {
+		out = append(out, s.Arrays()[i])
+	}
+	return out
 }
 
 // readSafely runs f, which reads a segment's pages through Arrow without
@@ -198,6 +208,19 @@ func formatValue(arr arrow.Array, i int) string {
 	case *array.Duration:
 		unit := a.DataType().(*arrow.DurationType).Unit
 		return (time.Duration(a.Value(i)) * unit.Multiplier()).String()
+	case array.ListLike: // list, large_list (format 1.3)
+		start, end := a.ValueOffsets(i)
+		var parts []string
+		for j := start; j < end; j++ {
+			if len(parts) == headElemsMax-1 && end-start > headElemsMax {
+				parts = append(parts, "…", formatValue(a.ListValues(), int(end-1)))
+				break
+			}
+			parts = append(parts, formatValue(a.ListValues(), int(j)))
+		}
+		return "[" + strings.Join(parts, " ") + "]"
+	case *array.Dictionary:
+		return formatValue(a.Dictionary(), a.GetValueIndex(i))
 	}
 	return arr.ValueStr(i)
 }

@@ -84,15 +84,16 @@ func describeSegment(s *arena.Segment, dir string) infoSegment {
 			}
 		}
 	}
-	if n, ok := commonLength(s.Arrays()); ok {
+	if n, ok := commonLength(columns(s)); ok {
 		seg.Rows = &n
 	}
-	for _, a := range s.Arrays() {
+	for _, i := range s.Columns() {
+		a := s.Arrays()[i]
 		if a.Index.Present() {
 			seg.Indexes = append(seg.Indexes, a.Name)
 		}
 		seg.Arrays = append(seg.Arrays, infoArray{
-			Name: a.Name, Type: a.DType.String(), Length: a.Length, NullCount: a.NullCount,
+			Name: a.Name, Type: s.TypeName(i), Length: a.Length, NullCount: a.NullCount,
 			Shape: a.Shape, Metadata: kvMap(a.Metadata), Checksum: a.HasDataCRC,
 		})
 	}

@@ -262,3 +262,27 @@ def test_ls_json_matches_python_listing(cli, tmp_path, shm_dir):
     assert listed[0]["rows"] == 5 and listed[0]["arrays"] == 1
     assert listed[0]["size"] == py[0].size
     assert listed[0]["creator_alive"] is False
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "arrow"])
+def test_create_lists_and_dictionaries(cli, tmp_path, shm_dir, fmt):
+    """Lists and dictionaries (format 1.3) imported from files pyarrow
+    wrote: Parquet keeps the dictionary encoding in its stored Arrow schema."""
+    table = pa.table({
+        "tags": pa.array([[1, None], None, [], [4, 5]] * 3, pa.list_(pa.int32())),
+        "sym": pa.array(["a", "b", None, "a"] * 3).dictionary_encode(),
+    })
+    src = tmp_path / f"in.{fmt}"
+    if fmt == "parquet":
+        pq.write_table(table, src, row_group_size=5)
+    else:
+        with paipc.new_file(src, table.schema) as w:
+            w.write_table(table, max_chunksize=5)
+    run(cli, "create", "n", "--from", src, "--dir", shm_dir)
+    with shmarray.attach("n", dir=shm_dir) as seg:
+        seg.validate()
+        assert seg.columns == ["tags", "sym"]
+        assert seg["tags"].to_pylist() == table.column("tags").to_pylist()
+        assert isinstance(seg["sym"], shmarray.DictionaryColumn)
+        assert seg["sym"].to_pylist() == table.column("sym").to_pylist()
+    shmarray.unlink("n", dir=shm_dir)
