@@ -32,7 +32,7 @@ import (
 type column struct {
 	field arrow.Field // name, metadata and stored type
 	kind  colKind
-	width int  // bytes per row of the data buffer: kindFixed, kindTensor
+	width int // bytes per row of the data buffer: kindFixed, kindTensor
 	ow    int // bytes per offset: kindVar
 	mem   memory.Allocator
 	// kindNested: the input's batches, retained until add concatenates them.
@@ -474,7 +474,6 @@ func offsetWidth(dt arrow.DataType) int {
 	}
 	return 4
 }
-
 
 func readOffset(b []byte, w, i int) int64 {
 	if w == 4 {
