@@ -129,17 +129,8 @@ int shmarray_dictionary_slot(const shmarray_segment *seg, size_t index, int64_t 
     *value = -1; /* a null slot: its index means nothing */
     return SHMARRAY_OK;
   }
-  const uint8_t *p = seg->base + a->data_off;
-  unsigned w = sa_type_width(a->dict_index);
-  int is_signed = a->dict_index == SHMARRAY_TYPE_INT8 || a->dict_index == SHMARRAY_TYPE_INT16 ||
-                  a->dict_index == SHMARRAY_TYPE_INT32 || a->dict_index == SHMARRAY_TYPE_INT64;
-  uint64_t i = (uint64_t)slot, v;
-  switch (w) {
-  case 1: v = is_signed ? (uint64_t)(int64_t)(int8_t)p[i] : p[i]; break;
-  case 2: v = is_signed ? (uint64_t)(int64_t)(int16_t)sa_le16(p + 2 * i) : sa_le16(p + 2 * i); break;
-  case 4: v = is_signed ? (uint64_t)(int64_t)(int32_t)sa_le32(p + 4 * i) : sa_le32(p + 4 * i); break;
-  default: v = sa_le64(p + 8 * i); break;
-  }
+  int is_signed;
+  uint64_t v = sa_dict_entry(seg->base + a->data_off, a->dict_index, (uint64_t)slot, &is_signed);
   uint64_t dict_len = (uint64_t)seg->arrays[a->child].length;
   if (v >= dict_len || (is_signed && (int64_t)v < 0))
     return sa_array_fail(SHMARRAY_OUT_OF_BOUNDS, seg->name, a->name, a->name_len, err, err_len,

@@ -89,6 +89,23 @@ static inline int sa_slot_range(const uint8_t *offs, unsigned w, uint64_t data_l
   return *start <= *end && *end <= data_len;
 }
 
+/* Index i of a dictionary (format 1.3, spec §6.1) whose indices have type
+ * code `type` (2-9) at data: signed types sign-extended, so that a negative
+ * index reads as at least 2^63 (*is_signed tells which). */
+static inline uint64_t sa_dict_entry(const uint8_t *data, unsigned type, uint64_t i, int *is_signed) {
+  *is_signed = type == SHMARRAY_TYPE_INT8 || type == SHMARRAY_TYPE_INT16 ||
+               type == SHMARRAY_TYPE_INT32 || type == SHMARRAY_TYPE_INT64;
+  switch (type) {
+  case SHMARRAY_TYPE_INT8: return (uint64_t)(int64_t)(int8_t)data[i];
+  case SHMARRAY_TYPE_UINT8: return data[i];
+  case SHMARRAY_TYPE_INT16: return (uint64_t)(int64_t)(int16_t)sa_le16(data + 2 * i);
+  case SHMARRAY_TYPE_UINT16: return sa_le16(data + 2 * i);
+  case SHMARRAY_TYPE_INT32: return (uint64_t)(int64_t)(int32_t)sa_le32(data + 4 * i);
+  case SHMARRAY_TYPE_UINT32: return sa_le32(data + 4 * i);
+  default: return sa_le64(data + 8 * i);
+  }
+}
+
 /* Bit i of an LSB-first bitmap (spec §7.2). */
 static inline int sa_bit(const uint8_t *bm, uint64_t i) { return bm[i >> 3] >> (i & 7) & 1; }
 

@@ -98,18 +98,10 @@ static int validate_indices(const shmarray_segment *seg, const sa_array *a, char
   uint64_t dict_len = (uint64_t)seg->arrays[a->child].length;
   const uint8_t *data = a->data_len ? seg->base + a->data_off : seg->base;
   const uint8_t *validity = a->validity_len ? seg->base + a->validity_off : NULL;
-  unsigned w = sa_type_width(a->dict_index);
-  int is_signed = a->dict_index == SHMARRAY_TYPE_INT8 || a->dict_index == SHMARRAY_TYPE_INT16 ||
-                  a->dict_index == SHMARRAY_TYPE_INT32 || a->dict_index == SHMARRAY_TYPE_INT64;
   for (uint64_t i = 0; i < (uint64_t)a->length; i++) {
     if (validity && !sa_bit(validity, i)) continue;
-    uint64_t v;
-    switch (w) {
-    case 1: v = is_signed ? (uint64_t)(int64_t)(int8_t)data[i] : data[i]; break;
-    case 2: v = is_signed ? (uint64_t)(int64_t)(int16_t)sa_le16(data + 2 * i) : sa_le16(data + 2 * i); break;
-    case 4: v = is_signed ? (uint64_t)(int64_t)(int32_t)sa_le32(data + 4 * i) : sa_le32(data + 4 * i); break;
-    default: v = sa_le64(data + 8 * i); break;
-    }
+    int is_signed;
+    uint64_t v = sa_dict_entry(data, a->dict_index, i, &is_signed);
     if (v >= dict_len || (is_signed && (int64_t)v < 0)) {
       if (is_signed)
         return vfail(seg, a, SHMARRAY_OUT_OF_BOUNDS, err, err_len,
