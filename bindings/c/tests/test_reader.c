@@ -836,6 +836,92 @@ static int run_fixture_maker(const char *argv0) {
          WEXITSTATUS(status) == 0;
 }
 
+/* Format 1.3 (spec §6.1): lists and dictionaries, read from the conformance
+ * vectors (make test-c runs from the repository's root). */
+#define VECTORS "conformance/vectors/v1"
+
+static void test_nested(void) {
+  char err[512];
+  shmarray_segment *seg = NULL;
+  int rc = shmarray_attach("list_int32.shm", VECTORS "/valid", &seg, err, sizeof err);
+  CHECK(rc == SHMARRAY_OK, "attach list_int32: %s", err);
+  if (!seg) return;
+  shmarray_array_info a, c;
+  CHECK(shmarray_describe(seg, 0, &a) == SHMARRAY_OK && a.type == SHMARRAY_TYPE_LIST && a.child == 1 &&
+            !a.is_child, "the list names record 1");
+  CHECK(shmarray_describe(seg, 1, &c) == SHMARRAY_OK && c.is_child && c.parent == 0 && c.name_length == 0 &&
+            c.type == SHMARRAY_TYPE_INT32, "record 1 is its unnamed child");
+  size_t i;
+  CHECK(shmarray_find_array(seg, "tags", &i) == SHMARRAY_OK && i == 0, "a column is found by name");
+  CHECK(shmarray_find_array(seg, "", &i) == SHMARRAY_NOT_FOUND, "a child is not");
+  int64_t start = -1, end = -1;
+  CHECK(shmarray_list_slot(seg, 0, 0, &start, &end, err, sizeof err) == SHMARRAY_OK && start == 0 && end == 2,
+        "slot 0 holds child slots [0, 2)");
+  CHECK(shmarray_list_slot(seg, 0, 3, &start, &end, err, sizeof err) == SHMARRAY_OK && start == 2 && end == 5,
+        "slot 3 holds [2, 5)");
+  CHECK(shmarray_list_slot(seg, 1, 0, &start, &end, err, sizeof err) == SHMARRAY_INVALID_ARGUMENT,
+        "an int32 is not a list");
+  CHECK(shmarray_list_slot(seg, 0, 4, &start, &end, err, sizeof err) == SHMARRAY_INVALID_ARGUMENT,
+        "slot 4 of 4 is out of range");
+  struct ArrowArray arr;
+  struct ArrowSchema sch;
+  rc = shmarray_export_array(seg, 0, &arr, &sch, err, sizeof err);
+  CHECK(rc == SHMARRAY_OK, "export the list: %s", err);
+  if (rc == SHMARRAY_OK) {
+    CHECK(strcmp(sch.format, "+l") == 0 && sch.n_children == 1 && strcmp(sch.children[0]->name, "item") == 0 &&
+              strcmp(sch.children[0]->format, "i") == 0, "schema +l with an int32 child named item");
+    CHECK(arr.n_buffers == 2 && arr.n_children == 1 && arr.children[0]->length == 5 &&
+              arr.children[0]->null_count == 1 && arr.null_count == 1, "array: offsets and a child of 5 slots");
+    arr.release(&arr);
+    sch.release(&sch);
+  }
+  struct ArrowArrayStream st;
+  rc = shmarray_export_stream(seg, &st, err, sizeof err);
+  CHECK(rc == SHMARRAY_OK, "export the stream: %s", err);
+  if (rc == SHMARRAY_OK) {
+    CHECK(st.get_schema(&st, &sch) == 0 && sch.n_children == 2, "the stream has the 2 columns");
+    if (sch.release) sch.release(&sch);
+    st.release(&st);
+  }
+  shmarray_close(seg);
+
+  rc = shmarray_attach("dictionary_utf8.shm", VECTORS "/valid", &seg, err, sizeof err);
+  CHECK(rc == SHMARRAY_OK, "attach dictionary_utf8: %s", err);
+  if (!seg) return;
+  int64_t v = 0;
+  CHECK(shmarray_describe(seg, 0, &a) == SHMARRAY_OK && a.type == SHMARRAY_TYPE_DICTIONARY &&
+            a.index_type == SHMARRAY_TYPE_INT8, "an int8 dictionary");
+  CHECK(shmarray_dictionary_slot(seg, 0, 1, &v, err, sizeof err) == SHMARRAY_OK && v == 2, "slot 1 is GOOG (2)");
+  CHECK(shmarray_dictionary_slot(seg, 0, 2, &v, err, sizeof err) == SHMARRAY_OK && v == -1, "slot 2 is null");
+  rc = shmarray_export_array(seg, 0, &arr, &sch, err, sizeof err);
+  CHECK(rc == SHMARRAY_OK, "export the dictionary: %s", err);
+  if (rc == SHMARRAY_OK) {
+    CHECK(strcmp(sch.format, "c") == 0 && sch.dictionary && strcmp(sch.dictionary->format, "u") == 0 &&
+              !(sch.flags & ARROW_FLAG_DICTIONARY_ORDERED), "schema: int8 indices, utf8 dictionary");
+    CHECK(arr.dictionary && arr.dictionary->length == 3 && arr.n_buffers == 2, "array: the 3-value dictionary");
+    arr.release(&arr);
+    sch.release(&sch);
+  }
+  shmarray_close(seg);
+
+  /* Not validated: each slot read is checked. */
+  rc = shmarray_attach("list_offset_past_child.shm", VECTORS "/invalid", &seg, err, sizeof err);
+  CHECK(rc == SHMARRAY_OK, "attach list_offset_past_child: %s", err);
+  if (seg) {
+    CHECK(shmarray_list_slot(seg, 0, 3, &start, &end, err, sizeof err) == SHMARRAY_BAD_OFFSETS &&
+              strstr(err, "outside the child's 5 slots"), "offsets past the child: %s", err);
+    CHECK(shmarray_validate(seg, err, sizeof err) == SHMARRAY_BAD_OFFSETS, "full validation says so too");
+    shmarray_close(seg);
+  }
+  rc = shmarray_attach("dictionary_index_out_of_range.shm", VECTORS "/invalid", &seg, err, sizeof err);
+  CHECK(rc == SHMARRAY_OK, "attach dictionary_index_out_of_range: %s", err);
+  if (seg) {
+    CHECK(shmarray_dictionary_slot(seg, 0, 1, &v, err, sizeof err) == SHMARRAY_OUT_OF_BOUNDS,
+          "an index past the dictionary: %s", err);
+    shmarray_close(seg);
+  }
+}
+
 int main(int argc, char **argv) {
   if (argc == 3 && strcmp(argv[1], "--make-fixtures") == 0) {
     snprintf(dir, sizeof dir, "%s", argv[2]);
@@ -871,6 +957,7 @@ int main(int argc, char **argv) {
   test_fork();
   test_list();
   test_unlink();
+  test_nested();
   cleanup();
   printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
