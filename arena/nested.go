@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"math/bits"
 	"unsafe"
 
 	"github.com/apache/arrow/go/v15/arrow"
@@ -218,4 +219,120 @@ func rawBytes[T Element](values []T) []byte {
 		return nil
 	}
 	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(values))), len(values)*int(unsafe.Sizeof(values[0])))
+}
+
+// AddListBuffers adds a list or large_list column (list.Type) from raw
+// buffers, as AddBuffers takes them (the C ABI's shmarray_builder_add_list
+// and Python without pyarrow use it): the list's validity (nil: no nulls)
+// and offsets (Length+1 entries of 4 or 8 bytes, which may start above 0),
+// and its values, a plain one-dimensional array described by values and
+// its buffers, that the offsets index. Everything is copied and validated
+// before the call returns; list.Metadata goes on the column. Errors as
+// AddArray.
+func (b *Builder) AddListBuffers(list format.ArrayDesc, validity, offsets []byte, values format.ArrayDesc, vValidity, vOffsets, vData []byte) error {
+	w := list.Type.ListOffsetWidth()
+	if w == 0 {
+		return fmt.Errorf("%w: array %q: a %s is not a list", format.ErrInvalidArgument, list.Name, list.Type)
+	}
+	child, err := rawNode(values, vValidity, vOffsets, vData)
+	if err != nil {
+		return format.Wrapf(err, "array %q: values", list.Name)
+	}
+	defer child.Release()
+	n := int(list.Length)
+	if uint64(len(offsets)) < uint64(n+1)*uint64(w) {
+		return fmt.Errorf("%w: array %q: %d bytes of offsets, %d slots need %d", format.ErrInvalidArgument, list.Name, len(offsets), n, (n+1)*w)
+	}
+	typ := arrow.DataType(arrow.ListOf(child.DataType()))
+	if w == 8 {
+		typ = arrow.LargeListOf(child.DataType())
+	}
+	data := array.NewData(typ, n, []*memory.Buffer{bitmap(validity, n), memory.NewBufferBytes(offsets)}, []arrow.ArrayData{child}, nulls(validity, n), 0)
+	defer data.Release()
+	arr := array.MakeFromData(data)
+	defer arr.Release()
+	return b.AddField(arrow.Field{Name: list.Name, Metadata: fieldMetadata(list.Metadata)}, arr)
+}
+
+// AddDictionaryBuffers adds a dictionary column from raw buffers: its
+// indices, an integer array (indices.Type, int8 to uint64; nil validity: no
+// nulls), and its values, a plain one-dimensional array (the dictionary).
+// Copied and validated (every index of a non-null slot inside the
+// dictionary) before the call returns. Errors as AddArray.
+func (b *Builder) AddDictionaryBuffers(indices format.ArrayDesc, validity, data []byte, values format.ArrayDesc, vValidity, vOffsets, vData []byte) error {
+	if !indices.Type.DictIndexable() {
+		return fmt.Errorf("%w: array %q: dictionary indices of type %s; use an integer type", format.ErrInvalidArgument, indices.Name, indices.Type)
+	}
+	dict, err := rawNode(values, vValidity, vOffsets, vData)
+	if err != nil {
+		return format.Wrapf(err, "array %q: dictionary", indices.Name)
+	}
+	defer dict.Release()
+	n := int(indices.Length)
+	if need := uint64(n) * uint64(indices.Type.Width()); uint64(len(data)) < need {
+		return fmt.Errorf("%w: array %q: %d bytes of indices, %d slots need %d", format.ErrInvalidArgument, indices.Name, len(data), n, need)
+	}
+	typ := &arrow.DictionaryType{IndexType: format.DType{Type: indices.Type}.ArrowType(), ValueType: dict.DataType()}
+	ad := array.NewDataWithDictionary(typ, n, []*memory.Buffer{bitmap(validity, n), memory.NewBufferBytes(data)}, nulls(validity, n), 0, dict.(*array.Data))
+	defer ad.Release()
+	arr := array.MakeFromData(ad)
+	defer arr.Release()
+	return b.AddField(arrow.Field{Name: indices.Name, Metadata: fieldMetadata(indices.Metadata)}, arr)
+}
+
+// rawNode is Arrow array data over raw buffers of a plain one-dimensional
+// array (no copy: the caller's memory), for AddField to copy. The offsets
+// of a variable-length array are checked enough for Arrow to slice them.
+func rawNode(d format.ArrayDesc, validity, offsets, data []byte) (arrow.ArrayData, error) {
+	if err := checkDesc(&d); err != nil {
+		return nil, err
+	}
+	if len(d.Shape) > 1 || d.Type.Nested() {
+		return nil, fmt.Errorf("%w: a %s of %d dimensions cannot be the values of a list or dictionary here", format.ErrInvalidArgument, d.Type, len(d.Shape))
+	}
+	n := int(d.Length)
+	bufs := []*memory.Buffer{bitmap(validity, n), memory.NewBufferBytes(data)}
+	if ow := d.Type.OffsetWidth(); ow != 0 {
+		if uint64(len(offsets)) < uint64(n+1)*uint64(ow) {
+			return nil, fmt.Errorf("%w: %d bytes of offsets, %d values need %d", format.ErrInvalidArgument, len(offsets), n, (n+1)*ow)
+		}
+		if n == 0 && len(offsets) == 0 {
+			offsets = make([]byte, ow)
+		}
+		bufs = []*memory.Buffer{bufs[0], memory.NewBufferBytes(offsets), bufs[1]}
+	} else if need, ok := rawDataBytes(&d); !ok || uint64(len(data)) < need {
+		return nil, fmt.Errorf("%w: %d bytes of data, %d values need %d", format.ErrInvalidArgument, len(data), n, need)
+	}
+	return array.NewData(d.DType.ArrowType(), n, bufs, nil, nulls(validity, n), 0), nil
+}
+
+// rawDataBytes is the data size of a fixed-width or bool array.
+func rawDataBytes(d *format.ArrayDesc) (uint64, bool) {
+	if d.Type == format.Bool {
+		return bitmapBytes(uint64(d.Length)), true
+	}
+	hi, lo := bits.Mul64(uint64(d.Length), uint64(d.ElemWidth()))
+	return lo, hi == 0
+}
+
+func bitmap(validity []byte, n int) *memory.Buffer {
+	if validity == nil {
+		return nil
+	}
+	return memory.NewBufferBytes(validity[:bitmapBytes(uint64(n))])
+}
+
+func nulls(validity []byte, n int) int {
+	if validity == nil {
+		return 0
+	}
+	return n - int(format.CountSet(validity, uint64(n)))
+}
+
+func fieldMetadata(md []format.KV) arrow.Metadata {
+	keys, vals := make([]string, len(md)), make([]string, len(md))
+	for i, kv := range md {
+		keys[i], vals[i] = kv.Key, kv.Value
+	}
+	return arrow.NewMetadata(keys, vals)
 }

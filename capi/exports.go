@@ -54,6 +54,45 @@ func shmarraygo_builder_add(h C.uintptr_t, name *C.char, spec *C.shmarray_array_
 	return fail(b.AddBuffers(desc, validity, offsets, data), errBuf, errLen)
 }
 
+//export shmarraygo_builder_add_list
+func shmarraygo_builder_add_list(h C.uintptr_t, name *C.char, list, values *C.shmarray_array_spec, errBuf *C.char, errLen C.size_t) (rc C.int) {
+	defer recoverInto(&rc, errBuf, errLen)
+	n := goString(name)
+	vdesc, vValidity, vOffsets, vData, err := rawArray(n, values)
+	if err != nil {
+		return fail(err, errBuf, errLen)
+	}
+	ldesc, err := specDesc(n, list)
+	if err != nil {
+		return fail(err, errBuf, errLen)
+	}
+	w := uint64(ldesc.Type.ListOffsetWidth())
+	if w == 0 || list.offsets == nil {
+		return fail(fmt.Errorf("%w: array %q: the list spec needs type SHMARRAY_TYPE_LIST or LARGE_LIST and offsets", format.ErrInvalidArgument, n), errBuf, errLen)
+	}
+	length := uint64(ldesc.Length)
+	var validity []byte
+	if list.validity != nil {
+		validity = bytesAt(unsafe.Pointer(list.validity), (length+7)/8)
+	}
+	return fail(builder(h).AddListBuffers(ldesc, validity, bytesAt(list.offsets, (length+1)*w), vdesc, vValidity, vOffsets, vData), errBuf, errLen)
+}
+
+//export shmarraygo_builder_add_dictionary
+func shmarraygo_builder_add_dictionary(h C.uintptr_t, name *C.char, indices, values *C.shmarray_array_spec, errBuf *C.char, errLen C.size_t) (rc C.int) {
+	defer recoverInto(&rc, errBuf, errLen)
+	n := goString(name)
+	vdesc, vValidity, vOffsets, vData, err := rawArray(n, values)
+	if err != nil {
+		return fail(err, errBuf, errLen)
+	}
+	idesc, validity, _, data, err := rawArray(n, indices)
+	if err != nil {
+		return fail(err, errBuf, errLen)
+	}
+	return fail(builder(h).AddDictionaryBuffers(idesc, validity, data, vdesc, vValidity, vOffsets, vData), errBuf, errLen)
+}
+
 //export shmarraygo_builder_add_empty
 func shmarraygo_builder_add_empty(h C.uintptr_t, name *C.char, spec *C.shmarray_array_spec, data *unsafe.Pointer, size *C.size_t, errBuf *C.char, errLen C.size_t) (rc C.int) {
 	defer recoverInto(&rc, errBuf, errLen)

@@ -58,6 +58,27 @@ int shmarray_builder_add(shmarray_builder *b, const char *name,
   return shmarraygo_builder_add(b->handle, (char *)name, (shmarray_array_spec *)spec, err, err_len);
 }
 
+int shmarray_builder_add_list(shmarray_builder *b, const char *name, const shmarray_array_spec *list,
+                              const shmarray_array_spec *values, char *err, size_t err_len) {
+  int rc = sa_refuse_if_forked(err, err_len);
+  if (rc) return rc;
+  if (!b || !name || !list || !values)
+    return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len, "builder, name, list and values must not be NULL");
+  return shmarraygo_builder_add_list(b->handle, (char *)name, (shmarray_array_spec *)list,
+                                     (shmarray_array_spec *)values, err, err_len);
+}
+
+int shmarray_builder_add_dictionary(shmarray_builder *b, const char *name,
+                                    const shmarray_array_spec *indices,
+                                    const shmarray_array_spec *values, char *err, size_t err_len) {
+  int rc = sa_refuse_if_forked(err, err_len);
+  if (rc) return rc;
+  if (!b || !name || !indices || !values)
+    return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len, "builder, name, indices and values must not be NULL");
+  return shmarraygo_builder_add_dictionary(b->handle, (char *)name, (shmarray_array_spec *)indices,
+                                           (shmarray_array_spec *)values, err, err_len);
+}
+
 int shmarray_builder_add_empty(shmarray_builder *b, const char *name,
                                const shmarray_array_spec *spec, void **data, size_t *size,
                                char *err, size_t err_len) {

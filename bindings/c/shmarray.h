@@ -515,6 +515,28 @@ int shmarray_builder_add(shmarray_builder *b, const char *name,
                          const shmarray_array_spec *spec,
                          char *err, size_t err_len);
 
+/* Format 1.3 (spec §6.1), from raw buffers as shmarray_builder_add takes
+ * them. shmarray_builder_add_list: a list column; `list` gives its type
+ * (SHMARRAY_TYPE_LIST or LARGE_LIST), length, validity, offsets (length + 1
+ * int32 or int64 entries; offsets[0] may be > 0) and metadata, `values` the
+ * plain one-dimensional array they index (its length at least the last
+ * offset). shmarray_builder_add_dictionary: a dictionary column; `indices`
+ * is an integer array (SHMARRAY_TYPE_INT8..UINT64, its validity the
+ * column's nulls, its metadata the column's) of indices into `values`, a
+ * plain one-dimensional array. Each is stored as its column's record and a
+ * child record, copied and fully validated before the call returns (list
+ * offsets within the values, indices of non-null slots within the
+ * dictionary). Deeper nesting goes through shmarray_builder_add_arrow.
+ * Errors: INVALID_ARGUMENT, NO_SPACE, CLOSED, FORKED; nothing is added. */
+int shmarray_builder_add_list(shmarray_builder *b, const char *name,
+                              const shmarray_array_spec *list,
+                              const shmarray_array_spec *values,
+                              char *err, size_t err_len);
+int shmarray_builder_add_dictionary(shmarray_builder *b, const char *name,
+                                    const shmarray_array_spec *indices,
+                                    const shmarray_array_spec *values,
+                                    char *err, size_t err_len);
+
 /* Space for one array without nulls that the caller fills in place, with
  * no copy: an integer, float, temporal or fixed_size_binary array, N-D
  * allowed (not bool, whose values are bits, nor a variable-length type).

@@ -22,6 +22,7 @@ from ._utf8 import utf32_to_utf8
 # Type codes of spec §6 that the writer produces from NumPy and Python data.
 T_BOOL, T_UTF8, T_LARGE_UTF8, T_BINARY, T_LARGE_BINARY = 1, 13, 14, 15, 16
 T_FIXED_SIZE_BINARY, T_DATE32, T_TIMESTAMP, T_DURATION = 17, 18, 20, 21
+T_LIST, T_LARGE_LIST = 22, 23  # format 1.3
 NUMERIC_CODES = {
     "i1": 2, "u1": 3, "i2": 4, "u2": 5, "i4": 6, "u4": 7, "i8": 8, "u8": 9,
     "f2": 10, "f4": 11, "f8": 12,
@@ -64,8 +65,9 @@ def writing_dir(d) -> str:
 def add_value(lib, handle, col: str, value, field) -> None:
     pa = sys.modules.get("pyarrow")
     nested = _nested(col, value)
-    if nested is not None:  # format 1.3: written through pyarrow's C Data export
-        value, pa = nested
+    if nested is not None:  # format 1.3: a list or dictionary column
+        _add_nested(lib, handle, col, *nested)
+        return
     if pa is not None and isinstance(value, (pa.Array, pa.ChunkedArray)):
         _add_arrow(lib, handle, col, value, field, pa)
         return
@@ -96,52 +98,88 @@ def _add_arrow(lib, handle, col, value, field, pa) -> None:
 
 
 def _nested(col: str, value):
-    """(pyarrow array, pyarrow) for a value stored as a list or dictionary
-    (format 1.3, spec §6.1): a pandas Categorical (or Series of category
-    dtype) becomes a dictionary; a list whose items are lists, tuples or
-    NumPy arrays (ragged rows; None is a null row), or a 1-D object array of
-    such, becomes list<T>. None for anything else. Both need pyarrow, which
-    builds the Arrow array handed to the library."""
-    categorical = type(value).__name__ == "Categorical" or str(getattr(value, "dtype", "")) == "category"
-    rows = None
+    """("dictionary", Categorical) for a pandas Categorical or a Series of
+    category dtype; ("list", rows) for a list whose items are lists, tuples
+    or NumPy arrays (ragged rows; None is a null row), or a 1-D object array
+    of such; None for anything else (format 1.3, spec §6.1)."""
+    if type(value).__name__ == "Categorical":
+        return "dictionary", value
+    if str(getattr(value, "dtype", "")) == "category" and hasattr(value, "array"):
+        return "dictionary", value.array  # a pandas Series: its Categorical
     if isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.dtype.kind == "O"
                                              and value.ndim == 1):
         items = list(value)
         if items and any(isinstance(v, (list, tuple, np.ndarray)) for v in items) and all(
                 v is None or isinstance(v, (list, tuple, np.ndarray)) for v in items):
-            rows = [None if v is None or isinstance(v, np.ndarray) else list(v) for v in items]
-            rows = [v if r is None else r for v, r in zip(items, rows)]
-    if not categorical and rows is None:
-        return None
+            return "list", items
+    return None
+
+
+def _add_nested(lib, handle, col: str, kind: str, value) -> None:
+    """A list or dictionary column through shmarray_builder_add_list /
+    _add_dictionary: the column's spec and its values' spec (any 1-D value
+    create takes). Lists of lists go through pyarrow."""
+    if kind == "dictionary":
+        codes = np.asarray(value.codes)
+        parent, keep = _to_spec(col, np.ma.MaskedArray(codes, mask=codes < 0) if (codes < 0).any() else codes)
+        values, keep2 = _to_spec(col, np.asarray(value.categories))
+        fn = lib.shmarray_builder_add_dictionary
+    else:
+        rows = value
+        if any(isinstance(r, np.ndarray) and r.ndim != 1 for r in rows if r is not None):
+            raise InvalidArgumentError(f"shmarray: invalid argument: column {col!r}: each row of a list "
+                                       "column must be 1-D")
+        given = [r for r in rows if r is not None]
+        if any(isinstance(x, (list, tuple, np.ndarray)) for r in given if not isinstance(r, np.ndarray)
+               for x in r):
+            _add_deeper(lib, handle, col, rows)
+            return
+        values, keep2 = _to_spec(col, _flat_values(col, given))
+        lengths = np.fromiter((0 if r is None else len(r) for r in rows), dtype=np.int64, count=len(rows))
+        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        large = offsets[-1] > np.iinfo(np.int32).max
+        offsets = offsets if large else offsets.astype(np.int32)
+        parent = _lib.ArraySpec()
+        parent.type, parent.length, parent.offsets = (T_LARGE_LIST if large else T_LIST), len(rows), offsets.ctypes.data
+        keep = [offsets]
+        if len(given) < len(rows):
+            bitmap = np.packbits(np.fromiter((r is not None for r in rows), dtype=bool, count=len(rows)),
+                                 bitorder="little")
+            parent.validity = bitmap.ctypes.data
+            keep.append(bitmap)
+        fn = lib.shmarray_builder_add_list
+    err = _lib.err_buffer()
+    _lib.check(fn(handle, encode(col, "array name"), ctypes.byref(parent), ctypes.byref(values), err, len(err)), err)
+    del keep, keep2  # the buffers the specs pointed into lived until the library copied them
+
+
+def _flat_values(col: str, given: list):
+    """The values of every row, one after the other, as create takes a column:
+    NumPy rows concatenated (masked rows keep their nulls), else a list (str,
+    bytes), or numbers with None as masked nulls."""
+    if given and all(isinstance(r, np.ndarray) for r in given):
+        masked = any(isinstance(r, np.ma.MaskedArray) for r in given)
+        return (np.ma.concatenate if masked else np.concatenate)(given)
+    flat = [x for r in given for x in r]
+    if all(x is None or isinstance(x, (str, bytes)) for x in flat):
+        return flat
+    if any(x is None for x in flat):
+        nulls = np.array([x is None for x in flat])
+        data = np.asarray([0 if x is None else x for x in flat])
+        return np.ma.MaskedArray(data, mask=nulls)
+    return np.asarray(flat)
+
+
+def _add_deeper(lib, handle, col: str, rows) -> None:
+    """Rows of rows (list<list<T>>): built by pyarrow, handed over through
+    the Arrow C Data Interface."""
     try:
         import pyarrow as pa
     except ImportError:
-        what = "a pandas Categorical (a dictionary)" if categorical else "ragged rows (a list<T>)"
-        raise InvalidArgumentError(f"shmarray: invalid argument: column {col!r}: storing {what} needs "
-                                   "pyarrow (pip install pyarrow)") from None
-    if categorical:
-        return pa.array(value), pa
-    if any(isinstance(r, np.ndarray) and r.ndim != 1 for r in rows):
-        raise InvalidArgumentError(f"shmarray: invalid argument: column {col!r}: each row of a list "
-                                   "column must be 1-D")
-    given = [r for r in rows if r is not None]
-    if given and all(isinstance(r, np.ndarray) and r.dtype.kind in "biuf" for r in given):
-        # NumPy rows keep their dtype, and masked rows their nulls: one
-        # values array and the offsets, as Arrow lays a list out.
-        masked = any(isinstance(r, np.ma.MaskedArray) for r in given)
-        flat = (np.ma.concatenate if masked else np.concatenate)(given)
-        values = pa.array(np.ma.getdata(flat), mask=np.ma.getmaskarray(flat) if masked else None)
-        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
-        np.cumsum([0 if r is None else len(r) for r in rows], out=offsets[1:])
-        nulls = pa.array([r is None for r in rows]) if len(given) < len(rows) else None
-        if offsets[-1] > np.iinfo(np.int32).max:
-            return pa.LargeListArray.from_arrays(pa.array(offsets), values, mask=nulls), pa
-        return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), values, mask=nulls), pa
-    arr = pa.array(rows)
-    if not (pa.types.is_list(arr.type) or pa.types.is_large_list(arr.type)):
-        raise InvalidArgumentError(f"shmarray: invalid argument: column {col!r}: rows of {arr.type} "
-                                   "are not a list")
-    return arr, pa
+        raise InvalidArgumentError(f"shmarray: invalid argument: column {col!r}: lists of lists need "
+                                   "pyarrow (pip install pyarrow); one level of lists does not") from None
+    _add_arrow(lib, handle, col, pa.array(rows), None, pa)
 
 
 def _release_schema(struct_buf) -> None:

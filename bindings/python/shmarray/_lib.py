@@ -83,6 +83,10 @@ def _declare(lib: ctypes.CDLL) -> None:
                                     ctypes.POINTER(vp)] + err
     lib.shmarray_builder_add.argtypes = [vp, ctypes.c_char_p, ctypes.POINTER(ArraySpec)] + err
     lib.shmarray_builder_add_arrow.argtypes = [vp, ctypes.c_char_p, vp, vp] + err
+    lib.shmarray_builder_add_list.argtypes = [vp, ctypes.c_char_p, ctypes.POINTER(ArraySpec),
+                                              ctypes.POINTER(ArraySpec)] + err
+    lib.shmarray_builder_add_dictionary.argtypes = [vp, ctypes.c_char_p, ctypes.POINTER(ArraySpec),
+                                                    ctypes.POINTER(ArraySpec)] + err
     lib.shmarray_builder_add_empty.argtypes = [vp, ctypes.c_char_p, ctypes.POINTER(ArraySpec),
                                                ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_size_t)] + err
     lib.shmarray_builder_set_metadata.argtypes = [vp, c_char_p_p, c_char_p_p, ctypes.c_size_t] + err
@@ -97,6 +101,7 @@ def _declare(lib: ctypes.CDLL) -> None:
     for fn in ("shmarray_create", "shmarray_builder_add", "shmarray_builder_add_arrow",
                "shmarray_builder_set_metadata", "shmarray_builder_publish",
                "shmarray_builder_add_index", "shmarray_builder_add_empty",
+               "shmarray_builder_add_list", "shmarray_builder_add_dictionary",
                "shmarray_receive", "shmarray_receiver_write", "shmarray_receiver_publish"):
         getattr(lib, fn).restype = ctypes.c_int
 

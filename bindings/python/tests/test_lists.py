@@ -122,3 +122,39 @@ def test_slots_are_checked_without_validation(shm_dir, seg_name):
 
 def test_doctests(run_doctests):
     run_doctests(_lists)
+
+
+def test_without_pyarrow(shm_dir, seg_name):
+    """One level of lists and pandas Categoricals need NumPy only: they go
+    through shmarray_builder_add_list / _add_dictionary."""
+    import subprocess
+    import sys
+    import textwrap
+    pytest.importorskip("pandas")
+    code = textwrap.dedent(f"""
+        import sys
+        sys.modules["pyarrow"] = None  # import pyarrow now fails
+        import numpy as np, pandas as pd, shmarray
+        seg = shmarray.create({seg_name!r}, {{
+            "r": [np.array([1, 2], dtype=np.uint8), None, np.array([], dtype=np.uint8)],
+            "s": [["a", None], [], ["bc"]],
+            "n": [[1, None, 3], [4]][:1] + [[5]] + [None],
+            "c": pd.Categorical(["x", None, "y"]),
+        }}, dir={str(shm_dir)!r})
+        assert seg["r"].values.dtype == np.uint8 and seg["r"].to_pylist() == [[1, 2], None, []]
+        assert seg["s"].to_pylist() == [["a", None], [], ["bc"]], seg["s"].to_pylist()
+        assert seg["n"].to_pylist() == [[1, None, 3], [5], None], seg["n"].to_pylist()
+        c = seg["c"]
+        assert c.indices.dtype == np.int8 and c.to_pylist() == ["x", None, "y"]
+        assert list(c.to_pandas().categories) == ["x", "y"]
+        seg.validate()
+        try:
+            shmarray.create({seg_name!r} + "-deep", {{"d": [[[1]], [[2, 3]]]}}, dir={str(shm_dir)!r})
+        except shmarray.InvalidArgumentError as e:
+            assert "pyarrow" in str(e)
+        else:
+            raise AssertionError("lists of lists without pyarrow")
+        print("ok")
+    """)
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert p.stdout.strip() == "ok", p.stderr
