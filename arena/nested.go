@@ -293,11 +293,11 @@ func rawNode(d format.ArrayDesc, validity, offsets, data []byte) (arrow.ArrayDat
 	n := int(d.Length)
 	bufs := []*memory.Buffer{bitmap(validity, n), memory.NewBufferBytes(data)}
 	if ow := d.Type.OffsetWidth(); ow != 0 {
+		if n == 0 && len(offsets) == 0 {
+			offsets = make([]byte, ow) // an empty array may come without offsets
+		}
 		if uint64(len(offsets)) < uint64(n+1)*uint64(ow) {
 			return nil, fmt.Errorf("%w: %d bytes of offsets, %d values need %d", format.ErrInvalidArgument, len(offsets), n, (n+1)*ow)
-		}
-		if n == 0 && len(offsets) == 0 {
-			offsets = make([]byte, ow)
 		}
 		bufs = []*memory.Buffer{bufs[0], memory.NewBufferBytes(offsets), bufs[1]}
 	} else if need, ok := rawDataBytes(&d); !ok || uint64(len(data)) < need {

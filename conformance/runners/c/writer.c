@@ -6,7 +6,8 @@
  * the case's JSON by `runner cinput`): the segment's name and metadata, and
  * for each array the fields of shmarray_array_spec and its raw buffers. The
  * segment is written through the C ABI (shmarray_create,
- * shmarray_builder_add, shmarray_builder_set_metadata,
+ * shmarray_builder_add, shmarray_builder_add_list and _add_dictionary for
+ * lists and dictionaries of plain values, shmarray_builder_set_metadata,
  * shmarray_builder_publish) into DIR. Prints one line per input:
  * "ok NAME" or "error NAME CODE message". Plain C99 against shmarray.h. */
 #include <inttypes.h>
@@ -88,7 +89,59 @@ static int read_buffer(FILE *f, char **line, size_t *cap, const char *want, char
   return 0;
 }
 
-/* Writes the segment described by one input file; prints the outcome. */
+/* One "array" block of the input: its spec and the buffers it points to. */
+typedef struct {
+  char *name, *tz, *validity, *offsets, *data;
+  int64_t shape[SHMARRAY_MAX_NDIM];
+  meta_list meta;
+  shmarray_array_spec spec;
+} array_in;
+
+static void free_array(array_in *a) {
+  free(a->name);
+  free(a->tz);
+  free(a->validity);
+  free(a->offsets);
+  free(a->data);
+  free_meta(&a->meta);
+  memset(a, 0, sizeof *a);
+}
+
+/* Reads the block whose "array ..." line is in *line:
+ * array x<name> type unit width x<tz> ndim shape... nmeta, then its metadata
+ * and buffers. 0, or -1 on malformed input (a is freed by the caller). */
+static int read_array(FILE *f, char **line, size_t *cap, array_in *a) {
+  char *save, *tok = strtok_r(*line, " \n", &save);
+  if (!tok || strcmp(tok, "array")) return -1;
+  size_t l;
+  a->name = unhex(next(&save), &l);
+  a->spec.type = (uint32_t)strtoul(next(&save), NULL, 10);
+  a->spec.time_unit = (uint32_t)strtoul(next(&save), NULL, 10);
+  a->spec.byte_width = (uint32_t)strtoul(next(&save), NULL, 10);
+  a->tz = unhex(next(&save), &l);
+  a->spec.timezone = a->tz;
+  a->spec.ndim = (uint32_t)strtoul(next(&save), NULL, 10);
+  if (!a->name || !a->tz || a->spec.ndim < 1 || a->spec.ndim > SHMARRAY_MAX_NDIM) return -1;
+  for (uint32_t k = 0; k < a->spec.ndim; k++) a->shape[k] = strtoll(next(&save), NULL, 10);
+  unsigned long nmeta = strtoul(next(&save), NULL, 10);
+  a->spec.length = a->shape[0];
+  if (a->spec.ndim > 1) a->spec.shape = a->shape;
+  if (read_meta(f, line, cap, nmeta, &a->meta) || read_buffer(f, line, cap, "validity", &a->validity) ||
+      read_buffer(f, line, cap, "offsets", &a->offsets) || read_buffer(f, line, cap, "data", &a->data))
+    return -1;
+  a->spec.validity = (const uint8_t *)a->validity;
+  a->spec.offsets = a->offsets;
+  a->spec.data = a->data;
+  a->spec.metadata_keys = (const char *const *)a->meta.keys;
+  a->spec.metadata_values = (const char *const *)a->meta.values;
+  a->spec.metadata_count = a->meta.n;
+  return 0;
+}
+
+/* Writes the segment described by one input file; prints the outcome. A
+ * "nested list" or "nested dictionary" line is followed by two blocks, the
+ * column's (for a dictionary: its indices) and its values', written with
+ * shmarray_builder_add_list / shmarray_builder_add_dictionary. */
 static int write_case(const char *dir, const char *path) {
   char err[512] = "";
   FILE *f = fopen(path, "r");
@@ -119,49 +172,28 @@ static int write_case(const char *dir, const char *path) {
   for (;;) {
     if (getline(&line, &cap, f) < 0) goto done;
     if (strncmp(line, "end", 3) == 0) break;
-    /* array x<name> type unit width x<tz> ndim shape... nmeta */
-    char *save, *tok = strtok_r(line, " \n", &save);
-    if (!tok || strcmp(tok, "array")) goto done;
-    size_t l;
-    char *aname = unhex(next(&save), &l);
-    shmarray_array_spec spec;
-    memset(&spec, 0, sizeof spec);
-    int64_t shape[SHMARRAY_MAX_NDIM];
-    spec.type = (uint32_t)strtoul(next(&save), NULL, 10);
-    spec.time_unit = (uint32_t)strtoul(next(&save), NULL, 10);
-    spec.byte_width = (uint32_t)strtoul(next(&save), NULL, 10);
-    char *tz = unhex(next(&save), &l);
-    spec.timezone = tz;
-    spec.ndim = (uint32_t)strtoul(next(&save), NULL, 10);
-    if (!aname || !tz || spec.ndim < 1 || spec.ndim > SHMARRAY_MAX_NDIM) {
-      free(aname);
-      free(tz);
+    int nested = strncmp(line, "nested list", 11) == 0 ? 1 : strncmp(line, "nested dictionary", 17) == 0 ? 2 : 0;
+    if (nested && getline(&line, &cap, f) < 0) goto done;
+    array_in a, v;
+    memset(&a, 0, sizeof a);
+    memset(&v, 0, sizeof v);
+    int ok = !read_array(f, &line, &cap, &a);
+    if (ok && nested) ok = getline(&line, &cap, f) >= 0 && !read_array(f, &line, &cap, &v);
+    if (ok) {
+      if (nested == 1)
+        rc = shmarray_builder_add_list(b, a.name, &a.spec, &v.spec, err, sizeof err);
+      else if (nested == 2)
+        rc = shmarray_builder_add_dictionary(b, a.name, &a.spec, &v.spec, err, sizeof err);
+      else
+        rc = shmarray_builder_add(b, a.name, &a.spec, err, sizeof err);
+    }
+    free_array(&a);
+    free_array(&v);
+    if (!ok) {
+      rc = SHMARRAY_INTERNAL;
+      err[0] = '\0';
       goto done;
     }
-    for (uint32_t k = 0; k < spec.ndim; k++) shape[k] = strtoll(next(&save), NULL, 10);
-    unsigned long array_meta = strtoul(next(&save), NULL, 10);
-    spec.length = shape[0];
-    if (spec.ndim > 1) spec.shape = shape;
-    meta_list am = {0};
-    char *validity = NULL, *offsets = NULL, *data = NULL;
-    int ok = !read_meta(f, &line, &cap, array_meta, &am) && !read_buffer(f, &line, &cap, "validity", &validity) &&
-             !read_buffer(f, &line, &cap, "offsets", &offsets) && !read_buffer(f, &line, &cap, "data", &data);
-    if (ok) {
-      spec.validity = (const uint8_t *)validity;
-      spec.offsets = offsets;
-      spec.data = data;
-      spec.metadata_keys = (const char *const *)am.keys;
-      spec.metadata_values = (const char *const *)am.values;
-      spec.metadata_count = am.n;
-      rc = shmarray_builder_add(b, aname, &spec, err, sizeof err);
-    }
-    free(aname);
-    free(tz);
-    free(validity);
-    free(offsets);
-    free(data);
-    free_meta(&am);
-    if (!ok) goto done;
     if (rc) goto done;
   }
   if (seg_meta.n) {
