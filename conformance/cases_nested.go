@@ -139,6 +139,17 @@ func nestedInvalidCases() []Invalid {
 			}, true, format.BadType, s},
 		{"child_two_dimensions", "The list's child has ndim 2 (shape [5, 1]).", "§11.2 step 9.2a", "list_int32",
 			func(p *patch) { p.field(1, 9, 1, 2); p.field(1, 112, 8, 1) }, true, format.BadShape, s},
+		{"dictionary_of_dictionary", "The list l becomes a dictionary<int8> (its offsets as its indices) whose values, record 1, are a dictionary.", "§11.2 step 9.2a, §6.1", "list_of_dictionary",
+			func(p *patch) {
+				p.field(0, 8, 1, uint64(format.Dictionary))
+				p.field(0, 187, 1, uint64(format.Int8))
+				p.field(0, 72, 8, p.get64(0, 56))
+				p.field(0, 80, 8, p.get64(0, 64))
+				p.field(0, 56, 8, 0)
+				p.field(0, 64, 8, 0)
+			}, true, format.BadType, s},
+		{"index_on_child", "The list's int32 child carries a hash index (index_kind 1).", "§11.2 step 9.5a, §6.1", "list_int32",
+			func(p *patch) { p.field(1, 184, 1, 1); p.field(1, 185, 1, 4); p.field(1, 186, 1, 4) }, true, format.BadType, s},
 		// §11.2 step 9.5.
 		{"list_data_not_empty", "A list's data buffer is 1 byte (at its validity bitmap's offset).", "§11.2 step 9.5", "list_int32",
 			func(p *patch) { p.field(0, 72, 8, p.get64(0, 40)); p.field(0, 80, 8, 1) }, true, format.BadSize, s},
