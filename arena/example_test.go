@@ -114,3 +114,34 @@ func ExampleReceive() {
 	fmt.Println(x)
 	// Output: [1 2 3]
 }
+
+// Rows of different lengths are a list column (format 1.3): one record for
+// the column, one for its values; each row is a view of the values.
+func ExampleAddLists() {
+	dir, _ := os.MkdirTemp("", "shmarray-example")
+	defer os.RemoveAll(dir)
+
+	b, err := arena.Create("hits", &arena.CreateOptions{Dir: dir})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer b.Close()
+	if err := arena.AddLists(b, "hits", [][]int64{{3, 9}, {}, nil, {4}}); err != nil {
+		log.Fatal(err)
+	}
+	if err := b.Publish(); err != nil {
+		log.Fatal(err)
+	}
+	s, err := arena.Attach("hits", dir)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	arr, err := s.Array("hits")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer arr.Release()
+	fmt.Println(s.TypeName(0), arr, len(s.Columns()), "column,", s.Len(), "records")
+	// Output: list<int64> [[3 9] [] (null) [4]] 1 column, 2 records
+}
