@@ -16,6 +16,9 @@
 //   - decode.go:   structural validation (run at every attach, O(arrays)).
 //   - validate.go: full validation of the data pages (an explicit call).
 //   - index.go:    hash indexes (format 1.1): hash, build, probe, checks.
+//   - nested.go:   lists and dictionaries (format 1.3): columns and their
+//     child records, their Arrow types, the links Encode checks (Decode's
+//     checks are tree in decode.go, full validation's in validate.go).
 //   - encode.go:   building the metadata area and header when sealing.
 //   - arrowtype.go: mapping between format types and Arrow data types.
 package format
