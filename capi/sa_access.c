@@ -24,6 +24,13 @@ int shmarray_describe(const shmarray_segment *seg, size_t index, shmarray_array_
   out->null_count = a->null_count;
   for (int k = 0; k < a->ndim; k++) out->shape[k] = a->shape[k];
   out->metadata_count = a->kv_count;
+  return SHMARRAY_OK;
+}
+
+int shmarray_describe_tree(const shmarray_segment *seg, size_t index, shmarray_tree_info *out) {
+  if (!seg || !out || index >= seg->h.array_count) return SHMARRAY_INVALID_ARGUMENT;
+  const sa_array *a = &seg->arrays[index];
+  memset(out, 0, sizeof *out);
   out->index_type = a->type == SHMARRAY_TYPE_DICTIONARY ? a->dict_index : 0;
   out->is_child = a->is_child;
   out->child = sa_type_nested(a->type) ? a->child : 0;

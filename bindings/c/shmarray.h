@@ -231,18 +231,27 @@ typedef struct shmarray_array_info {
   int64_t null_count;
   int64_t shape[SHMARRAY_MAX_NDIM]; /* shape[0..ndim) */
   size_t metadata_count;            /* key/value pairs of this array */
-  /* Format 1.3 (spec §6.1). */
+} shmarray_array_info;
+
+/* INVALID_ARGUMENT if index >= shmarray_array_count(seg). */
+int shmarray_describe(const shmarray_segment *seg, size_t index,
+                      shmarray_array_info *out);
+
+/* How an array takes part in lists and dictionaries (format 1.3, spec
+ * §6.1); all zero for a plain column. A separate call, so that
+ * shmarray_array_info keeps its size for programs built before 1.3. */
+typedef struct shmarray_tree_info {
   uint32_t index_type; /* dictionary: SHMARRAY_TYPE_INT8..UINT64 of its indices; else 0 */
   int is_child;        /* 1: the values of another record (list values, a
                           dictionary's values), not a column; its name may be "" */
   size_t child;        /* list, large_list, dictionary: the index of its child
                           record (always after it); else 0 */
   size_t parent;       /* is_child: the index of the record naming it; else 0 */
-} shmarray_array_info;
+} shmarray_tree_info;
 
 /* INVALID_ARGUMENT if index >= shmarray_array_count(seg). */
-int shmarray_describe(const shmarray_segment *seg, size_t index,
-                      shmarray_array_info *out);
+int shmarray_describe_tree(const shmarray_segment *seg, size_t index,
+                           shmarray_tree_info *out);
 
 /* Index of the column called `name` (NUL-terminated); NOT_FOUND if none.
  * Children (is_child) are not found by name. */

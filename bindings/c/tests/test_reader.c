@@ -847,10 +847,15 @@ static void test_nested(void) {
   CHECK(rc == SHMARRAY_OK, "attach list_int32: %s", err);
   if (!seg) return;
   shmarray_array_info a, c;
-  CHECK(shmarray_describe(seg, 0, &a) == SHMARRAY_OK && a.type == SHMARRAY_TYPE_LIST && a.child == 1 &&
-            !a.is_child, "the list names record 1");
-  CHECK(shmarray_describe(seg, 1, &c) == SHMARRAY_OK && c.is_child && c.parent == 0 && c.name_length == 0 &&
-            c.type == SHMARRAY_TYPE_INT32, "record 1 is its unnamed child");
+  shmarray_tree_info ta, tc;
+  CHECK(shmarray_describe(seg, 0, &a) == SHMARRAY_OK && shmarray_describe_tree(seg, 0, &ta) == SHMARRAY_OK &&
+            a.type == SHMARRAY_TYPE_LIST && ta.child == 1 && !ta.is_child, "the list names record 1");
+  CHECK(shmarray_describe(seg, 1, &c) == SHMARRAY_OK && shmarray_describe_tree(seg, 1, &tc) == SHMARRAY_OK &&
+            tc.is_child && tc.parent == 0 && c.name_length == 0 && c.type == SHMARRAY_TYPE_INT32,
+        "record 1 is its unnamed child");
+  CHECK(shmarray_describe_tree(seg, 2, &tc) == SHMARRAY_OK && !tc.is_child && tc.child == 0 && tc.index_type == 0,
+        "ids is a plain column");
+  CHECK(shmarray_describe_tree(seg, 3, &tc) == SHMARRAY_INVALID_ARGUMENT, "no record 3");
   size_t i;
   CHECK(shmarray_find_array(seg, "tags", &i) == SHMARRAY_OK && i == 0, "a column is found by name");
   CHECK(shmarray_find_array(seg, "", &i) == SHMARRAY_NOT_FOUND, "a child is not");
@@ -889,8 +894,9 @@ static void test_nested(void) {
   CHECK(rc == SHMARRAY_OK, "attach dictionary_utf8: %s", err);
   if (!seg) return;
   int64_t v = 0;
-  CHECK(shmarray_describe(seg, 0, &a) == SHMARRAY_OK && a.type == SHMARRAY_TYPE_DICTIONARY &&
-            a.index_type == SHMARRAY_TYPE_INT8, "an int8 dictionary");
+  CHECK(shmarray_describe(seg, 0, &a) == SHMARRAY_OK && shmarray_describe_tree(seg, 0, &ta) == SHMARRAY_OK &&
+            a.type == SHMARRAY_TYPE_DICTIONARY && ta.index_type == SHMARRAY_TYPE_INT8 && ta.child == 1,
+        "an int8 dictionary");
   CHECK(shmarray_dictionary_slot(seg, 0, 1, &v, err, sizeof err) == SHMARRAY_OK && v == 2, "slot 1 is GOOG (2)");
   CHECK(shmarray_dictionary_slot(seg, 0, 2, &v, err, sizeof err) == SHMARRAY_OK && v == -1, "slot 2 is null");
   rc = shmarray_export_array(seg, 0, &arr, &sch, err, sizeof err);

@@ -41,8 +41,8 @@ def read_python(name: str, d: str) -> str:
             for col in seg.columns:
                 seg.info(col)
                 v = seg[col]
-                if isinstance(v, shmarray.StringColumn):
-                    v.to_pylist()
+                if isinstance(v, (shmarray.StringColumn, shmarray.ListColumn, shmarray.DictionaryColumn)):
+                    v.to_pylist()  # lists and dictionaries: every slot through the C core's checks
                     repr(v)
                     if len(v):
                         v[-1]

@@ -131,13 +131,13 @@ def test_create_attach_compare(cli, tmp_path, shm_dir, fmt):
 
 
 def test_create_from_pyarrow_dictionary_parquet(cli, tmp_path, shm_dir):
-    """A categorical (dictionary) column is stored as plain strings."""
+    """A categorical (dictionary) column stays dictionary-encoded (format 1.3)."""
     words = pa.array(["red", "green", None, "blue"] * 250).dictionary_encode()
     path = tmp_path / "cat.parquet"
     pq.write_table(pa.table({"color": words}), path)
     run(cli, "create", "cat", "--from", path, "--dir", shm_dir)
     with shmarray.attach("cat", dir=shm_dir) as seg:
-        assert seg.info("color").type == "utf8"
+        assert seg.info("color").type == "dictionary"
         assert seg["color"].to_pylist() == words.dictionary_decode().to_pylist()
 
 

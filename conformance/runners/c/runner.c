@@ -57,11 +57,6 @@ static unsigned elem_width(const shmarray_array_info *a) {
   case SHMARRAY_TYPE_INT32: case SHMARRAY_TYPE_UINT32: case SHMARRAY_TYPE_FLOAT32:
   case SHMARRAY_TYPE_DATE32: return 4;
   case SHMARRAY_TYPE_FIXED_SIZE_BINARY: return a->byte_width;
-  case SHMARRAY_TYPE_DICTIONARY: { /* the indices */
-    shmarray_array_info ix = *a;
-    ix.type = a->index_type;
-    return elem_width(&ix);
-  }
   default: return 8;
   }
 }
@@ -88,7 +83,7 @@ static void put_elem(const shmarray_array_info *a, const shmarray_view *v, uint6
 
 static int bit(const uint8_t *bm, uint64_t i) { return (bm[i >> 3] >> (i & 7)) & 1; }
 
-static void dump_values(const shmarray_array_info *a, const shmarray_view *v) {
+static void dump_values(const shmarray_array_info *a, uint32_t index_type, const shmarray_view *v) {
   uint64_t row = 1;
   for (uint32_t k = 1; k < a->ndim; k++) row *= (uint64_t)a->shape[k];
   for (int64_t i = 0; i < a->length; i++) {
@@ -109,7 +104,7 @@ static void dump_values(const shmarray_array_info *a, const shmarray_view *v) {
     }
     case SHMARRAY_TYPE_DICTIONARY: { /* its index */
       shmarray_array_info ix = *a;
-      ix.type = a->index_type;
+      ix.type = index_type;
       put_elem(&ix, v, (uint64_t)i);
       break;
     }
@@ -164,14 +159,16 @@ static void put_metadata(shmarray_segment *seg, size_t owner) {
 static size_t dump_order(shmarray_segment *seg, size_t count, size_t *order, size_t *pos) {
   size_t k = 0;
   for (size_t i = 0; i < count; i++) {
-    shmarray_array_info a;
-    if (shmarray_describe(seg, i, &a) != SHMARRAY_OK || a.is_child) continue;
+    shmarray_tree_info t;
+    if (shmarray_describe_tree(seg, i, &t) != SHMARRAY_OK || t.is_child) continue;
     for (size_t j = i;;) {
       pos[j] = k;
       order[k++] = j;
       shmarray_array_info c;
-      if (shmarray_describe(seg, j, &c) != SHMARRAY_OK || c.type < SHMARRAY_TYPE_LIST) break;
-      j = c.child;
+      if (shmarray_describe(seg, j, &c) != SHMARRAY_OK || shmarray_describe_tree(seg, j, &t) != SHMARRAY_OK ||
+          c.type < SHMARRAY_TYPE_LIST)
+        break;
+      j = t.child;
     }
   }
   return k;
@@ -206,18 +203,19 @@ static void run(const char *dir, const char *name) {
   for (size_t k = 0; k < count; k++) {
     size_t i = order[k];
     shmarray_array_info a;
+    shmarray_tree_info t;
     shmarray_view v;
-    if (shmarray_describe(seg, i, &a) != SHMARRAY_OK || shmarray_array_view(seg, i, &v) != SHMARRAY_OK ||
-        a.type < 1 || a.type > 24) {
+    if (shmarray_describe(seg, i, &a) != SHMARRAY_OK || shmarray_describe_tree(seg, i, &t) != SHMARRAY_OK ||
+        shmarray_array_view(seg, i, &v) != SHMARRAY_OK || a.type < 1 || a.type > 24) {
       puts("error INTERNAL dump describe or view failed");
       break;
     }
     printf("array %zu ", k);
     put_text(a.name, a.name_length);
     printf(" type=%s", type_names[a.type]);
-    if (a.type == SHMARRAY_TYPE_DICTIONARY) printf(" index=%s", type_names[a.index_type]);
-    if (a.type >= SHMARRAY_TYPE_LIST) printf(" child=%zu", pos[a.child]);
-    if (a.is_child) printf(" parent=%zu", pos[a.parent]);
+    if (a.type == SHMARRAY_TYPE_DICTIONARY) printf(" index=%s", type_names[t.index_type]);
+    if (a.type >= SHMARRAY_TYPE_LIST) printf(" child=%zu", pos[t.child]);
+    if (t.is_child) printf(" parent=%zu", pos[t.parent]);
     if (a.type == SHMARRAY_TYPE_TIMESTAMP || a.type == SHMARRAY_TYPE_DURATION)
       printf(" unit=%s", a.time_unit < 4 ? unit_names[a.time_unit] : "?");
     if (a.type == SHMARRAY_TYPE_TIMESTAMP) {
@@ -229,7 +227,7 @@ static void run(const char *dir, const char *name) {
     for (uint32_t k = 0; k < a.ndim; k++) printf("%s%" PRId64, k ? "," : "", a.shape[k]);
     printf(" nulls=%" PRId64 " metadata=%zu\n", a.null_count, a.metadata_count);
     put_metadata(seg, i);
-    dump_values(&a, &v);
+    dump_values(&a, t.index_type, &v);
   }
   free(order);
   free(pos);

@@ -168,12 +168,8 @@ def read_mmap(path: str) -> list:
 _lib = None
 
 
-class _Info(ctypes.Structure):  # shmarray_array_info
-    _fields_ = [("name", ctypes.c_char_p), ("name_length", ctypes.c_size_t), ("type", ctypes.c_uint32),
-                ("time_unit", ctypes.c_uint32), ("byte_width", ctypes.c_uint32), ("ndim", ctypes.c_uint32),
-                ("timezone", ctypes.c_char_p), ("length", ctypes.c_int64), ("null_count", ctypes.c_int64),
-                ("shape", ctypes.c_int64 * 8), ("metadata_count", ctypes.c_size_t),
-                ("index_type", ctypes.c_uint32), ("is_child", ctypes.c_int), ("child", ctypes.c_size_t),
+class _Tree(ctypes.Structure):  # shmarray_tree_info (format 1.3)
+    _fields_ = [("index_type", ctypes.c_uint32), ("is_child", ctypes.c_int), ("child", ctypes.c_size_t),
                 ("parent", ctypes.c_size_t)]
 
 
@@ -194,8 +190,8 @@ def _load():
         lib.shmarray_metadata.argtypes = [vp, sz, sz, ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ctypes.c_char_p)]
         lib.shmarray_metadata.restype = ctypes.c_int
         lib.shmarray_error_name.argtypes, lib.shmarray_error_name.restype = [ctypes.c_int], ctypes.c_char_p
-        lib.shmarray_describe.argtypes = [vp, sz, ctypes.POINTER(_Info)]
-        lib.shmarray_describe.restype = ctypes.c_int
+        lib.shmarray_describe_tree.argtypes = [vp, sz, ctypes.POINTER(_Tree)]
+        lib.shmarray_describe_tree.restype = ctypes.c_int
         _lib = lib
     return _lib
 
@@ -220,8 +216,8 @@ def read_cdata(dir_: str, name: str) -> list:
         lines += [f"metadata {arrowdump.text(k)} {arrowdump.text(v)}" for k, v in seg_md]
         k = 0
         for i in range(count):
-            info = _Info()
-            if lib.shmarray_describe(seg, i, ctypes.byref(info)) or info.is_child:
+            tree = _Tree()
+            if lib.shmarray_describe_tree(seg, i, ctypes.byref(tree)) or tree.is_child:
                 continue  # a list's or dictionary's child: exported with its parent
             schema = ctypes.create_string_buffer(72)  # struct ArrowSchema
             array = ctypes.create_string_buffer(80)   # struct ArrowArray
