@@ -453,6 +453,23 @@ func TestReplaceRefusesWhatIsNotASegment(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "dear diary, this is not a segment", string(raw))
 	assert.Equal(t, []string{"notes"}, filesIn(t, dir))
+
+	// Nor a symbolic link, whose target is never touched.
+	elsewhere := tempDir(t)
+	target := filepath.Join(elsewhere, "target")
+	writeFile(t, elsewhere, "target", []byte("precious"))
+	require.NoError(t, os.Symlink(target, filepath.Join(dir, "link")))
+	b, err = arena.Create("link", &arena.CreateOptions{Dir: dir, Replace: true})
+	require.NoError(t, err)
+	require.NoError(t, arena.AddSlice(b, "v", []int64{1}))
+	err = b.Publish()
+	assert.Equal(t, format.NotASegment, format.CodeOf(err), "%v", err)
+	raw, err = os.ReadFile(target)
+	require.NoError(t, err)
+	assert.Equal(t, "precious", string(raw))
+	fi, err := os.Lstat(filepath.Join(dir, "link"))
+	require.NoError(t, err)
+	assert.Equal(t, os.ModeSymlink, fi.Mode().Type(), "the link is still there")
 }
 
 // TestReplaceWaitsForTheLockBoundedly: a replacer stuck while holding the
