@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -769,4 +770,32 @@ func TestUnlinkAndGCWithVersions(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, removed)
 	require.NoError(t, arena.Unlink("d", dir))
+}
+
+// TestReplaceOfOlderAndLastVersions: replacing a file of format 1.0 (no
+// identity, version 0) publishes version 1; a file of version 2^64-1 has
+// no next version and is left alone.
+func TestReplaceOfOlderAndLastVersions(t *testing.T) {
+	dir := tempDir(t)
+	noLeaks(t, dir)
+	vectors := filepath.Join("..", "conformance", "vectors", "v1", "valid")
+	for _, tc := range []struct{ vector, name string }{{"spec_example.shm", "old"}, {"identity_max_version.shm", "last"}} {
+		raw, err := os.ReadFile(filepath.Join(vectors, tc.vector))
+		require.NoError(t, err)
+		writeFile(t, dir, tc.name, raw)
+	}
+	_, v := publishInts(t, "old", dir, arena.CreateOptions{Replace: true}, 1)
+	assert.Equal(t, uint64(1), v, "a 1.0 file counts as version 0")
+
+	b, err := arena.Create("last", &arena.CreateOptions{Dir: dir, Replace: true})
+	require.NoError(t, err)
+	require.NoError(t, arena.AddSlice(b, "v", []int64{1}))
+	err = b.Publish()
+	assert.Equal(t, format.InvalidArgument, format.CodeOf(err), "%v", err)
+	assert.Contains(t, err.Error(), "holds version 18446744073709551615, the last a version number can say")
+	s, err := arena.Attach("last", dir)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(math.MaxUint64), s.Version(), "left alone")
+	require.NoError(t, s.Close())
+	assert.ElementsMatch(t, []string{"old", "last"}, filesIn(t, dir))
 }
