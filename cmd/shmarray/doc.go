@@ -3,7 +3,7 @@
 // and removes them.
 //
 //	shmarray create prices --from prices.parquet   # Arrow IPC, Parquet, CSV or .npy in
-//	shmarray create prices --from new.csv --replace  # its next version, atomically
+//	shmarray create prices --from p.csv --replace  # its next version, atomically
 //	shmarray ls                                    # what is there, versions, who made it
 //	shmarray info prices                           # version, arrays, types, shapes, metadata
 //	shmarray head prices -n 5                      # the first rows as a table
