@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"time"
@@ -46,6 +47,14 @@ func newSegmentID() format.ID {
 // name holds, published by rename over it. Called with mu held, after seal.
 func (b *Builder) publishVersion() error {
 	replace := b.opts.Replace || b.opts.ReplaceIf != nil
+	// The writer locks its own file before it gives it the name, and keeps
+	// the lock until release closes the descriptor: a replacer that finds
+	// the file under the name waits until this writer has verified that
+	// the name holds it, instead of replacing it in between. No one else
+	// knows the file yet, so the lock is free.
+	if err := unix.Flock(b.fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return osError("lock", b.name, b.path, err)
+	}
 	for {
 		// Without replace the name is linked, never replacing (EEXIST if
 		// it is taken): no need to look at what it holds.
@@ -104,6 +113,9 @@ func (b *Builder) replaceLocked(cur int, old fileID) (done bool, err error) {
 	}
 	if want := b.opts.ReplaceIf; want != nil && h.ID != *want {
 		return false, fmt.Errorf("%w: segment %q: replace_if names id %s, the name holds version %d (id %s) now", format.ErrStale, b.name, *want, h.Version, h.ID)
+	}
+	if h.Version == math.MaxUint64 {
+		return false, fmt.Errorf("%w: segment %q holds version %d, the last a version number can say; nothing was published (unlink it, then publish anew: the next is version 1)", format.ErrInvalidArgument, b.name, h.Version)
 	}
 	if err := b.stamp(newSegmentID(), h.Version+1); err != nil {
 		return false, err

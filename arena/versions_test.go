@@ -2,6 +2,7 @@ package arena_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -124,10 +125,68 @@ func TestPinnedAttach(t *testing.T) {
 	_, err = arena.AttachWith("pinned", &arena.AttachOptions{Dir: dir, Pin: &arena.Pin{ID: id1, Version: 1}})
 	assert.Equal(t, format.Stale, format.CodeOf(err), "%v", err)
 	assert.EqualError(t, err, `shmarray: stale version: segment "pinned": wanted version 1 (id `+id1.String()+`), the name holds version 2 (id `+id2.String()+`) now (attach by name to follow the latest)`)
+	assert.ErrorIs(t, err, format.ErrStale)
 	assert.NotErrorIs(t, err, format.ErrInvalidSegment)
 
 	require.NoError(t, arena.Unlink("pinned", dir))
 	_, err = arena.AttachWith("pinned", &arena.AttachOptions{Dir: dir, Pin: &arena.Pin{ID: id2, Version: 2}})
 	assert.Equal(t, format.Stale, format.CodeOf(err), "%v", err)
 	assert.EqualError(t, err, `shmarray: stale version: segment "pinned": wanted version 2 (id `+id2.String()+`), no segment has that name now`)
+}
+
+// TestUnlinkVersion: unlink-on-exit removes only the version its creator
+// published (spec §10.5).
+func TestUnlinkVersion(t *testing.T) {
+	dir := tempDir(t)
+	noLeaks(t, dir)
+	id1, _ := publishInts(t, "mine", dir, arena.CreateOptions{}, 1)
+	id2, _ := publishInts(t, "mine", dir, arena.CreateOptions{Replace: true}, 2)
+	err := arena.UnlinkVersion("mine", dir, id1)
+	assert.Equal(t, format.Stale, format.CodeOf(err), "%v", err)
+	assert.EqualError(t, err, `shmarray: stale version: segment "mine": unlink names id `+id1.String()+`, the name holds version 2 (id `+id2.String()+`) now; nothing was removed`)
+	assert.Equal(t, []string{"mine"}, filesIn(t, dir))
+
+	require.NoError(t, arena.UnlinkVersion("mine", dir, id2))
+	assert.Empty(t, filesIn(t, dir))
+	err = arena.UnlinkVersion("mine", dir, id2)
+	assert.Equal(t, format.Stale, format.CodeOf(err), "%v", err)
+	assert.EqualError(t, err, `shmarray: stale version: segment "mine": unlink names id `+id2.String()+`, no segment has that name now`)
+
+	writeFile(t, dir, "notes", []byte("not a segment at all"))
+	assert.Equal(t, format.NotASegment, format.CodeOf(arena.UnlinkVersion("notes", dir, id2)))
+}
+
+// TestPublishFile: the descriptor PublishFile hands out is the very file
+// published (even once a newer version replaced it), and it does not hold
+// the writer's lock: the next replace goes through while it is open.
+func TestPublishFile(t *testing.T) {
+	dir := tempDir(t)
+	noLeaks(t, dir)
+	b, err := arena.Create("kept", &arena.CreateOptions{Dir: dir, Replace: true})
+	require.NoError(t, err)
+	require.NoError(t, arena.AddSlice(b, "v", []int64{1, 2}))
+	f, err := b.PublishFile()
+	require.NoError(t, err)
+	defer f.Close()
+	id1 := b.ID()
+
+	defer arena.SetLockTimeout(time.Second)()
+	_, v := publishInts(t, "kept", dir, arena.CreateOptions{Replace: true}, 3)
+	assert.Equal(t, uint64(2), v, "the kept descriptor holds no lock")
+
+	raw := make([]byte, format.HeaderSizeID)
+	_, err = f.ReadAt(raw, 0)
+	require.NoError(t, err)
+	h, err := format.ReadHeader(raw)
+	require.NoError(t, err)
+	assert.Equal(t, id1, h.ID, "the descriptor is the version published, not the name's")
+	assert.Equal(t, uint64(1), h.Version)
+
+	b, err = arena.Create("kept2", &arena.CreateOptions{Dir: dir})
+	require.NoError(t, err)
+	require.NoError(t, arena.AddSlice(b, "v", []int64{1}))
+	publishInts(t, "kept2", dir, arena.CreateOptions{}, 9)
+	f2, err := b.PublishFile()
+	assert.Equal(t, format.Exists, format.CodeOf(err), "%v", err)
+	assert.Nil(t, f2)
 }

@@ -71,6 +71,11 @@ def _element_tokens(info, data: np.ndarray) -> list:
     return [str(v) for v in flat.tolist()]
 
 
+def identity_line(seg) -> str:
+    """The dump's identity line: seg.id (32 lowercase hex digits) and seg.version."""
+    return f"identity {seg.id} {seg.version}"
+
+
 def _value_lines(k: int, info, value, parent=None) -> list:
     """Dump lines of one column value and (format 1.3) its children, from
     place k in the dump order; returns (lines, next place)."""
@@ -118,7 +123,7 @@ def _value_lines(k: int, info, value, parent=None) -> list:
 
 
 def numpy_lines(seg) -> list:
-    lines = [f"segment arrays=? metadata={len(seg.metadata)}"]
+    lines = [f"segment arrays=? metadata={len(seg.metadata)}", identity_line(seg)]
     lines += [f"metadata {text(k)} {text(v)}" for k, v in seg.metadata.items()]
     k = 0
     for name in seg.columns:
@@ -141,7 +146,7 @@ def arrow_lines(seg) -> list:
     else:
         seg_md = list(seg.metadata.items())
         cols = [(n, seg.column_to_arrow(n), list(seg.info(n).metadata.items())) for n in seg.columns]
-    lines = [f"segment arrays={len(cols)} metadata={len(seg_md)}"]
+    lines = [f"segment arrays={len(cols)} metadata={len(seg_md)}", identity_line(seg)]
     lines += [f"metadata {text(k)} {text(v)}" for k, v in seg_md]
     k = 0
     for name, arr, md in cols:
