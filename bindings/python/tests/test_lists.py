@@ -158,3 +158,14 @@ def test_without_pyarrow(shm_dir, seg_name):
     """)
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert p.stdout.strip() == "ok", p.stderr
+
+
+def test_builder_adds_lists(shm_dir, seg_name):
+    with shmarray.Builder(seg_name, dir=shm_dir) as b:
+        b.add("rows", [[1, 2], [3]])
+        b.add("cat", pa.array(["x", "x", "y"]).dictionary_encode())
+        seg = b.publish()
+    with seg:
+        assert seg.columns == ["rows", "cat"]
+        assert seg["rows"].to_pylist() == [[1, 2], [3]]
+        assert seg["cat"].to_pylist() == ["x", "x", "y"]
