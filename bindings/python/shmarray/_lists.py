@@ -176,13 +176,20 @@ class DictionaryColumn(collections.abc.Sequence):
         return None if k < 0 else self.dictionary[k]
 
     def codes(self) -> np.ndarray:
-        """The index of every slot as int64, -1 where the slot is null, each
-        checked against the dictionary's length (OutOfBoundsError)."""
-        h, i = self._seg._h, self._d.index
-        return np.fromiter((h.dictionary_slot(i, s) for s in range(len(self))), dtype=np.int64, count=len(self))
+        """The index of every slot as int64, -1 where the slot is null. The
+        record is fully validated once first by the C core (every index
+        inside the dictionary, spec §11.3: OutOfBoundsError otherwise)."""
+        self._seg._h.validate(self._d.index)
+        ix = self.indices
+        codes = np.ma.getdata(ix).astype(np.int64)
+        if isinstance(ix, np.ma.MaskedArray):
+            codes[np.ma.getmaskarray(ix)] = -1
+        return codes
 
     def to_pylist(self) -> list:
-        return [_py(v) for v in self]
+        values = self.dictionary
+        flat = values.tolist() if isinstance(values, np.ndarray) else values.to_pylist()
+        return [None if k < 0 else flat[k] for k in self.codes().tolist()]
 
     def to_pandas(self):
         """A ``pandas.Categorical`` (codes and categories, copied): slots whose
