@@ -100,8 +100,9 @@ def _add_arrow(lib, handle, col, value, field, pa) -> None:
 def _nested(col: str, value):
     """("dictionary", Categorical) for a pandas Categorical or a Series of
     category dtype; ("list", rows) for a list whose items are lists, tuples
-    or NumPy arrays (ragged rows; None is a null row), or a 1-D object array
-    of such; None for anything else (format 1.3, spec §6.1)."""
+    or NumPy arrays (None is a null row), or a 1-D object array of such,
+    unless they are Python lists of one length (a 2-D array, as NumPy
+    makes it); None for anything else (format 1.3, spec §6.1)."""
     if type(value).__name__ == "Categorical":
         return "dictionary", value
     if str(getattr(value, "dtype", "")) == "category" and hasattr(value, "array"):
@@ -111,8 +112,21 @@ def _nested(col: str, value):
         items = list(value)
         if items and any(isinstance(v, (list, tuple, np.ndarray)) for v in items) and all(
                 v is None or isinstance(v, (list, tuple, np.ndarray)) for v in items):
+            # Python lists of one length stay what NumPy makes of them, a
+            # 2-D array; rows of different lengths, None rows or NumPy rows
+            # make a list column.
+            if all(isinstance(v, (list, tuple)) for v in items) and _rectangular(items):
+                return None
             return "list", items
     return None
+
+
+def _rectangular(rows: list) -> bool:
+    """Whether NumPy makes an N-D array of numbers of rows."""
+    try:
+        return np.asarray(rows).dtype.kind in "biuf"  # numbers: a 2-D array; text rows stay lists
+    except (ValueError, OverflowError):
+        return False
 
 
 def _add_nested(lib, handle, col: str, kind: str, value) -> None:

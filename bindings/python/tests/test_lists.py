@@ -169,3 +169,16 @@ def test_builder_adds_lists(shm_dir, seg_name):
         assert seg.columns == ["rows", "cat"]
         assert seg["rows"].to_pylist() == [[1, 2], [3]]
         assert seg["cat"].to_pylist() == ["x", "x", "y"]
+
+
+def test_rectangular_python_lists_stay_two_dimensional(shm_dir, seg_name):
+    with shmarray.create(seg_name, {"m": [[1, 2], [3, 4]], "r": [[1, 2], [3]],
+                                    "a": [np.array([1, 2]), np.array([3, 4])]}, dir=shm_dir) as seg:
+        assert isinstance(seg["m"], np.ndarray) and seg["m"].shape == (2, 2)
+        assert isinstance(seg["r"], shmarray.ListColumn)
+        assert isinstance(seg["a"], shmarray.ListColumn)  # NumPy rows: a list column
+
+
+def test_text_rows_are_lists(shm_dir, seg_name):
+    with shmarray.create(seg_name, {"t": [["a", "b"], ["c", None]]}, dir=shm_dir) as seg:
+        assert seg["t"].to_pylist() == [["a", "b"], ["c", None]]
