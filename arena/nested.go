@@ -240,6 +240,9 @@ func (b *Builder) AddListBuffers(list format.ArrayDesc, validity, offsets []byte
 	}
 	defer child.Release()
 	n := int(list.Length)
+	if err := shortBitmap(validity, n); err != nil {
+		return format.Wrapf(err, "array %q", list.Name)
+	}
 	if uint64(len(offsets)) < uint64(n+1)*uint64(w) {
 		return fmt.Errorf("%w: array %q: %d bytes of offsets, %d slots need %d", format.ErrInvalidArgument, list.Name, len(offsets), n, (n+1)*w)
 	}
@@ -269,6 +272,9 @@ func (b *Builder) AddDictionaryBuffers(indices format.ArrayDesc, validity, data 
 	}
 	defer dict.Release()
 	n := int(indices.Length)
+	if err := shortBitmap(validity, n); err != nil {
+		return format.Wrapf(err, "array %q", indices.Name)
+	}
 	if need := uint64(n) * uint64(indices.Type.Width()); uint64(len(data)) < need {
 		return fmt.Errorf("%w: array %q: %d bytes of indices, %d slots need %d", format.ErrInvalidArgument, indices.Name, len(data), n, need)
 	}
@@ -291,6 +297,9 @@ func rawNode(d format.ArrayDesc, validity, offsets, data []byte) (arrow.ArrayDat
 		return nil, fmt.Errorf("%w: a %s of %d dimensions cannot be the values of a list or dictionary here", format.ErrInvalidArgument, d.Type, len(d.Shape))
 	}
 	n := int(d.Length)
+	if err := shortBitmap(validity, n); err != nil {
+		return nil, err
+	}
 	bufs := []*memory.Buffer{bitmap(validity, n), memory.NewBufferBytes(data)}
 	if ow := d.Type.OffsetWidth(); ow != 0 {
 		if n == 0 && len(offsets) == 0 {
@@ -313,6 +322,14 @@ func rawDataBytes(d *format.ArrayDesc) (uint64, bool) {
 	}
 	hi, lo := bits.Mul64(uint64(d.Length), uint64(d.ElemWidth()))
 	return lo, hi == 0
+}
+
+// shortBitmap refuses a validity bitmap too short for n slots.
+func shortBitmap(validity []byte, n int) error {
+	if validity != nil && uint64(len(validity)) < bitmapBytes(uint64(n)) {
+		return fmt.Errorf("%w: validity buffer has %d bytes, %d slots need %d", format.ErrInvalidArgument, len(validity), n, bitmapBytes(uint64(n)))
+	}
+	return nil
 }
 
 func bitmap(validity []byte, n int) *memory.Buffer {

@@ -181,3 +181,49 @@ func TestNestedRefused(t *testing.T) {
 	assert.Equal(t, 2, s.Len())
 	require.NoError(t, s.Validate())
 }
+
+// TestNestedFromBuffers: AddListBuffers and AddDictionaryBuffers (the C
+// ABI's raw path) rebase offsets that start above 0 and refuse short or
+// inconsistent buffers with INVALID_ARGUMENT.
+func TestNestedFromBuffers(t *testing.T) {
+	dir := tempDir(t)
+	b, err := arena.Create("raw", &arena.CreateOptions{Dir: dir})
+	require.NoError(t, err)
+	defer b.Close()
+	i64 := func(v ...int64) []byte { return arrow.Int64Traits.CastToBytes(v) }
+	i32 := func(v ...int32) []byte { return arrow.Int32Traits.CastToBytes(v) }
+	values := format.ArrayDesc{DType: format.DType{Type: format.Int64}, Length: 4}
+	list := format.ArrayDesc{Name: "l", DType: format.DType{Type: format.List}, Length: 2}
+	// Offsets from 1: rows [20, 30] and [40].
+	require.NoError(t, b.AddListBuffers(list, nil, i32(1, 3, 4), values, nil, nil, i64(10, 20, 30, 40)))
+	idx := format.ArrayDesc{Name: "d", DType: format.DType{Type: format.Uint8}, Length: 3}
+	words := format.ArrayDesc{DType: format.DType{Type: format.Utf8}, Length: 2}
+	require.NoError(t, b.AddDictionaryBuffers(idx, []byte{0b101}, []byte{1, 9, 0}, words, nil, i32(0, 1, 3), []byte("xyz")))
+	for _, tc := range []struct {
+		name string
+		err  error
+	}{
+		{"offsets past the values", b.AddListBuffers(format.ArrayDesc{Name: "x", DType: format.DType{Type: format.List}, Length: 1}, nil, i32(0, 5), values, nil, nil, i64(1, 2, 3, 4))},
+		{"short offsets", b.AddListBuffers(format.ArrayDesc{Name: "y", DType: format.DType{Type: format.List}, Length: 2}, nil, i32(0, 1), values, nil, nil, i64(1, 2, 3, 4))},
+		{"short bitmap", b.AddListBuffers(format.ArrayDesc{Name: "z", DType: format.DType{Type: format.LargeList}, Length: 9}, []byte{1}, i64(0, 0, 0, 0, 0, 0, 0, 0, 0, 0), values, nil, nil, i64(1, 2, 3, 4))},
+		{"index past the dictionary", b.AddDictionaryBuffers(format.ArrayDesc{Name: "w", DType: format.DType{Type: format.Int8}, Length: 1}, nil, []byte{2}, words, nil, i32(0, 1, 3), []byte("xyz"))},
+		{"float indices", b.AddDictionaryBuffers(format.ArrayDesc{Name: "v", DType: format.DType{Type: format.Float32}, Length: 0}, nil, nil, words, nil, i32(0, 1, 3), []byte("xyz"))},
+	} {
+		assert.ErrorIs(t, tc.err, format.ErrInvalidArgument, tc.name)
+	}
+	require.NoError(t, b.Publish())
+	s, err := arena.Attach("raw", dir)
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.Validate())
+	l, err := s.Array("l")
+	require.NoError(t, err)
+	defer l.Release()
+	assert.Equal(t, "[[20 30] [40]]", fmt.Sprint(l))
+	d, err := s.Array("d")
+	require.NoError(t, err)
+	defer d.Release()
+	assert.Equal(t, `{ dictionary: ["x" "yz"]
+  indices: [1 (null) 0] }`, fmt.Sprint(d))
+	assert.Equal(t, 4, s.Len(), "two columns and their children, nothing of the refused ones")
+}
