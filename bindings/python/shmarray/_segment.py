@@ -149,6 +149,12 @@ class Segment(collections.abc.Mapping):
       bytes when it converts one item to ``bytes``; the stored bytes stay);
     * utf8, large_utf8, binary, large_binary: a :class:`StringColumn`,
       zero-copy over the offsets and data buffers;
+    * list, large_list (format 1.3): a :class:`ListColumn`, whose row ``i``
+      is a zero-copy view of its values (``.offsets``, ``.values``);
+      dictionary: a :class:`DictionaryColumn` (``.indices`` into
+      ``.dictionary``; ``to_pandas()`` is a ``pandas.Categorical``). Their
+      values are records of the segment that are not columns: ``columns``,
+      iteration and ``len`` show columns only;
     * bool and date32, which NumPy cannot view in place (the format stores
       bits, and 32-bit days): a read-only ``numpy.bool_`` /
       ``datetime64[D]`` array, computed at the first access and shared by
