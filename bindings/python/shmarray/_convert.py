@@ -47,7 +47,21 @@ def encode(s: str, what: str) -> bytes:
         raise InvalidArgumentError(f"shmarray: invalid argument: {what} must be a str, not {type(s).__name__}")
     if "\x00" in s:
         raise InvalidArgumentError(f"shmarray: invalid argument: {what} {s!r} contains a NUL character")
+    if what == "segment name":
+        check_segment_name(s)
     return s.encode("utf-8", "surrogatepass")
+
+
+def check_segment_name(name) -> None:
+    """Name the first character of a segment name that is not ASCII as the
+    user typed it. The rule itself (spec §2.1) is the core's and Go's; their
+    messages name the offending byte of the UTF-8 ('\xe2' for '€')."""
+    if isinstance(name, str) and not name.isascii():
+        i, c = next((i, c) for i, c in enumerate(name) if not c.isascii())
+        raise InvalidArgumentError(
+            f"shmarray: invalid argument: segment name {name!r} has the character {c!r} (U+{ord(c):04X}) at "
+            f"{i}, which is not ASCII; use only letters, digits, '.', '_' and '-' (array names may be any "
+            "UTF-8)")
 
 
 def writing_dir(d) -> str:
@@ -110,7 +124,15 @@ def _to_spec(col: str, value):
     elif isinstance(value, (list, tuple)):
         if all(v is None or isinstance(v, (str, bytes)) for v in value):
             return _strings_spec(col, value)
-        value = np.asarray(value)
+        _check_items(col, value, "list")
+        try:
+            value = np.asarray(value)
+        except ValueError:  # NumPy's "inhomogeneous shape": rows of unequal length
+            raise InvalidArgumentError(
+                f"shmarray: invalid argument: column {col!r} is a list of lists of unequal lengths (ragged); "
+                "a segment holds flat columns and N-D arrays (list types are planned: issue 17, lists and "
+                "dictionaries): pad the rows to one length for a 2-D array, or store the flat values and the "
+                "row lengths as two columns") from None
     elif not isinstance(value, np.ndarray):
         raise InvalidArgumentError(
             f"shmarray: invalid argument: column {col!r}: {type(value).__name__} is not supported; "
@@ -120,6 +142,8 @@ def _to_spec(col: str, value):
     if value.dtype.kind in "OU":
         flat = value.ravel().tolist()
         if value.ndim != 1 or not all(v is None or isinstance(v, (str, bytes)) for v in flat):
+            if value.ndim == 1:
+                _check_items(col, flat, "object array", mask)
             raise InvalidArgumentError(
                 f"shmarray: invalid argument: column {col!r}: an object or unicode array must be 1-D "
                 "and hold only str, bytes or None")
@@ -171,6 +195,81 @@ def _to_spec(col: str, value):
         spec.validity = bitmap.ctypes.data
         keep.append(bitmap)
     return spec, keep
+
+
+def _kind(v) -> str:
+    """The kind of one Python value, for the checks of _check_items."""
+    if v is None:
+        return "None"
+    if isinstance(v, (bool, np.bool_)):
+        return "bool"
+    if isinstance(v, (int, np.integer)):
+        return "int"
+    if isinstance(v, (float, np.floating)):
+        return "float"
+    if isinstance(v, str):
+        return "str"
+    if isinstance(v, bytes):
+        return "bytes"
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return "list"
+    return type(v).__name__
+
+
+# Kinds a column may hold together: numbers promote to float, as in NumPy;
+# nothing else is converted (["a", 1] is refused, never stored as strings).
+_COMPATIBLE = [{"int", "float"}, {"str", "None"}, {"bytes", "None"}]
+
+
+def _check_items(col, values, what: str, mask=None) -> None:
+    """Refuse, naming the column, the row and the fix, the Python values a
+    column cannot hold: mixed types, None among numbers, integers beyond 64
+    bits, nested values (lists of unequal length, dicts) and other objects.
+    Lists of equal length stay allowed: they are an N-D array."""
+    masked = mask.tolist() if mask is not None and mask.ndim == 1 else None
+    first: dict[str, int] = {}
+    for i, v in enumerate(values):
+        if masked is not None and masked[i]:
+            continue
+        k = _kind(v)
+        first.setdefault(k, i)
+        if k == "int" and not -2**63 <= v < 2**64:
+            raise InvalidArgumentError(
+                f"shmarray: invalid argument: column {col!r} has the integer {v} at row {i}, beyond 64 bits "
+                "(int64 and uint64 are the widest integers a segment holds); store it as a str, as a float "
+                "(losing precision), or split it into two 64-bit columns")
+    kinds = set(first)
+    if kinds == {"list"} and what == "list":
+        return  # equal lengths make an N-D array; NumPy's error for ragged ones is replaced below
+    if "list" in kinds or "dict" in kinds:
+        k = "list" if "list" in kinds else "dict"
+        fix = ("store the flat values and the row lengths as two columns" if k == "list" else
+               "store each key as its own column")
+        raise InvalidArgumentError(
+            f"shmarray: invalid argument: column {col!r} has a {k} at row {first[k]}: a segment holds flat "
+            f"columns (list and struct types are planned: issue 17, lists and dictionaries); {fix}")
+    if "None" in kinds and kinds & {"int", "float", "bool"}:
+        num = next(k for k in ("int", "float", "bool") if k in kinds)
+        raise InvalidArgumentError(
+            f"shmarray: invalid argument: column {col!r} has None at row {first['None']} in a {what} of "
+            f"{num}; NumPy has no None among numbers: give a numpy.ma.masked_array (masked slots are "
+            "nulls) or a pyarrow array (pa.array(values)), which keep the nulls")
+    plain = {"int", "float", "bool", "str", "bytes", "None"}
+    if kinds <= plain and (len(kinds) <= 1 or any(kinds <= ok for ok in _COMPATIBLE)):
+        return
+    if len(kinds) == 1 and isinstance(values[first[next(iter(kinds))]], np.generic):
+        return  # NumPy scalars of one kind (datetime64...): NumPy makes the array
+    if len(kinds) > 1:
+        found = ", ".join(f"{k} at row {i}" for k, i in sorted(first.items(), key=lambda x: x[1]))
+        raise InvalidArgumentError(
+            f"shmarray: invalid argument: column {col!r} mixes types ({found}); a column holds one type and "
+            "nothing is converted silently: convert the values first (e.g. [str(v) for v in values]) or "
+            "store them as separate columns")
+    k = next(iter(kinds))
+    raise InvalidArgumentError(
+        f"shmarray: invalid argument: column {col!r} holds {k} values (row {first[k]}), which a segment "
+        "cannot store from a list; give a NumPy array of a supported dtype (datetime64 for dates and "
+        "times) or a pyarrow array")
 
 
 def _temporal(col, value, mask, spec):
