@@ -37,8 +37,8 @@ def _pyarrow(what: str):
 def tabular(columns):
     """``columns`` as a ``pyarrow.Table`` when it is a pandas DataFrame, a
     pyarrow Table, or any other object with ``__arrow_c_stream__`` (a polars
-    DataFrame...); a Mapping of columns is returned as it is."""
-    if isinstance(columns, Mapping):
+    DataFrame, a Segment...); a Mapping of columns is returned as it is."""
+    if isinstance(columns, Mapping) and not hasattr(columns, "__arrow_c_stream__"):
         return columns
     pd = sys.modules.get("pandas")
     if pd is not None and isinstance(columns, pd.DataFrame):
