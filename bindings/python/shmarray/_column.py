@@ -49,11 +49,11 @@ class Column:
     It uses the segment's handle: after ``seg.close()`` it raises
     :class:`~shmarray.ClosedError`; what it exported stays valid.
 
-    >>> import numpy as np, shmarray
+    >>> import shmarray
     >>> with shmarray.attach("example") as seg:
     ...     col = seg.column("price")
-    ...     np.from_dlpack(col).tolist(), len(col), col.type
-    ([101.5, 101.25, 101.75], 3, 'float64')
+    ...     col.name, col.type, len(col), col.null_count, col.__dlpack_device__()
+    ('price', 'float64', 3, 0, (1, 0))
     """
 
     __slots__ = ("_h", "_d", "_segment")
@@ -79,6 +79,7 @@ class Column:
 
     @property
     def null_count(self) -> int:
+        """Number of null slots."""
         return self._d.null_count
 
     def __len__(self) -> int:
@@ -139,7 +140,8 @@ class Column:
         return _native.dlpack(self._h, d.index)
 
     def __repr__(self) -> str:
-        return f"<shmarray.Column {self._d.name!r} of {self._segment!r}: {self.type}, {self._d.length} rows>"
+        nulls = f", {self._d.null_count} nulls" if self._d.null_count else ""
+        return f"<shmarray.Column {self._d.name!r} of {self._segment!r}: {self.type}, {self._d.length} rows{nulls}>"
 
 
 def _no_dlpack(d: Desc) -> str:

@@ -3,8 +3,8 @@ Segment and a Column: each consumer gets the shared pages themselves (buffer
 addresses inside the mapping), and every export outlives the Segment.
 
 pandas, polars, duckdb and nanoarrow are in the test venv (Makefile target
-venv); the wheel test installs them where its Python has wheels, and skips
-only there, saying which package is missing."""
+venv), and a missing one fails; the wheel test installs them where its
+Python has wheels, and skips only there, naming the package (conftest.interop)."""
 
 import gc
 import os
@@ -15,13 +15,15 @@ import textwrap
 import numpy as np
 import pytest
 
-import shmarray
+import pyarrow as pa
 
-pa = pytest.importorskip("pyarrow", reason="pyarrow has no wheel for this Python")
-pd = pytest.importorskip("pandas", reason="pandas has no wheel for this Python")
-pl = pytest.importorskip("polars", reason="polars has no wheel for this Python")
-duckdb = pytest.importorskip("duckdb", reason="duckdb has no wheel for this Python")
-na = pytest.importorskip("nanoarrow", reason="nanoarrow has no wheel for this Python")
+import shmarray
+from conftest import interop
+
+pd = interop("pandas")
+pl = interop("polars")
+duckdb = interop("duckdb")
+na = interop("nanoarrow")
 
 N = 1000
 
