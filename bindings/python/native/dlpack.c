@@ -40,25 +40,16 @@ static void capsule_destructor(PyObject *cap) {
   if (t && t->deleter) t->deleter(t);
 }
 
-/* The DLPack element type of a core type code; 0 bits for none. */
-static sa_dl_dtype dl_dtype(unsigned type) {
-  sa_dl_dtype d = {0, 0, 1};
-  switch (type) {
-  case SHMARRAY_TYPE_INT8: d.code = SA_DL_INT, d.bits = 8; break;
-  case SHMARRAY_TYPE_UINT8: d.code = SA_DL_UINT, d.bits = 8; break;
-  case SHMARRAY_TYPE_INT16: d.code = SA_DL_INT, d.bits = 16; break;
-  case SHMARRAY_TYPE_UINT16: d.code = SA_DL_UINT, d.bits = 16; break;
-  case SHMARRAY_TYPE_INT32: d.code = SA_DL_INT, d.bits = 32; break;
-  case SHMARRAY_TYPE_UINT32: d.code = SA_DL_UINT, d.bits = 32; break;
-  case SHMARRAY_TYPE_INT64: d.code = SA_DL_INT, d.bits = 64; break;
-  case SHMARRAY_TYPE_UINT64: d.code = SA_DL_UINT, d.bits = 64; break;
-  case SHMARRAY_TYPE_FLOAT16: d.code = SA_DL_FLOAT, d.bits = 16; break;
-  case SHMARRAY_TYPE_FLOAT32: d.code = SA_DL_FLOAT, d.bits = 32; break;
-  case SHMARRAY_TYPE_FLOAT64: d.code = SA_DL_FLOAT, d.bits = 64; break;
-  default: break;
-  }
-  return d;
-}
+/* The DLPack element type of each numeric type code (spec §6: int8 = 2 ...
+ * float64 = 12); 0 bits for the others. */
+static const sa_dl_dtype dl_types[SHMARRAY_TYPE_FLOAT64 + 1] = {
+    [SHMARRAY_TYPE_INT8] = {SA_DL_INT, 8, 1},      [SHMARRAY_TYPE_UINT8] = {SA_DL_UINT, 8, 1},
+    [SHMARRAY_TYPE_INT16] = {SA_DL_INT, 16, 1},    [SHMARRAY_TYPE_UINT16] = {SA_DL_UINT, 16, 1},
+    [SHMARRAY_TYPE_INT32] = {SA_DL_INT, 32, 1},    [SHMARRAY_TYPE_UINT32] = {SA_DL_UINT, 32, 1},
+    [SHMARRAY_TYPE_INT64] = {SA_DL_INT, 64, 1},    [SHMARRAY_TYPE_UINT64] = {SA_DL_UINT, 64, 1},
+    [SHMARRAY_TYPE_FLOAT16] = {SA_DL_FLOAT, 16, 1}, [SHMARRAY_TYPE_FLOAT32] = {SA_DL_FLOAT, 32, 1},
+    [SHMARRAY_TYPE_FLOAT64] = {SA_DL_FLOAT, 64, 1},
+};
 
 /* dlpack(handle, i) -> a dltensor_versioned capsule of array i. */
 static PyObject *dlpack(PyObject *mod, PyObject *args) {
@@ -70,7 +61,7 @@ static PyObject *dlpack(PyObject *mod, PyObject *args) {
   Py_ssize_t i = native_array_index(seg, i_obj);
   if (i < 0) return NULL;
   const sa_array *a = &seg->arrays[i];
-  sa_dl_dtype dt = dl_dtype(a->type);
+  sa_dl_dtype dt = a->type <= SHMARRAY_TYPE_FLOAT64 ? dl_types[a->type] : dl_types[0];
   if (dt.bits == 0 || a->null_count != 0)
     return native_raisef(SHMARRAY_INVALID_ARGUMENT, "array %d is not numeric without nulls: no DLPack export",
                          (int)i);

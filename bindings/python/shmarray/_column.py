@@ -10,7 +10,7 @@ releases it, whether or not the Segment was closed meanwhile.
 from __future__ import annotations
 
 from . import _native
-from ._desc import BOOL, DATE32, DURATION, OFFSETS, TIMESTAMP, Desc
+from ._desc import BOOL, DATE32, DURATION, OFFSETS, TIMESTAMP, Desc, Described
 from ._errors import InvalidArgumentError
 
 __all__ = ["Column"]
@@ -37,7 +37,7 @@ def check_requested(exported, requested, what: str) -> None:
             "(requested_schema=None) and cast in the consumer")
 
 
-class Column:
+class Column(Described):
     """Array ``name`` of a segment, for Arrow and DLPack consumers: ``seg.column(name)``.
 
     * the Arrow PyCapsule Interface: ``__arrow_c_array__`` and
@@ -66,21 +66,6 @@ class Column:
         self = object.__new__(cls)
         self._h, self._d, self._segment = handle, desc, segment_name
         return self
-
-    @property
-    def name(self) -> str:
-        """The array's name."""
-        return self._d.name
-
-    @property
-    def type(self) -> str:
-        """The spec's type name (``"int64"``, ``"utf8"``...)."""
-        return _native.type_names[self._d.type]
-
-    @property
-    def null_count(self) -> int:
-        """Number of null slots."""
-        return self._d.null_count
 
     def __len__(self) -> int:
         return self._d.length
