@@ -108,7 +108,8 @@ def _storable(table):
                 "store the flat values and the row lengths (or offsets) as two columns")
         if getattr(types, "is_string_view", lambda _: False)(t) or getattr(types, "is_binary_view", lambda _: False)(t):
             text = types.is_string_view(t)
-            large = column.nbytes > 2**31 - 1
+            # The buffers' total bounds the values' bytes (nbytes refuses view types).
+            large = sum(b.size for c in column.chunks for b in c.buffers() if b is not None) > 2**31 - 1
             target = (pa.large_string() if large else pa.string()) if text else \
                 (pa.large_binary() if large else pa.binary())
             column, field, changed = column.cast(target), field.with_type(target), True
