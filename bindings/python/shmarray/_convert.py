@@ -124,7 +124,7 @@ def _to_spec(col: str, value):
     elif isinstance(value, (list, tuple)):
         if all(v is None or isinstance(v, (str, bytes)) for v in value):
             return _strings_spec(col, value)
-        _check_items(col, value, "list")
+        _check_items(col, value, "a list")
         try:
             value = np.asarray(value)
         except ValueError:  # NumPy's "inhomogeneous shape": rows of unequal length
@@ -141,15 +141,22 @@ def _to_spec(col: str, value):
         return _unicode_spec(col, value, mask)
     if value.dtype.kind in "OU":
         flat = value.ravel().tolist()
-        if value.ndim != 1 or not all(v is None or isinstance(v, (str, bytes)) for v in flat):
-            if value.ndim == 1:
-                _check_items(col, flat, "object array", mask)
+        strings = value.ndim == 1 and all(v is None or isinstance(v, (str, bytes)) for v in flat)
+        if not strings and value.ndim == 1 and value.dtype.kind == "O":
+            _check_items(col, flat, "an object array", mask)  # raises for what a column cannot hold
+            # Numbers, bools or NumPy scalars of one kind: the array NumPy makes of them.
+            value = np.array(flat if mask is None else [0 if m else v for v, m in zip(flat, mask.tolist())])
+        elif not strings:
             raise InvalidArgumentError(
                 f"shmarray: invalid argument: column {col!r}: an object or unicode array must be 1-D "
                 "and hold only str, bytes or None")
-        if mask is not None:
-            flat = [None if m else v for v, m in zip(flat, mask.tolist())]
-        return _strings_spec(col, flat)
+        else:
+            if mask is not None:
+                flat = [None if m else v for v, m in zip(flat, mask.tolist())]
+            return _strings_spec(col, flat)
+        if value.dtype.kind == "O":
+            raise InvalidArgumentError(
+                f"shmarray: invalid argument: column {col!r}: its objects make no NumPy array of one type")
     if value.ndim == 0:
         raise InvalidArgumentError(f"shmarray: invalid argument: column {col!r}: a 0-d array has no rows; "
                                    "wrap it as np.atleast_1d(x)")
@@ -239,7 +246,7 @@ def _check_items(col, values, what: str, mask=None) -> None:
                 "(int64 and uint64 are the widest integers a segment holds); store it as a str, as a float "
                 "(losing precision), or split it into two 64-bit columns")
     kinds = set(first)
-    if kinds == {"list"} and what == "list":
+    if kinds == {"list"} and what == "a list":
         return  # equal lengths make an N-D array; NumPy's error for ragged ones is replaced below
     if "list" in kinds or "dict" in kinds:
         k = "list" if "list" in kinds else "dict"
@@ -251,7 +258,7 @@ def _check_items(col, values, what: str, mask=None) -> None:
     if "None" in kinds and kinds & {"int", "float", "bool"}:
         num = next(k for k in ("int", "float", "bool") if k in kinds)
         raise InvalidArgumentError(
-            f"shmarray: invalid argument: column {col!r} has None at row {first['None']} in a {what} of "
+            f"shmarray: invalid argument: column {col!r} has None at row {first['None']} in {what} of "
             f"{num}; NumPy has no None among numbers: give a numpy.ma.masked_array (masked slots are "
             "nulls) or a pyarrow array (pa.array(values)), which keep the nulls")
     plain = {"int", "float", "bool", "str", "bytes", "None"}

@@ -357,6 +357,7 @@ def test_categoricals_are_refused_with_the_way_out(shm_dir, seg_name):
     ([1, [2, 3]], r"column 'c' has a list at row 1.*issue 17.*two columns"),
     ([{"a": 1}], r"column 'c' has a dict at row 0.*its own column"),
     (np.array(["a", 1], dtype=object), r"column 'c' mixes types \(str at row 0, int at row 1\)"),
+    (np.array([1, None], dtype=object), r"column 'c' has None at row 1 in an object array of int"),
     (np.array([[1], [2, 3]] + [None], dtype=object)[:2], r"column 'c' has a list at row 0"),
     (pl.DataFrame({"l": [[1], [2, 3]]}), r"column 'l' is large_list<item: int64>, a nested type.*issue 17"),
 ])
@@ -372,15 +373,23 @@ def test_values_a_column_cannot_hold(shm_dir, seg_name, value, pattern):
     ([[1, 2], [3, 4]], [[1, 2], [3, 4]]),           # equal lengths: a 2-D array
     ([2**64 - 1], [2**64 - 1]),                     # uint64
     ([np.datetime64("2020-01-01")], [np.datetime64("2020-01-01")]),
+    (np.array([1, 2], dtype=object), [1, 2]),      # objects that are numbers of one kind
 ])
 def test_values_a_column_still_holds(shm_dir, seg_name, value, stored):
     with shmarray.create(seg_name, {"c": value}, dir=shm_dir) as seg:
         assert seg["c"].tolist() == np.array(stored).tolist()
 
 
+def test_masked_object_array_of_numbers(shm_dir, seg_name):
+    value = np.ma.masked_array(np.array([1, None, 3], dtype=object), mask=[False, True, False])
+    with shmarray.create(seg_name, {"c": value}, dir=shm_dir) as seg:
+        assert seg["c"].tolist() == [1, None, 3] and seg.info("c").type == "int64"
+
+
 def test_names_that_are_not_ascii_are_shown_as_typed(shm_dir):
     for call in (lambda: shmarray.create("prix-€", {"x": [1]}, dir=shm_dir),
-                 lambda: shmarray.attach("prix-€", dir=shm_dir)):
+                 lambda: shmarray.attach("prix-€", dir=shm_dir),
+                 lambda: shmarray.unlink("prix-€", dir=shm_dir)):
         with pytest.raises(shmarray.InvalidArgumentError,
                            match=r"segment name 'prix-€' has the character '€' \(U\+20AC\) at 5, which is not ASCII"):
             call()
