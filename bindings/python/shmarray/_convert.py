@@ -124,15 +124,21 @@ def _to_spec(col: str, value):
     elif isinstance(value, (list, tuple)):
         if all(v is None or isinstance(v, (str, bytes)) for v in value):
             return _strings_spec(col, value)
-        _check_items(col, value, "a list")
         try:
-            value = np.asarray(value)
-        except ValueError:  # NumPy's "inhomogeneous shape": rows of unequal length
+            arr = np.asarray(value)
+        except (ValueError, OverflowError):  # rows of unequal length, or an int NumPy cannot hold
+            arr = None
+        # Numbers (bools and ints promote, as in NumPy) need no look at each
+        # value; anything else is checked value by value, to name the problem.
+        if arr is None or arr.dtype.kind not in "biufcmM":
+            _check_items(col, value, "a list")
+        if arr is None:  # only lists of lists pass the check: NumPy found them ragged
             raise InvalidArgumentError(
                 f"shmarray: invalid argument: column {col!r} is a list of lists of unequal lengths (ragged); "
                 "a segment holds flat columns and N-D arrays (list types are planned: issue 17, lists and "
                 "dictionaries): pad the rows to one length for a 2-D array, or store the flat values and the "
-                "row lengths as two columns") from None
+                "row lengths as two columns")
+        value = arr
     elif not isinstance(value, np.ndarray):
         raise InvalidArgumentError(
             f"shmarray: invalid argument: column {col!r}: {type(value).__name__} is not supported; "
@@ -223,7 +229,8 @@ def _kind(v) -> str:
     return type(v).__name__
 
 
-# Kinds a column may hold together: numbers promote to float, as in NumPy;
+# Kinds a column may hold together: numbers promote, as in NumPy (a list of
+# bools and ints, whose array is numeric, is never checked value by value);
 # nothing else is converted (["a", 1] is refused, never stored as strings).
 _COMPATIBLE = [{"int", "float"}, {"str", "None"}, {"bytes", "None"}]
 
