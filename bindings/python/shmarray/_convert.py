@@ -235,12 +235,9 @@ def _kind(v) -> str:
 _COMPATIBLE = [{"int", "float"}, {"str", "None"}, {"bytes", "None"}]
 
 
-def _check_items(col, values, what: str, mask=None) -> None:
-    """Refuse, naming the column, the row and the fix, the Python values a
-    column cannot hold: mixed types, None among numbers, integers beyond 64
-    bits, nested values (lists of unequal length, dicts) and other objects.
-    Lists of equal length stay allowed: they are an N-D array."""
-    masked = mask.tolist() if mask is not None and mask.ndim == 1 else None
+def first_kinds(values, masked=None) -> dict[str, int]:
+    """The row where each kind of value (_kind) first appears, skipping
+    masked rows; "int>64" for an integer beyond 64 bits (and none after it)."""
     first: dict[str, int] = {}
     for i, v in enumerate(values):
         if masked is not None and masked[i]:
@@ -248,10 +245,29 @@ def _check_items(col, values, what: str, mask=None) -> None:
         k = _kind(v)
         first.setdefault(k, i)
         if k == "int" and not -2**63 <= v < 2**64:
-            raise InvalidArgumentError(
-                f"shmarray: invalid argument: column {col!r} has the integer {v} at row {i}, beyond 64 bits "
-                "(int64 and uint64 are the widest integers a segment holds); store it as a str, as a float "
-                "(losing precision), or split it into two 64-bit columns")
+            first["int>64"] = i
+            break
+    return first
+
+
+def found(first: dict[str, int]) -> str:
+    """'str at row 0, int at row 1' from first_kinds."""
+    return ", ".join(f"{k} at row {i}" for k, i in sorted(first.items(), key=lambda x: x[1]))
+
+
+def _check_items(col, values, what: str, mask=None) -> None:
+    """Refuse, naming the column, the row and the fix, the Python values a
+    column cannot hold: mixed types, None among numbers, integers beyond 64
+    bits, nested values (lists of unequal length, dicts) and other objects.
+    Lists of equal length stay allowed: they are an N-D array."""
+    masked = mask.tolist() if mask is not None and mask.ndim == 1 else None
+    first = first_kinds(values, masked)
+    big = first.get("int>64")
+    if big is not None:
+        raise InvalidArgumentError(
+            f"shmarray: invalid argument: column {col!r} has the integer {values[big]} at row {big}, beyond 64 "
+            "bits (int64 and uint64 are the widest integers a segment holds); store it as a str, as a float "
+            "(losing precision), or split it into two 64-bit columns")
     kinds = set(first)
     if kinds == {"list"} and what == "a list":
         return  # equal lengths make an N-D array; NumPy's error for ragged ones is replaced below
@@ -274,9 +290,8 @@ def _check_items(col, values, what: str, mask=None) -> None:
     if len(kinds) == 1 and isinstance(values[first[next(iter(kinds))]], np.generic):
         return  # NumPy scalars of one kind (datetime64...): NumPy makes the array
     if len(kinds) > 1:
-        found = ", ".join(f"{k} at row {i}" for k, i in sorted(first.items(), key=lambda x: x[1]))
         raise InvalidArgumentError(
-            f"shmarray: invalid argument: column {col!r} mixes types ({found}); a column holds one type and "
+            f"shmarray: invalid argument: column {col!r} mixes types ({found(first)}); a column holds one type and "
             "nothing is converted silently: convert the values first (e.g. [str(v) for v in values]) or "
             "store them as separate columns")
     k = next(iter(kinds))

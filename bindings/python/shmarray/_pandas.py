@@ -18,6 +18,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 
+from ._convert import first_kinds, found
 from ._errors import InvalidArgumentError
 
 __all__ = ["tabular", "table_metadata", "to_pandas"]
@@ -60,11 +61,11 @@ def table_metadata(table) -> dict[str, str]:
             for k, v in table.schema.metadata.items()}
 
 
-def _categorical_message(col, what: str = "column") -> str:
+def _categorical_message(col, what: str = "column", pandas: bool = True) -> str:
+    fix = (f"(df[{col!r}].cat.codes and df[{col!r}].cat.categories), or its values with df[{col!r}].astype(str)"
+           if pandas else "(its indices and its dictionary), or cast it to its value type (strings)")
     return (f"shmarray: invalid argument: {what} {col!r} is categorical (dictionary-encoded), which a segment "
-            f"cannot hold yet ({_PLANNED}); store its codes and categories as two columns "
-            f"(df[{col!r}].cat.codes and df[{col!r}].cat.categories), or its values with "
-            f"df[{col!r}].astype(str)")
+            f"cannot hold yet ({_PLANNED}); store its codes and categories as two columns {fix}")
 
 
 def _from_pandas(df, pd):
@@ -79,10 +80,29 @@ def _from_pandas(df, pd):
                                    " (or df.reset_index(), then the same for the column)")
     try:
         return pa.Table.from_pandas(df, preserve_index=None)
-    except (pa.ArrowException, ValueError, TypeError) as e:
-        raise InvalidArgumentError(
-            f"shmarray: invalid argument: pyarrow cannot convert this DataFrame: {e}; a column must hold one "
-            "type (mixed types are not converted: convert them first, e.g. df[col].astype(str))") from e
+    except (pa.ArrowException, ValueError, TypeError, OverflowError) as e:
+        raise InvalidArgumentError(_unconvertible(df, e, pa, pd)) from e
+
+
+def _unconvertible(df, error, pa, pd) -> str:
+    """The message for a frame pyarrow could not convert, naming the first
+    column it fails on and the kinds of values that column holds."""
+    for col in df.columns:
+        try:
+            pa.array(df[col], from_pandas=True)
+        except (pa.ArrowException, ValueError, TypeError, OverflowError) as e:
+            values = [None if v is pd.NA or (isinstance(v, float) and v != v) else v for v in df[col].tolist()]
+            first = first_kinds(values)
+            if "int>64" in first:
+                what = f"the integer {values[first['int>64']]} at row {first['int>64']}, beyond 64 bits"
+                fix = "store such integers as str, as float (losing precision), or as two 64-bit columns"
+            else:
+                what = f"{found(first)} ({e})"
+                fix = ("a column holds one type and nothing is converted silently: convert it first "
+                       f"(df[{col!r}].astype(str) for text, a nullable dtype such as 'Int64' for integers "
+                       "with missing values)")
+            return f"shmarray: invalid argument: column {col!r} (dtype {df[col].dtype}) holds {what}; {fix}"
+    return f"shmarray: invalid argument: pyarrow cannot convert this DataFrame: {error}"
 
 
 def _levels(index):
@@ -99,7 +119,7 @@ def _storable(table):
     for field, column in zip(table.schema, table.columns):
         t = field.type
         if types.is_dictionary(t):
-            raise InvalidArgumentError(_categorical_message(field.name))
+            raise InvalidArgumentError(_categorical_message(field.name, pandas=False))
         if types.is_list(t) or types.is_large_list(t) or types.is_fixed_size_list(t) or \
                 getattr(types, "is_list_view", lambda _: False)(t) or types.is_struct(t) or types.is_map(t):
             raise InvalidArgumentError(

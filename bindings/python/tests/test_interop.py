@@ -360,9 +360,15 @@ def test_categoricals_are_refused_with_the_way_out(shm_dir, seg_name):
     (np.array([1, None], dtype=object), r"column 'c' has None at row 1 in an object array of int"),
     (np.array([[1], [2, 3]] + [None], dtype=object)[:2], r"column 'c' has a list at row 0"),
     (pl.DataFrame({"l": [[1], [2, 3]]}), r"column 'l' is large_list<item: int64>, a nested type.*issue 17"),
+    (pl.DataFrame({"k": ["a", "b"]}, schema={"k": pl.Categorical}),
+     r"column 'k' is categorical.*issue 17.*two columns \(its indices and its dictionary\)"),
+    (pd.DataFrame({"x": [1, 2, 3], "o": ["a", 1, 2.5]}),
+     r"column 'o' \(dtype object\) holds str at row 0, int at row 1, float at row 2 .*nothing is converted"),
+    (pd.DataFrame({"o": pd.Series([1, None, 2**70], dtype=object)}), r"column 'o' \(dtype object\) holds the integer 1180591620717411303424 "
+                                            r"at row 2, beyond 64 bits"),
 ])
 def test_values_a_column_cannot_hold(shm_dir, seg_name, value, pattern):
-    columns = value if isinstance(value, pl.DataFrame) else {"c": value}
+    columns = value if isinstance(value, (pl.DataFrame, pd.DataFrame)) else {"c": value}
     with pytest.raises(shmarray.InvalidArgumentError, match=pattern):
         shmarray.create(seg_name, columns, dir=shm_dir)
     assert not os.listdir(shm_dir)
