@@ -76,7 +76,7 @@ def _from_pandas(df, pd):
         if isinstance(dtype, pd.CategoricalDtype):
             raise InvalidArgumentError(_categorical_message(col))
     if any(isinstance(level.dtype, pd.CategoricalDtype) for level in _levels(df.index)):
-        raise InvalidArgumentError(_categorical_message(df.index.name, "the index") +
+        raise InvalidArgumentError(_categorical_message(df.index.name or "(unnamed)", "the index") +
                                    " (or df.reset_index(), then the same for the column)")
     try:
         return pa.Table.from_pandas(df, preserve_index=None)
