@@ -402,3 +402,25 @@ def test_names_that_are_not_ascii_are_shown_as_typed(shm_dir):
             call()
     with shmarray.create("prix", {"prix-€": [1.5]}, dir=shm_dir) as seg:  # array names are UTF-8
         assert seg.columns == ["prix-€"] and pa.table(seg).column_names == ["prix-€"]
+
+
+def test_no_export_leaves_a_mapping_behind(shm_dir, seg_name):
+    """200 attach / export every way / close cycles: every export, consumed
+    or dropped unconsumed, gives its reference back (a missing one would
+    leave that cycle's mapping in /proc/self/maps)."""
+    shmarray.create(seg_name, {"x": np.arange(100.0), "s": ["a", None] * 50}, dir=shm_dir).close()
+    path = os.path.join(shm_dir, seg_name)
+    dlpack = tuple(int(v) for v in np.__version__.split(".")[:2]) >= (2, 1)
+    for _ in range(200):
+        with shmarray.attach(seg_name, dir=shm_dir) as s:
+            pa.table(s)
+            pl.DataFrame(s)
+            na.Array(s)
+            pa.array(s.column("s"))
+            s.__arrow_c_stream__(), s.__arrow_c_schema__(), s.column("x").__arrow_c_array__()
+            s.column("x").__dlpack__(max_version=(1, 0))
+            if dlpack:
+                np.from_dlpack(s.column("x")).sum()
+    gc.collect()
+    with open("/proc/self/maps") as f:
+        assert sum(line.rstrip().endswith(path) for line in f) == 0
