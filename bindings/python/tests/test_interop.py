@@ -61,6 +61,7 @@ def test_pyarrow_table_is_zero_copy(seg):
     t = pa.table(seg)
     assert t.column_names == ["price", "qty", "n", "ticker"]
     assert t.schema.metadata == {b"source": b"test"}
+    assert pa.schema(seg) == t.schema  # __arrow_c_schema__
     for name in t.column_names:
         chunk = t.column(name).chunk(0)
         for buf in chunk.buffers():
