@@ -27,6 +27,8 @@ import numpy as np
 from . import _native
 from ._desc import (BOOL, DATE32, DICTIONARY, DURATION, LARGE_LIST, LIST, OFFSETS, TIMESTAMP, UNITS, Desc,
                     created, readonly, view)
+from ._column import Column, check_requested
+from ._convert import check_segment_name
 from ._errors import NotFoundError
 from ._index import Index
 from ._lists import DictionaryColumn, ListColumn
@@ -207,6 +209,7 @@ class Segment(collections.abc.Mapping):
     def __init__(self, name: str, *, dir: str | os.PathLike | None = None,
                  owner: int | Iterable[int] | None = None):
         self._owners = _owners(owner)
+        check_segment_name(name)
         self._h = _native.attach(name, None if dir is None else os.fspath(dir), self._owners)
         self._owner = self._h.owner()
         self._descs: dict[str, Desc] = {}
@@ -469,14 +472,44 @@ class Segment(collections.abc.Mapping):
 
     def __arrow_c_stream__(self, requested_schema=None):
         """The Arrow PyCapsule Interface: an ``arrow_array_stream`` capsule of
-        every array as one record batch, zero-copy (``pyarrow.table(seg)``).
-        ``requested_schema`` is not applied: the stream has the segment's
-        own schema, which the consumer may cast."""
+        every array as one record batch, zero-copy, made by the C core (no
+        pyarrow needed): ``pyarrow.table(seg)``, ``polars.DataFrame(seg)``,
+        ``duckdb.sql("select ... from seg")``. The stream holds the mapping
+        until the consumer releases it. ``requested_schema`` may be None or
+        the segment's own schema; any other is refused
+        (:class:`InvalidArgumentError`): shmarray does not cast."""
+        if requested_schema is not None:
+            check_requested(self._h.export_schema(), requested_schema, f"segment {self.name!r}")
         return self._h.export_stream()
 
     def __arrow_c_schema__(self):
         """The Arrow PyCapsule Interface: the ``arrow_schema`` capsule of the stream."""
         return self._h.export_schema()
+
+    def column(self, name: str) -> Column:
+        """Array ``name`` as a :class:`Column`: the Arrow PyCapsule Interface
+        (``__arrow_c_array__``) and DLPack (``__dlpack__``) of one array.
+
+        >>> import shmarray
+        >>> with shmarray.attach("example") as seg:
+        ...     seg.column("qty")
+        <shmarray.Column 'qty' of 'example': int64, 3 rows, 1 nulls>
+        """
+        return Column._new(self._h, self._desc(name), self.name)
+
+    def to_pandas(self, *, check_offsets: bool = False, **kwargs):
+        """Every array as one pandas DataFrame, through pyarrow.
+
+        A segment created from a pandas DataFrame comes back as that frame:
+        its index, nullable dtypes (``Int64``, ``boolean``, ``string``) and
+        time zones are restored from the ``pandas`` entry of the segment
+        metadata. Numeric columns without nulls stay over the shared pages
+        (zero-copy, read-only: pandas copies on write); other columns are
+        converted. ``kwargs`` go to ``pyarrow.Table.to_pandas``
+        (``split_blocks=True`` unless given). Needs pandas and pyarrow.
+        """
+        from ._pandas import to_pandas
+        return to_pandas(self, check_offsets, **kwargs)
 
     # -- lifetime ---------------------------------------------------------
 
