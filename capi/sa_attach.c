@@ -39,6 +39,23 @@ static int untrusted_owner(const char *name, const char *path, uint32_t uid,
   return rc;
 }
 
+/* STALE for a pinned attach (opts->pin_id) that found no file under name
+ * (held NULL) or the segment held (arena's message, byte for byte). */
+static int stale_pin(const char *name, const shmarray_attach_options *o, const sa_header *held,
+                     char *err, size_t err_len) {
+  char want[SA_ID_HEX_LEN], have[SA_ID_HEX_LEN];
+  sa_id_hex(o->pin_id, want);
+  if (!held)
+    return sa_fail(SHMARRAY_STALE, err, err_len,
+                   "segment \"%s\": wanted version %llu (id %s), no segment has that name now", name,
+                   (unsigned long long)o->pin_version, want);
+  return sa_fail(SHMARRAY_STALE, err, err_len,
+                 "segment \"%s\": wanted version %llu (id %s), the name holds version %llu (id %s) "
+                 "now (attach by name to follow the latest)",
+                 name, (unsigned long long)o->pin_version, want, (unsigned long long)held->version,
+                 sa_id_hex(held->id, have));
+}
+
 int shmarray_attach(const char *name, const char *dir, shmarray_segment **out, char *err,
                     size_t err_len) {
   shmarray_attach_options opts = {.dir = dir};
@@ -72,6 +89,8 @@ int shmarray_attach_with(const char *name, const shmarray_attach_options *opts,
   if (fd == SA_NOT_REGULAR) {
     rc = sa_fail(SHMARRAY_NOT_A_SEGMENT, err, err_len, "segment \"%s\": %s is not a regular file",
                  name, path);
+  } else if (fd < 0 && open_errno == ENOENT && o.pin_id) {
+    rc = stale_pin(name, &o, NULL, err, err_len);
   } else if (fd < 0) {
     rc = sa_os_error(open_errno, "attach", name, path, err, err_len);
   } else {
@@ -103,9 +122,16 @@ int shmarray_attach_with(const char *name, const shmarray_attach_options *opts,
   sa_dir_close(&d);
   seg->owner_uid = (uint32_t)st.st_uid;
   seg->mode = (uint32_t)st.st_mode & 0777;
+  seg->dev = (uint64_t)st.st_dev;
+  seg->ino = (uint64_t)st.st_ino;
   /* Decoded from private memory filled with pread, before anything is
    * mapped: a truncation meanwhile is TRUNCATED, never a SIGBUS (§15). */
   rc = sa_decode_fd(seg, fd, (uint64_t)size, err, err_len);
+  /* A pin is checked before anything is mapped: the id names the version
+   * (the version number only the message). */
+  if (!rc && o.pin_id &&
+      (memcmp(seg->h.id, o.pin_id, SA_ID_LEN) != 0 || seg->h.version != o.pin_version))
+    rc = stale_pin(name, &o, &seg->h, err, err_len);
   if (rc) {
     close(fd);
     sa_segment_free(seg);
@@ -134,5 +160,33 @@ int shmarray_owner(const shmarray_segment *seg, uint32_t *uid, uint32_t *mode) {
 }
 
 void shmarray_close(shmarray_segment *seg) { sa_segment_unref(seg); }
+
+/* ---- Identity (format 1.2, spec §4) ------------------------------------- */
+
+int shmarray_identity(const shmarray_segment *seg, uint8_t id[16], uint64_t *version) {
+  if (!seg) return SHMARRAY_INVALID_ARGUMENT;
+  if (id) memcpy(id, seg->h.id, SA_ID_LEN);
+  if (version) *version = seg->h.version;
+  return SHMARRAY_OK;
+}
+
+/* One lstat of the segment's path, which is its attach directory (absolute
+ * and cleaned) joined with its name: the cost of asking "is mine still the
+ * latest?" when nothing changed (arena's IsCurrent does the same). */
+int shmarray_is_current(const shmarray_segment *seg, int *current, char *err, size_t err_len) {
+  if (!seg || !current || !seg->path)
+    return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len,
+                   "seg and current must not be NULL (and seg must be attached)");
+  struct stat st;
+  if (fstatat(AT_FDCWD, seg->path, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno == ENOENT) {
+      *current = 0;
+      return SHMARRAY_OK;
+    }
+    return sa_os_error(errno, "check", seg->name, seg->path, err, err_len);
+  }
+  *current = (uint64_t)st.st_dev == seg->dev && (uint64_t)st.st_ino == seg->ino;
+  return SHMARRAY_OK;
+}
 
 

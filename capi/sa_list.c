@@ -20,7 +20,7 @@ static int probe(const sa_dir *d, const char *name, sa_procview *v, sa_listed *l
                  struct stat *st) {
   int fd = sa_dir_open_entry(d, name, st);
   if (fd < 0) return 0;
-  uint8_t buf[SA_HEADER_SIZE];
+  uint8_t buf[SA_HEADER_SIZE_ID]; /* with the identity of a 1.2 file */
   ssize_t n = pread(fd, buf, sizeof buf, 0);
   close(fd);
   sa_header h;
@@ -35,6 +35,8 @@ static int probe(const sa_dir *d, const char *name, sa_procview *v, sa_listed *l
   e->array_count = h.array_count;
   e->creator_pid = h.creator_pid;
   e->created_ns = h.created_ns;
+  memcpy(e->id, h.id, SA_ID_LEN);
+  e->version = h.version;
   switch (sa_creator(v, h.creator_pid, h.creator_start)) {
   case SA_CREATOR_ALIVE:
     e->creator_alive = 1;
@@ -192,6 +194,63 @@ int shmarray_unlink(const char *name, const char *dir, char *err, size_t err_len
                    "%s is not a shmarray segment; not removed", path);
     else
       rc = remove_error(sa_dir_remove(&d, name, &st), "unlink", name, path, err, err_len);
+  }
+  free(path);
+  sa_dir_close(&d);
+  return rc;
+}
+
+int shmarray_unlink_version(const char *name, const char *dir, const uint8_t id[16], char *err,
+                            size_t err_len) {
+  if (!id) return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len, "id must not be NULL");
+  int rc = sa_check_name(name, err, err_len);
+  if (rc) return rc;
+  sa_dir d;
+  if ((rc = sa_dir_open(&d, dir, SA_REFUSE_DIR_LINK, "unlink", "*", err, err_len))) return rc;
+  char *path = sa_join(d.path, name);
+  if (!path) {
+    sa_dir_close(&d);
+    return sa_fail(SHMARRAY_INTERNAL, err, err_len, "out of memory");
+  }
+  char want[SA_ID_HEX_LEN], have[SA_ID_HEX_LEN];
+  sa_id_hex(id, want);
+  struct stat st;
+  int fd = sa_dir_open_entry(&d, name, &st);
+  if (fd == SA_NOT_REGULAR) {
+    rc = sa_fail(SHMARRAY_NOT_A_SEGMENT, err, err_len,
+                 "segment \"%s\": %s is not a regular file; not removed", name, path);
+  } else if (fd < 0 && errno == ENOENT) {
+    rc = sa_fail(SHMARRAY_STALE, err, err_len,
+                 "segment \"%s\": unlink of id %s: no segment has that name now; nothing removed",
+                 name, want);
+  } else if (fd < 0) {
+    rc = sa_os_error(errno, "unlink", name, path, err, err_len);
+  } else {
+    uint8_t buf[SA_HEADER_SIZE_ID];
+    ssize_t n = pread(fd, buf, sizeof buf, 0);
+    close(fd);
+    sa_header h;
+    /* Not a segment (no magic): never removed. Any other header problem
+     * still reads the identity where there is one; an id all zero (a 1.0
+     * or 1.1 file) matches only an id all zero. */
+    if (sa_read_header(buf, n > 0 ? (size_t)n : 0, &h, NULL, 0) == SHMARRAY_NOT_A_SEGMENT)
+      rc = sa_fail(SHMARRAY_NOT_A_SEGMENT, err, err_len,
+                   "%s is not a shmarray segment; not removed", path);
+    else if (memcmp(h.id, id, SA_ID_LEN) != 0)
+      rc = sa_fail(SHMARRAY_STALE, err, err_len,
+                   "segment \"%s\": unlink of id %s: the name holds version %llu (id %s) now; "
+                   "nothing removed",
+                   name, want, (unsigned long long)h.version, sa_id_hex(h.id, have));
+    else {
+      int r = sa_dir_remove(&d, name, &st);
+      if (r == SA_CHANGED || (r < 0 && errno == ENOENT)) /* replaced or removed meanwhile */
+        rc = sa_fail(SHMARRAY_STALE, err, err_len,
+                     "segment \"%s\": unlink of id %s: the name was replaced or removed during "
+                     "the call; nothing removed",
+                     name, want);
+      else
+        rc = remove_error(r, "unlink", name, path, err, err_len);
+    }
   }
   free(path);
   sa_dir_close(&d);

@@ -29,7 +29,10 @@ class SegmentInfo:
     process (spec §10.5): pid 0, a creator that started before this
     process's pid namespace existed (so it ran in another one), or a
     ``/proc`` that hides what is needed. Such a segment is never an orphan,
-    and ``creator_alive`` is then False.
+    and ``creator_alive`` is then False. ``id`` (32 hex digits) and
+    ``version`` are the segment's identity (format 1.2, as
+    :attr:`Segment.id` and :attr:`Segment.version`); all zeros and 0 for a
+    segment written before format 1.2.
     """
     name: str
     path: str
@@ -41,6 +44,8 @@ class SegmentInfo:
     ephemeral: bool
     error: ShmarrayError | None = None
     creator_unknown: bool = False
+    id: str = "0" * 32
+    version: int = 0
 
     @property
     def orphan(self) -> bool:
@@ -53,10 +58,10 @@ def _dir(dir) -> str | None:
 
 
 def _info(d: str, e: tuple) -> SegmentInfo:
-    name, size, arrays, created_ns, pid, alive, ephemeral, status, message, temp, unknown = e
+    name, size, arrays, created_ns, pid, alive, ephemeral, status, message, temp, unknown, id, version = e
     # (for a temporary file, temp: created_ns is its modification time)
     return SegmentInfo(name, os.path.join(d, name), size, arrays, created(created_ns), pid, alive, ephemeral,
-                       error_for(status, message) if status else None, unknown)
+                       error_for(status, message) if status else None, unknown, id.hex(), version)
 
 
 def list_segments(dir: str | os.PathLike | None = None) -> list[SegmentInfo]:
