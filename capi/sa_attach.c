@@ -161,14 +161,7 @@ int shmarray_owner(const shmarray_segment *seg, uint32_t *uid, uint32_t *mode) {
 
 void shmarray_close(shmarray_segment *seg) { sa_segment_unref(seg); }
 
-/* ---- Identity (format 1.2, spec §4) ------------------------------------- */
-
-int shmarray_identity(const shmarray_segment *seg, uint8_t id[16], uint64_t *version) {
-  if (!seg) return SHMARRAY_INVALID_ARGUMENT;
-  if (id) memcpy(id, seg->h.id, SA_ID_LEN);
-  if (version) *version = seg->h.version;
-  return SHMARRAY_OK;
-}
+/* ---- Is the name still this file? --------------------------------------- */
 
 /* One lstat of the segment's path, which is its attach directory (absolute
  * and cleaned) joined with its name: the cost of asking "is mine still the
