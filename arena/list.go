@@ -29,6 +29,10 @@ type Info struct {
 	CreatorUnknown bool
 	// Ephemeral is whether the creator asked for unlink on exit.
 	Ephemeral bool
+	// ID and Version are the segment's identity (zero for a file of
+	// format 1.0 or 1.1, which has none).
+	ID      format.ID
+	Version uint64
 	// Temporary marks, in GC's result only, a hidden temporary file that a
 	// writer on the fallback publication path left when it died (Name is
 	// its hidden name, CreatorPID the dead writer); List never returns one.
@@ -46,7 +50,7 @@ func (i *Info) Orphan() bool { return i.Ephemeral && !i.CreatorAlive && !i.Creat
 // List returns the segments in dir (resolved as by Dir), sorted by name.
 // Files that are not segments are skipped, and so are names reserved for
 // temporary files (starting with '.'), symbolic links and non-regular files.
-// Listing reads 128 bytes per file and never maps one. The directory is
+// Listing reads 192 bytes per file and never maps one. The directory is
 // opened once and every file relative to it.
 func List(dir string) ([]Info, error) {
 	d, err := openDir(Dir(dir), followDirLink)
@@ -85,7 +89,7 @@ func probe(d *dirHandle, name string, v *procView) (Info, stat, bool) {
 	}
 	defer closeFD(fd)
 	info.Size = st.Size
-	buf := make([]byte, format.HeaderSize)
+	buf := make([]byte, format.HeaderSizeID)
 	n, _ := pread(fd, buf, 0)
 	h, err := format.ReadHeader(buf[:max(n, 0)])
 	if format.CodeOf(err) == format.NotASegment {
@@ -101,6 +105,7 @@ func probe(d *dirHandle, name string, v *procView) (Info, stat, bool) {
 		info.CreatorUnknown = true
 	}
 	info.Ephemeral = h.Ephemeral()
+	info.ID, info.Version = h.ID, h.Version
 	switch {
 	case err != nil:
 		info.Err = err

@@ -67,7 +67,7 @@ func Receive(name string, size int64, opts *ReceiveOptions) (*Receiver, error) {
 	if size < format.HeaderSize || uint64(size) > uint64(^uint(0)>>1) {
 		return nil, fmt.Errorf("%w: segment %q: a segment file of %d bytes cannot be received (a header alone is %d)", format.ErrInvalidArgument, name, size, format.HeaderSize)
 	}
-	d, path, fd, tmp, id, err := startFile("receive", name, o.Dir, o.Mode)
+	d, path, fd, tmp, id, err := startFile("receive", name, o.Dir, o.Mode, false)
 	if err != nil {
 		return nil, err
 	}

@@ -59,7 +59,7 @@ func Vector(c *Case) ([]byte, error) {
 		flags |= format.FlagEphemeral
 	}
 	metaOff := uint64(len(file))
-	header, meta, h, err := format.Encode(&format.Seal{Arrays: descs, Metadata: kvs(c.Metadata), MetaOffset: metaOff, Flags: flags})
+	header, meta, h, err := format.Encode(&format.Seal{Arrays: descs, Metadata: kvs(c.Metadata), MetaOffset: metaOff, Flags: flags, Legacy: true})
 	if err != nil {
 		return nil, fmt.Errorf("case %q: %w", c.Name, err)
 	}

@@ -193,14 +193,16 @@ func checkDecoded(t *testing.T, b []byte) {
 	reencode(t, b, s)
 }
 
-// reencode writes the metadata area of s again as a 1.0 writer would, after
+// reencode writes the metadata area of s again as a writer would (a 1.0
+// writer for a header shorter than the 1.2 one), after
 // the data area of b, and checks that it decodes to the same arrays and
 // metadata: Decode accepts nothing that Encode cannot express.
 func reencode(t *testing.T, b []byte, s *Segment) {
 	want := normalized(s.Arrays)
 	h := s.Header
 	header, meta, nh, err := Encode(&Seal{Arrays: want, Metadata: s.Metadata, MetaOffset: h.MetaOffset,
-		Flags: h.Flags & FlagEphemeral, Created: h.CreatedNanos, PID: h.CreatorPID, StartTime: h.CreatorStartTime})
+		Flags: h.Flags & FlagEphemeral, Created: h.CreatedNanos, PID: h.CreatorPID, StartTime: h.CreatorStartTime,
+		ID: h.ID, Version: h.Version, Legacy: h.HeaderSize < HeaderSizeID})
 	if err != nil {
 		t.Fatalf("a decoded segment does not encode again: %v", err)
 	}

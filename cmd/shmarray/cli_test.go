@@ -290,7 +290,7 @@ func TestInfo(t *testing.T) {
 	var seg infoSegment
 	require.NoError(t, json.Unmarshal([]byte(ok(t, "info", "table", "--json", "--dir", dir)), &seg))
 	assert.Equal(t, "table", seg.Name)
-	assert.Equal(t, "1.0", seg.FormatVersion)
+	assert.Equal(t, "1.2", seg.FormatVersion)
 	assert.Equal(t, []string{}, seg.Indexes)
 	assert.Equal(t, map[string]string{"source": "cli-test"}, seg.Metadata)
 	require.Len(t, seg.Arrays, 13)
