@@ -109,16 +109,20 @@ int shmarray_builder_set_metadata(shmarray_builder *b, const char *const *keys,
 }
 
 int shmarray_builder_publish(shmarray_builder *b, char *err, size_t err_len) {
-  return shmarray_builder_publish_with(b, NULL, err, err_len);
+  return shmarray_builder_publish_with(b, NULL, NULL, err, err_len);
 }
 
-int shmarray_builder_publish_with(shmarray_builder *b, shmarray_published *out, char *err,
-                                  size_t err_len) {
+int shmarray_builder_publish_with(shmarray_builder *b, shmarray_published *out, int *fd,
+                                  char *err, size_t err_len) {
   int rc = sa_refuse_if_forked(err, err_len);
   if (!rc && !b) rc = sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len, "builder must not be NULL");
   shmarray_published p = {{0}, 0};
-  if (!rc) rc = shmarraygo_builder_publish(b->handle, p.id, &p.version, err, err_len);
+  int published_fd = -1;
+  if (!rc)
+    rc = shmarraygo_builder_publish(b->handle, p.id, &p.version, fd ? &published_fd : NULL, err,
+                                    err_len);
   if (!rc && out) *out = p;
+  if (!rc && fd) *fd = published_fd;
   free(b);
   return rc;
 }

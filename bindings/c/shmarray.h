@@ -224,6 +224,19 @@ int shmarray_identity(const shmarray_segment *seg, uint8_t id[16], uint64_t *ver
  * arguments), PERMISSION_DENIED, IO_ERROR. */
 int shmarray_is_current(const shmarray_segment *seg, int *current, char *err, size_t err_len);
 
+/*
+ * Attach the segment file open as `fd` (any descriptor open for reading; it
+ * is read with pread and mapped, never closed or kept), as shmarray_attach
+ * attaches the file it opens: the same checks, no owner check, no pin.
+ * `name` and `dir` (NULL or "": $SHMARRAY_DIR, else /dev/shm) say where the
+ * file is published, for messages and shmarray_is_current; nothing is
+ * looked up by name. It is how a writer reads exactly the file it
+ * published (shmarray_builder_publish_with's fd), even if another process
+ * replaced it under the name at once. Errors: INVALID_ARGUMENT (name, a
+ * closed fd), NOT_A_SEGMENT and the other invalid-segment codes. */
+int shmarray_attach_fd(int fd, const char *name, const char *dir, shmarray_segment **out,
+                       char *err, size_t err_len);
+
 /* The owner (st_uid) and permission bits (st_mode & 0777) of the file when
  * it was attached, from fstat of the descriptor that was mapped. Either
  * pointer may be NULL. INVALID_ARGUMENT if seg is NULL. */
@@ -595,9 +608,12 @@ typedef struct shmarray_published {
                         replaced version's + 1 */
 } shmarray_published;
 
-/* shmarray_builder_publish that also fills *out (may be NULL) on success.
- * Frees b in every case. */
-int shmarray_builder_publish_with(shmarray_builder *b, shmarray_published *out,
+/* shmarray_builder_publish that, on success, also fills *out (may be
+ * NULL) and sets *fd (may be NULL) to a new read-only descriptor of the
+ * very file published, which the caller closes: attach it with
+ * shmarray_attach_fd to read exactly the version published, whatever is
+ * published under the name next. Frees b in every case. */
+int shmarray_builder_publish_with(shmarray_builder *b, shmarray_published *out, int *fd,
                                   char *err, size_t err_len);
 
 /* Abandon an unpublished segment: nothing is left behind. Frees b. NULL is

@@ -35,7 +35,7 @@ static int publish(const char *name, int64_t value, uint32_t flags, const uint8_
     shmarray_builder_discard(b);
     return rc;
   }
-  return shmarray_builder_publish_with(b, out, err, err_len);
+  return shmarray_builder_publish_with(b, out, NULL, err, err_len);
 }
 
 static int64_t value_of(shmarray_segment *seg) {
@@ -162,6 +162,43 @@ static void test_identity_replace_pin(void) {
   shmarray_unlink("v", dir, NULL, 0);
 }
 
+/* The descriptor of the file published reads exactly that version, even
+ * once another process replaced it under the name. */
+static void test_publish_fd(void) {
+  char err[1024] = "";
+  shmarray_builder *b = NULL;
+  int64_t value = 7;
+  CHECK(shmarray_create("fd", dir, NULL, &b, err, sizeof err) == SHMARRAY_OK, "create: %s", err);
+  if (!b) return;
+  shmarray_array_spec spec = {.type = SHMARRAY_TYPE_INT64, .length = 1, .data = &value};
+  CHECK(shmarray_builder_add(b, "n", &spec, err, sizeof err) == SHMARRAY_OK, "add: %s", err);
+  shmarray_published p;
+  int fd = -1;
+  int rc = shmarray_builder_publish_with(b, &p, &fd, err, sizeof err);
+  CHECK(rc == SHMARRAY_OK && fd >= 0 && p.version == 1, "publish with fd: %s", err);
+  if (rc) return;
+  shmarray_published p2;
+  CHECK(publish("fd", 8, SHMARRAY_CREATE_REPLACE, NULL, &p2, err, sizeof err) == SHMARRAY_OK,
+        "replace: %s", err);
+  shmarray_segment *seg = NULL;
+  rc = shmarray_attach_fd(fd, "fd", dir, &seg, err, sizeof err);
+  close(fd);
+  CHECK(rc == SHMARRAY_OK, "attach_fd: %s", err);
+  if (rc) return;
+  uint8_t id[16];
+  uint64_t version = 0;
+  int current = -1;
+  shmarray_identity(seg, id, &version);
+  CHECK(version == 1 && memcmp(id, p.id, 16) == 0 && value_of(seg) == 7,
+        "attach_fd reads the version published");
+  CHECK(shmarray_is_current(seg, &current, err, sizeof err) == SHMARRAY_OK && current == 0,
+        "and knows it is no longer current");
+  shmarray_close(seg);
+  CHECK(shmarray_attach_fd(-1, "fd", dir, &seg, err, sizeof err) == SHMARRAY_INVALID_ARGUMENT,
+        "attach_fd of -1");
+  shmarray_unlink("fd", dir, NULL, 0);
+}
+
 /* A 1.2 file whose header_size is below 192: BAD_SIZE, with the message Go
  * gives, byte for byte. */
 static void test_short_identity_header(void) {
@@ -199,6 +236,7 @@ int main(void) {
   }
   test_identity_replace_pin();
   test_short_identity_header();
+  test_publish_fd();
   rmdir(dir);
   printf("%d passed, %d failed\n", passed, failed);
   return failed != 0;

@@ -76,6 +76,8 @@ static int owners_arg(PyObject *obj, uint32_t **out, size_t *count) {
   return 0;
 }
 
+static PyObject *handle_new(shmarray_segment *seg, PyObject *name_obj);
+
 /* The pin of attach(pin=...): None, or (id: 16 bytes, version: int). */
 static int pin_arg(PyObject *obj, shmarray_attach_options *opts, uint8_t id[SA_ID_LEN]) {
   if (obj == Py_None) return 0;
@@ -123,6 +125,31 @@ static PyObject *native_attach(PyObject *mod, PyObject *args) {
   Py_END_ALLOW_THREADS
   free(owners);
   if (rc) return native_raise(rc, err);
+  return handle_new(seg, name_obj);
+}
+
+/* attach_fd(fd, name, dir): the file open as fd, published as name in dir. */
+static PyObject *native_attach_fd(PyObject *mod, PyObject *args) {
+  (void)mod;
+  int fd;
+  PyObject *name_obj, *dir_obj = Py_None;
+  if (!PyArg_ParseTuple(args, "iO|O:attach_fd", &fd, &name_obj, &dir_obj)) return NULL;
+  const char *name = native_name_arg(name_obj);
+  if (!name) return NULL;
+  const char *dir;
+  if (native_dir_arg(dir_obj, &dir) < 0) return NULL;
+  shmarray_segment *seg = NULL;
+  char err[NATIVE_ERR_LEN];
+  int rc;
+  Py_BEGIN_ALLOW_THREADS
+  rc = shmarray_attach_fd(fd, name, dir, &seg, err, sizeof err);
+  Py_END_ALLOW_THREADS
+  if (rc) return native_raise(rc, err);
+  return handle_new(seg, name_obj);
+}
+
+/* A Handle owning seg's reference (closed on failure). */
+static PyObject *handle_new(shmarray_segment *seg, PyObject *name_obj) {
   HandleObject *h = PyObject_New(HandleObject, Handle_Type);
   if (!h) {
     shmarray_close(seg);
@@ -598,6 +625,9 @@ static PyMethodDef module_functions[] = {
      "attach(name, dir=None, owners=None, pin=None) -> Handle: open, structurally validate (from\n"
      "private memory) and map a segment; with owners, a sequence of uids, refuse any other owner;\n"
      "with pin, (16-byte id, version), StaleSegmentError unless the name holds that version."},
+    {"attach_fd", native_attach_fd, METH_VARARGS,
+     "attach_fd(fd, name, dir=None) -> Handle: attach the file open as fd (not closed), published\n"
+     "as name in dir: how a writer reads exactly the version it published."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import gc
 import math
+import os
 import threading
 import warnings
 import weakref
@@ -179,12 +180,15 @@ class Builder(_lib.Discardable):
                     "their memory from this process (read them back from the published segment)")
             self._handle = None
             err = _lib.err_buffer()
-            out = _lib.Published()
-            _lib.check(self._lib.shmarray_builder_publish_with(handle, ctypes.byref(out), err, len(err)), err)
-        published = (bytes(out.id), int(out.version))
+            out, fd = _lib.Published(), ctypes.c_int(-1)
+            _lib.check(self._lib.shmarray_builder_publish_with(handle, ctypes.byref(out), ctypes.byref(fd),
+                                                                err, len(err)), err)
         if self._unlink_on_exit:
-            remove_at_exit(self.name, self.dir, published[0])
-        return attach_published(self.name, self.dir, published)
+            remove_at_exit(self.name, self.dir, bytes(out.id))
+        try:
+            return attach_published(self.name, self.dir, fd.value)
+        finally:
+            os.close(fd.value)
 
     def discard(self) -> None:
         """Abandon the segment: nothing is published. Idempotent. If arrays from

@@ -95,7 +95,7 @@ def _declare(lib: ctypes.CDLL) -> None:
                                                ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_size_t)] + err
     lib.shmarray_builder_set_metadata.argtypes = [vp, c_char_p_p, c_char_p_p, ctypes.c_size_t] + err
     lib.shmarray_builder_publish.argtypes = [vp] + err
-    lib.shmarray_builder_publish_with.argtypes = [vp, ctypes.POINTER(Published)] + err
+    lib.shmarray_builder_publish_with.argtypes = [vp, ctypes.POINTER(Published), ctypes.POINTER(ctypes.c_int)] + err
     lib.shmarray_builder_add_index.argtypes = [vp, ctypes.c_char_p] + err
     lib.shmarray_builder_discard.argtypes, lib.shmarray_builder_discard.restype = [vp], None
     lib.shmarray_receive.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int64, ctypes.c_uint32,

@@ -106,17 +106,13 @@ def parse_id(value) -> bytes:
                                "digits (as Segment.id and shmarray ls print it) nor 16 bytes")
 
 
-def attach_published(name: str, dir: str, pin: tuple[bytes, int]) -> "Segment":
-    """The segment a Builder has just published (``pin``: its id and
-    version), attached pinned to that version, never to a later one."""
+def attach_published(name: str, dir: str, fd: int) -> "Segment":
+    """The segment a Builder has just published, attached from the
+    descriptor of the very file published (not by name, which another
+    process may have replaced already). fd stays the caller's."""
     seg = Segment.__new__(Segment)
     seg._init_state(None)
-    try:
-        seg._attached(_native.attach(name, dir, None, pin))
-    except StaleSegmentError as e:
-        raise StaleSegmentError(
-            f"{e}; the publish succeeded (version {pin[1]}, id {pin[0].hex()}), but another process "
-            "replaced or unlinked it before it could be attached (attach by name for the latest)") from None
+    seg._attached(_native.attach_fd(fd, name, dir))
     return seg
 
 
