@@ -46,6 +46,14 @@ func newSegmentID() format.ID {
 // name holds, published by rename over it. Called with mu held, after seal.
 func (b *Builder) publishVersion() error {
 	replace := b.opts.Replace || b.opts.ReplaceIf != nil
+	// The writer locks its own file before it gives it the name, and keeps
+	// the lock until release closes the descriptor: a replacer that finds
+	// the file under the name waits until this writer has verified that
+	// the name holds it, instead of replacing it in between. No one else
+	// knows the file yet, so the lock is free.
+	if err := unix.Flock(b.fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return osError("lock", b.name, b.path, err)
+	}
 	for {
 		// Without replace the name is linked, never replacing (EEXIST if
 		// it is taken): no need to look at what it holds.

@@ -131,3 +131,25 @@ func TestPinnedAttach(t *testing.T) {
 	assert.Equal(t, format.Stale, format.CodeOf(err), "%v", err)
 	assert.EqualError(t, err, `shmarray: stale version: segment "pinned": wanted version 2 (id `+id2.String()+`), no segment has that name now`)
 }
+
+// TestUnlinkVersion: unlink-on-exit removes only the version its creator
+// published (spec §10.5).
+func TestUnlinkVersion(t *testing.T) {
+	dir := tempDir(t)
+	noLeaks(t, dir)
+	id1, _ := publishInts(t, "mine", dir, arena.CreateOptions{}, 1)
+	id2, _ := publishInts(t, "mine", dir, arena.CreateOptions{Replace: true}, 2)
+	err := arena.UnlinkVersion("mine", dir, id1)
+	assert.Equal(t, format.Stale, format.CodeOf(err), "%v", err)
+	assert.EqualError(t, err, `shmarray: stale version: segment "mine": unlink names id `+id1.String()+`, the name holds version 2 (id `+id2.String()+`) now; nothing was removed`)
+	assert.Equal(t, []string{"mine"}, filesIn(t, dir))
+
+	require.NoError(t, arena.UnlinkVersion("mine", dir, id2))
+	assert.Empty(t, filesIn(t, dir))
+	err = arena.UnlinkVersion("mine", dir, id2)
+	assert.Equal(t, format.Stale, format.CodeOf(err), "%v", err)
+	assert.EqualError(t, err, `shmarray: stale version: segment "mine": unlink names id `+id2.String()+`, no segment has that name now`)
+
+	writeFile(t, dir, "notes", []byte("not a segment at all"))
+	assert.Equal(t, format.NotASegment, format.CodeOf(arena.UnlinkVersion("notes", dir, id2)))
+}
