@@ -167,7 +167,7 @@ func shmarraygo_builder_set_metadata(h C.uintptr_t, keys, values **C.char, count
 // published segment's identity into id (16 bytes) and version.
 //
 //export shmarraygo_builder_publish
-func shmarraygo_builder_publish(h C.uintptr_t, id *C.uint8_t, version *C.uint64_t, errBuf *C.char, errLen C.size_t) (rc C.int) {
+func shmarraygo_builder_publish(h C.uintptr_t, id *C.uint8_t, version *C.uint64_t, fd *C.int, errBuf *C.char, errLen C.size_t) (rc C.int) {
 	defer recoverInto(&rc, errBuf, errLen)
 	handle := cgo.Handle(h)
 	defer handle.Delete()
@@ -178,6 +178,9 @@ func shmarraygo_builder_publish(h C.uintptr_t, id *C.uint8_t, version *C.uint64_
 	published := b.ID()
 	copy(bytesAt(unsafe.Pointer(id), uint64(len(published))), published[:])
 	*version = C.uint64_t(b.Version())
+	if fd != nil {
+		*fd = -1 // TODO(H-C): the published file's descriptor, once arena hands it out
+	}
 	return C.SHMARRAY_OK
 }
 
