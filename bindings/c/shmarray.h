@@ -70,9 +70,9 @@ uint32_t shmarray_format_version(void);
 #define SHMARRAY_FORKED              20
 #define SHMARRAY_IO_ERROR            21
 #define SHMARRAY_INTERNAL            22
-#define SHMARRAY_STALE               23 /* the name no longer holds the version
-                                           the caller named (a pinned attach,
-                                           a conditional replace) */
+/* STALE: the name no longer holds the version the caller named (a pinned
+ * attach, a conditional replace, shmarray_unlink_version). */
+#define SHMARRAY_STALE               23
 
 /* The spec name of a code ("NOT_FOUND"), or "UNKNOWN". Static storage. */
 const char *shmarray_error_name(int code);
