@@ -151,40 +151,56 @@ func TestRacingReplacers(t *testing.T) {
 		dir := tempDir(t)
 		noLeaks(t, dir)
 		publishInts(t, "raced", dir, arena.CreateOptions{}, 0)
-		versions := make([]uint64, racers)
-		errs := make([]error, racers)
-		var ready, done sync.WaitGroup
-		gate := make(chan struct{})
-		for i := 0; i < racers; i++ {
-			ready.Add(1)
-			done.Add(1)
-			go func() {
-				defer done.Done()
-				b, err := arena.Create("raced", &arena.CreateOptions{Dir: dir, Replace: true})
-				if err == nil {
-					defer b.Close()
-					err = arena.AddSlice(b, "v", []int64{int64(i)})
-				}
-				ready.Done()
-				<-gate
-				if err == nil {
-					err = b.Publish()
-				}
-				errs[i] = err
-				if err == nil {
-					versions[i] = b.Version()
-				}
-			}()
+		var versions []uint64
+		results, elapsed := race(racers, "raced", &arena.CreateOptions{Dir: dir, Replace: true})
+		for _, r := range results {
+			require.NoError(t, r.err)
+			versions = append(versions, r.version)
 		}
-		ready.Wait()
-		start := time.Now()
-		close(gate)
-		done.Wait()
-		for _, err := range errs {
-			require.NoError(t, err)
-		}
-		check(t, dir, versions, time.Since(start))
+		check(t, dir, versions, elapsed)
 	})
+}
+
+// raced is what one racer of race did.
+type raced struct {
+	err     error
+	id      format.ID
+	version uint64
+}
+
+// race runs n goroutines that each Create name with opts (their own
+// descriptors: their locks exclude each other as those of processes do)
+// and add an array, then publish all at once; elapsed is the time from the
+// start signal to the last publish's end.
+func race(n int, name string, opts *arena.CreateOptions) (_ []raced, elapsed time.Duration) {
+	out := make([]raced, n)
+	var ready, done sync.WaitGroup
+	gate := make(chan struct{})
+	for i := range out {
+		ready.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			b, err := arena.Create(name, opts)
+			if err == nil {
+				defer b.Close()
+				err = arena.AddSlice(b, "v", []int64{int64(i)})
+			}
+			ready.Done()
+			<-gate
+			if err == nil {
+				err = b.Publish()
+				out[i] = raced{err, b.ID(), b.Version()}
+			} else {
+				out[i].err = err
+			}
+		}()
+	}
+	ready.Wait()
+	start := time.Now()
+	close(gate)
+	done.Wait()
+	return out, time.Since(start)
 }
 
 // TestReplaceIfOneWinnerPerRound: in each round 16 writers replace the
@@ -196,49 +212,25 @@ func TestReplaceIfOneWinnerPerRound(t *testing.T) {
 	noLeaks(t, dir)
 	seen, _ := publishInts(t, "cond", dir, arena.CreateOptions{}, 0)
 	for round := 0; round < rounds; round++ {
-		errs := make([]error, racers)
-		ids := make([]format.ID, racers)
-		var ready, done sync.WaitGroup
-		gate := make(chan struct{})
-		for i := 0; i < racers; i++ {
-			ready.Add(1)
-			done.Add(1)
-			go func() {
-				defer done.Done()
-				b, err := arena.Create("cond", &arena.CreateOptions{Dir: dir, ReplaceIf: &seen})
-				if err == nil {
-					defer b.Close()
-					err = arena.AddSlice(b, "v", []int64{int64(i)})
-				}
-				ready.Done()
-				<-gate
-				if err == nil {
-					err = b.Publish()
-				}
-				errs[i], ids[i] = err, b.ID()
-			}()
-		}
-		ready.Wait()
-		close(gate)
-		done.Wait()
+		results, _ := race(racers, "cond", &arena.CreateOptions{Dir: dir, ReplaceIf: &seen})
 		winners, stale := 0, 0
 		var won format.ID
-		for i, err := range errs {
-			switch format.CodeOf(err) {
+		for i, r := range results {
+			switch format.CodeOf(r.err) {
 			case format.OK:
 				winners++
-				won = ids[i]
+				won = r.id
 			case format.Stale:
 				stale++
 			default:
-				t.Errorf("round %d racer %d: %v", round, i, err)
+				t.Errorf("round %d racer %d: %v", round, i, r.err)
 			}
 		}
 		require.Equal(t, 1, winners, "round %d: exactly one winner", round)
 		require.Equal(t, racers-1, stale, "round %d: the others are STALE", round)
-		for _, err := range errs {
-			if err != nil {
-				assert.Contains(t, err.Error(), fmt.Sprintf("the name holds version %d (id %s) now", round+2, won))
+		for _, r := range results {
+			if r.err != nil {
+				assert.Contains(t, r.err.Error(), fmt.Sprintf("the name holds version %d (id %s) now", round+2, won))
 			}
 		}
 		s, err := arena.Attach("cond", dir)
@@ -461,6 +453,23 @@ func TestReplaceRefusesWhatIsNotASegment(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "dear diary, this is not a segment", string(raw))
 	assert.Equal(t, []string{"notes"}, filesIn(t, dir))
+
+	// Nor a symbolic link, whose target is never touched.
+	elsewhere := tempDir(t)
+	target := filepath.Join(elsewhere, "target")
+	writeFile(t, elsewhere, "target", []byte("precious"))
+	require.NoError(t, os.Symlink(target, filepath.Join(dir, "link")))
+	b, err = arena.Create("link", &arena.CreateOptions{Dir: dir, Replace: true})
+	require.NoError(t, err)
+	require.NoError(t, arena.AddSlice(b, "v", []int64{1}))
+	err = b.Publish()
+	assert.Equal(t, format.NotASegment, format.CodeOf(err), "%v", err)
+	raw, err = os.ReadFile(target)
+	require.NoError(t, err)
+	assert.Equal(t, "precious", string(raw))
+	fi, err := os.Lstat(filepath.Join(dir, "link"))
+	require.NoError(t, err)
+	assert.Equal(t, os.ModeSymlink, fi.Mode().Type(), "the link is still there")
 }
 
 // TestReplaceWaitsForTheLockBoundedly: a replacer stuck while holding the
