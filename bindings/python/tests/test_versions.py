@@ -459,3 +459,35 @@ def test_gc_with_versions(shm_dir, seg_name):
     assert _consistent(v2) == 2  # readers of older versions are not affected
     v2.close()
 
+
+
+_IS_CURRENT_LOOP = textwrap.dedent("""
+    import os, sys, shmarray
+    seg = shmarray.attach(sys.argv[1], dir=sys.argv[2])
+    seg.is_current()
+    os.write(1, b"begin\\n")
+    for _ in range(100):
+        assert seg.is_current()
+    os.write(1, b"end\\n")
+""")
+
+
+@pytest.mark.timeout(TIMEOUT)
+def test_is_current_costs_one_stat(shm_dir, seg_name, tmp_path):
+    """100 calls of is_current() on an unchanged segment make 100 system
+    calls, each one fstatat of the name (strace of a reading process)."""
+    strace = shutil.which("strace")
+    if not strace:
+        pytest.skip("strace is not installed")
+    shmarray.create(seg_name, _columns(1), dir=shm_dir).close()
+    log = tmp_path / "strace.txt"
+    env = dict(os.environ, PYTHONPATH=str(REPO / "bindings" / "python"))
+    subprocess.run([strace, "-o", str(log), sys.executable, "-c", _IS_CURRENT_LOOP, seg_name, shm_dir],
+                   env=env, check=True, capture_output=True, timeout=TIMEOUT)
+    lines = log.read_text().splitlines()
+    begin = next(i for i, x in enumerate(lines) if x.startswith("write(1, \"begin"))
+    end = next(i for i, x in enumerate(lines) if x.startswith("write(1, \"end"))
+    calls = [x.split("(", 1)[0] for x in lines[begin + 1:end]]
+    # (fstatat is newfstatat on x86-64 and arm64; glibc may use statx elsewhere)
+    assert len(calls) == 100 and set(calls) <= {"newfstatat", "fstatat64", "statx"}, sorted(set(calls))
+    shmarray.unlink(seg_name, dir=shm_dir)
