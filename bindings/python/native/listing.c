@@ -106,32 +106,16 @@ static PyObject *native_gc(PyObject *mod, PyObject *args) {
   return Py_BuildValue("(NNiNN)", d, removed, rc, native_message(err), failures);
 }
 
+/* unlink(name, dir=None, id=None): with id (16 bytes), only while the name
+ * holds the segment with that id (shmarray_unlink_version): StaleSegmentError
+ * otherwise. */
 static PyObject *native_unlink(PyObject *mod, PyObject *args) {
   (void)mod;
   PyObject *name_obj, *dir_obj = Py_None;
-  if (!PyArg_ParseTuple(args, "O|O:unlink", &name_obj, &dir_obj)) return NULL;
-  const char *name = native_name_arg(name_obj);
-  if (!name) return NULL;
-  const char *dir;
-  if (native_dir_arg(dir_obj, &dir) < 0) return NULL;
-  char err[NATIVE_ERR_LEN];
-  int rc;
-  Py_BEGIN_ALLOW_THREADS
-  rc = shmarray_unlink(name, dir, err, sizeof err);
-  Py_END_ALLOW_THREADS
-  if (rc) return native_raise(rc, err);
-  Py_RETURN_NONE;
-}
-
-/* unlink_version(name, dir, id): unlink only the version whose id is id
- * (16 bytes); StaleSegmentError otherwise. */
-static PyObject *native_unlink_version(PyObject *mod, PyObject *args) {
-  (void)mod;
-  PyObject *name_obj, *dir_obj;
-  const char *id;
-  Py_ssize_t id_len;
-  if (!PyArg_ParseTuple(args, "OOy#:unlink_version", &name_obj, &dir_obj, &id, &id_len)) return NULL;
-  if (id_len != SA_ID_LEN)
+  const char *id = NULL;
+  Py_ssize_t id_len = SA_ID_LEN;
+  if (!PyArg_ParseTuple(args, "O|Oz#:unlink", &name_obj, &dir_obj, &id, &id_len)) return NULL;
+  if (id && id_len != SA_ID_LEN)
     return native_raisef(SHMARRAY_INVALID_ARGUMENT, "a segment id is 16 bytes, not %zd", id_len);
   const char *name = native_name_arg(name_obj);
   if (!name) return NULL;
@@ -140,7 +124,8 @@ static PyObject *native_unlink_version(PyObject *mod, PyObject *args) {
   char err[NATIVE_ERR_LEN];
   int rc;
   Py_BEGIN_ALLOW_THREADS
-  rc = shmarray_unlink_version(name, dir, (const uint8_t *)id, err, sizeof err);
+  rc = id ? shmarray_unlink_version(name, dir, (const uint8_t *)id, err, sizeof err)
+          : shmarray_unlink(name, dir, err, sizeof err);
   Py_END_ALLOW_THREADS
   if (rc) return native_raise(rc, err);
   Py_RETURN_NONE;
@@ -163,9 +148,9 @@ static PyMethodDef functions[] = {
     {"gc", native_gc, METH_VARARGS,
      "gc(dir=None, dry_run=False) -> (absolute dir or None, removed entries, code, message, "
      "[(code, message) per file not removed])."},
-    {"unlink", native_unlink, METH_VARARGS, "unlink(name, dir=None): remove a segment's name."},
-    {"unlink_version", native_unlink_version, METH_VARARGS,
-     "unlink_version(name, dir, id): remove the name only while it holds the segment with that id."},
+    {"unlink", native_unlink, METH_VARARGS,
+     "unlink(name, dir=None, id=None): remove a segment's name; with id (16 bytes), only while\n"
+     "the name holds the segment with that id."},
     {"resolve_dir", native_resolve_dir, METH_VARARGS,
      "resolve_dir(dir=None) -> str: dir, else $SHMARRAY_DIR, else /dev/shm (spec §2.2)."},
     {NULL, NULL, 0, NULL},

@@ -38,7 +38,7 @@ def _remove_all() -> None:
     for name, dir, id, owner in _to_remove:
         if owner == pid:  # a forked child inherits the list; only the creator unlinks
             try:
-                _native.unlink_version(name, dir, id)
+                _native.unlink(name, dir, id)
             except Exception:  # StaleSegmentError: replaced or unlinked since; not ours now
                 pass
 
