@@ -229,7 +229,52 @@ static void test_short_identity_header(void) {
   shmarray_unlink("src", dir, NULL, 0);
 }
 
-int main(void) {
+/* The reading calls of this file on segment "ro" of dir, which a writer
+ * published: run by main under valgrind too (the Go runtime of the writing
+ * half cannot run under valgrind, so nothing here writes). Removes "ro". */
+static void read_only(void) {
+  char err[1024] = "", path[512];
+  shmarray_segment *seg = NULL, *s2 = NULL;
+  int rc = shmarray_attach("ro", dir, &seg, err, sizeof err);
+  CHECK(rc == SHMARRAY_OK, "attach ro: %s", err);
+  if (rc) return;
+  uint8_t id[16], other[16];
+  uint64_t version = 0;
+  shmarray_identity(seg, id, &version);
+  memcpy(other, id, 16);
+  other[0] ^= 1;
+  int current = -1;
+  CHECK(shmarray_is_current(seg, &current, err, sizeof err) == SHMARRAY_OK && current == 1,
+        "ro is current");
+  shmarray_attach_options pin = {.dir = dir, .pin_id = other, .pin_version = version};
+  CHECK(shmarray_attach_with("ro", &pin, &s2, err, sizeof err) == SHMARRAY_STALE, "wrong pin");
+  CHECK(shmarray_attach_with("gone", &pin, &s2, err, sizeof err) == SHMARRAY_STALE, "pin, no file");
+  pin.pin_id = id;
+  CHECK(shmarray_attach_with("ro", &pin, &s2, err, sizeof err) == SHMARRAY_OK, "right pin: %s", err);
+  shmarray_close(s2);
+  snprintf(path, sizeof path, "%s/ro", dir);
+  int fd = open(path, O_RDONLY);
+  CHECK(shmarray_attach_fd(fd, "ro", dir, &s2, err, sizeof err) == SHMARRAY_OK, "attach_fd: %s", err);
+  close(fd);
+  shmarray_close(s2);
+  shmarray_list_entry *entries = NULL;
+  size_t count = 0;
+  CHECK(shmarray_list(dir, &entries, &count, err, sizeof err) == SHMARRAY_OK, "list: %s", err);
+  shmarray_list_free(entries);
+  CHECK(shmarray_unlink_version("ro", dir, other, err, sizeof err) == SHMARRAY_STALE, "wrong id");
+  CHECK(shmarray_unlink_version("ro", dir, id, err, sizeof err) == SHMARRAY_OK, "unlink: %s", err);
+  CHECK(shmarray_is_current(seg, &current, err, sizeof err) == SHMARRAY_OK && current == 0,
+        "ro is gone");
+  shmarray_close(seg);
+}
+
+int main(int argc, char **argv) {
+  if (argc == 3 && strcmp(argv[1], "--read-only") == 0) {
+    snprintf(dir, sizeof dir, "%s", argv[2]);
+    read_only();
+    printf("read-only: %d passed, %d failed\n", passed, failed);
+    return failed != 0;
+  }
   if (!mkdtemp(dir)) {
     perror("mkdtemp");
     return 1;
@@ -237,6 +282,31 @@ int main(void) {
   test_identity_replace_pin();
   test_short_identity_header();
   test_publish_fd();
+  char err[1024] = "";
+  CHECK(publish("ro", 1, 0, NULL, NULL, err, sizeof err) == SHMARRAY_OK, "publish ro: %s", err);
+  read_only();
+  if (system("command -v valgrind >/dev/null 2>&1") == 0) {
+    CHECK(publish("ro", 1, 0, NULL, NULL, err, sizeof err) == SHMARRAY_OK, "publish ro: %s", err);
+    /* As test_index.c: errors whose top frame is in the Go runtime (loaded
+     * with the library, flagged now and then) are not ours. */
+    char supp[300], cmd[1200];
+    snprintf(supp, sizeof supp, "%s/go.supp", dir);
+    FILE *f = fopen(supp, "w");
+    if (f) {
+      fputs("{\n go-runtime-cond\n Memcheck:Cond\n fun:runtime.*\n}\n"
+            "{\n go-runtime-value8\n Memcheck:Value8\n fun:runtime.*\n}\n", f);
+      fclose(f);
+    }
+    snprintf(cmd, sizeof cmd,
+             "valgrind --quiet --error-exitcode=9 --leak-check=full --show-possibly-lost=no "
+             "--errors-for-leak-kinds=definite,indirect --suppressions='%s' '%s' --read-only '%s'",
+             supp, argv[0], dir);
+    int rc = system(cmd);
+    CHECK(rc == 0, "the reading tests under valgrind (status %d)", rc);
+    unlink(supp);
+  } else {
+    fprintf(stderr, "note: valgrind not installed; reading tests not run under it\n");
+  }
   rmdir(dir);
   printf("%d passed, %d failed\n", passed, failed);
   return failed != 0;
