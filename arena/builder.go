@@ -327,20 +327,43 @@ func (b *Builder) SetMetadata(md map[string]string) error {
 // published. After Publish the Builder is closed, whatever the outcome,
 // and memory from Allocator is gone.
 func (b *Builder) Publish() error {
+	_, err := b.publish(false)
+	return err
+}
+
+// PublishFile is Publish that also returns, on success, a descriptor of the
+// very file it published, so that the caller can attach exactly that
+// version (the C ABI does): attaching by name afterwards may find a newer
+// version a racing replacer published meanwhile. The descriptor is a
+// duplicate of the writer's, open for reading and writing: read through it
+// only (the file is published, hence immutable). The caller closes it. The
+// writer's lock (spec §10.3 step 5) is released before it is handed out.
+func (b *Builder) PublishFile() (*os.File, error) { return b.publish(true) }
+
+// publish is Publish, returning a duplicate of the file's descriptor on
+// success when keep is set.
+func (b *Builder) publish(keep bool) (*os.File, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.done {
-		return b.closedError()
+		return nil, b.closedError()
 	}
 	err := b.seal()
 	if err == nil {
 		err = b.publishVersion()
 	}
+	var f *os.File
+	if err == nil && keep {
+		f, err = keepFile(b.fd, b.path)
+		if err != nil {
+			err = osError("keep a descriptor of", b.name, b.path, err)
+		}
+	}
 	if err != nil {
 		b.pubID, b.pubVersion = format.ID{}, 0
 	}
 	b.release()
-	return err
+	return f, err
 }
 
 // startFile opens the directory dir (resolved as by Dir) and creates in it

@@ -92,6 +92,7 @@ func reserve(int, int64, int64) error             { return errUnsupported }
 func mapShared(int, int, bool) ([]byte, error)    { return nil, errUnsupported }
 func unmap([]byte) error                          { return errUnsupported }
 func closeFD(int)                                 {}
+func keepFile(int, string) (*os.File, error)      { return nil, errUnsupported }
 func pread(int, []byte, int64) (int, error)       { return 0, errUnsupported }
 func pwrite(int, []byte, int64) (int, error)      { return 0, errUnsupported }
 func selfStartTime() uint64                       { return 0 }

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"time"
@@ -112,6 +113,9 @@ func (b *Builder) replaceLocked(cur int, old fileID) (done bool, err error) {
 	}
 	if want := b.opts.ReplaceIf; want != nil && h.ID != *want {
 		return false, fmt.Errorf("%w: segment %q: replace_if names id %s, the name holds version %d (id %s) now", format.ErrStale, b.name, *want, h.Version, h.ID)
+	}
+	if h.Version == math.MaxUint64 {
+		return false, fmt.Errorf("%w: segment %q holds version %d, the last a version number can say; nothing was published (unlink it, then publish anew: the next is version 1)", format.ErrInvalidArgument, b.name, h.Version)
 	}
 	if err := b.stamp(newSegmentID(), h.Version+1); err != nil {
 		return false, err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,14 +31,16 @@ import (
 // §10.3): the figures of the racing and refresh tests are logged.
 
 const (
-	childReplace       = "replace"        // Create with Replace, print "ready", wait for a line on stdin, Publish, print "published VERSION ID"
-	childReplacePause  = "replace-pause"  // replace, and stop for good between seal and rename, printing "paused TMP"
-	childCreateReplace = "create-replace" // publish an ephemeral segment with Replace and exit
+	childReplace        = "replace"         // Create with Replace, print "ready", wait for a line on stdin, Publish, print "published VERSION ID"
+	childReplacePause   = "replace-pause"   // replace, and stop for good between seal and rename, printing "paused TMP"
+	childCreateReplace  = "create-replace"  // publish an ephemeral segment with Replace and exit
+	childAttachVersions = "attach-versions" // attach by name in a loop, checking each version, until stdin closes; print the counts
 )
 
 func init() {
 	childModes[childReplace] = replaceChild
 	childModes[childReplacePause] = replacePauseChild
+	childModes[childAttachVersions] = attachVersionsChild
 	childModes[childCreateReplace] = func(name, dir string) error {
 		b, err := arena.Create(name, &arena.CreateOptions{Dir: dir, Ephemeral: true, Replace: true})
 		if err != nil {
@@ -68,6 +71,64 @@ func replaceChild(name, dir string) error {
 		return err
 	}
 	fmt.Printf("published %d %s\n", b.Version(), b.ID())
+	return nil
+}
+
+// refreshRows is the length of the array "v" of every version published by
+// TestRefreshWhileReplacing; each of its values is the version number.
+const refreshRows = 4096
+
+// checkVersion checks that s is one whole version of the refresh test's
+// segment: refreshRows values, each its version number, a non-zero id, and
+// the full validation passes.
+func checkVersion(s *arena.Segment) error {
+	vals, err := arena.Values[int64](s, "v")
+	if err != nil {
+		return err
+	}
+	want := int64(s.Version())
+	if len(vals) != refreshRows || s.ID().IsZero() {
+		return fmt.Errorf("version %d: %d rows, id %s", want, len(vals), s.ID())
+	}
+	for i, v := range vals {
+		if v != want {
+			return fmt.Errorf("version %d: row %d holds %d", want, i, v)
+		}
+	}
+	return s.Validate()
+}
+
+// attachVersionsChild is a reader process of the refresh test: it attaches
+// by name and checks the version it got, over and over, until its stdin
+// closes, then prints "attaches A notfound N bad B" and the first bad read.
+func attachVersionsChild(name, dir string) error {
+	var stop atomic.Bool
+	go func() {
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		stop.Store(true)
+	}()
+	var attaches, notFound, bad int
+	first := "none"
+	fmt.Println("ready")
+	for !stop.Load() {
+		s, err := arena.Attach(name, dir)
+		attaches++
+		if format.CodeOf(err) == format.NotFound {
+			notFound++
+			continue
+		}
+		if err == nil {
+			err = checkVersion(s)
+			_ = s.Close()
+		}
+		if err != nil {
+			if bad == 0 {
+				first = err.Error()
+			}
+			bad++
+		}
+	}
+	fmt.Printf("attaches %d notfound %d bad %d first %s\n", attaches, notFound, bad, first)
 	return nil
 }
 
@@ -248,11 +309,11 @@ func TestReplaceIfOneWinnerPerRound(t *testing.T) {
 // happen. No attach may find nothing (NOT_FOUND) and none may read a mix of
 // versions or an invalid file.
 func TestRefreshWhileReplacing(t *testing.T) {
-	const replaces, readers, rows = 100, 4, 4096
+	const replaces, readers, processes = 100, 4, 2
 	dir := tempDir(t)
 	noLeaks(t, dir)
 	publish := func(version int64) uint64 {
-		vals := make([]int64, rows)
+		vals := make([]int64, refreshRows)
 		for i := range vals {
 			vals[i] = version
 		}
@@ -268,28 +329,30 @@ func TestRefreshWhileReplacing(t *testing.T) {
 		partial.Add(1)
 		firstBad.CompareAndSwap(nil, err)
 	}
-	// readOne checks that s is one whole version: every value is its
-	// version number, and the full validation passes.
 	readOne := func(s *arena.Segment) {
-		vals, err := arena.Values[int64](s, "v")
-		if err != nil {
-			bad(err)
-			return
-		}
-		want := int64(s.Version())
-		if len(vals) != rows || s.ID().IsZero() {
-			bad(fmt.Errorf("version %d: %d rows, id %s", want, len(vals), s.ID()))
-			return
-		}
-		for i, v := range vals {
-			if v != want {
-				bad(fmt.Errorf("version %d: row %d holds %d", want, i, v))
-				return
-			}
-		}
-		if err := s.Validate(); err != nil {
+		if err := checkVersion(s); err != nil {
 			bad(err)
 		}
+	}
+	// Reader processes, as the workers of the issue were.
+	type reader struct {
+		cmd *exec.Cmd
+		in  io.WriteCloser
+		out *bufio.Reader
+	}
+	var procs []reader
+	for p := 0; p < processes; p++ {
+		cmd := childCommand(childAttachVersions, "table", dir)
+		in, err := cmd.StdinPipe()
+		require.NoError(t, err)
+		out, err := cmd.StdoutPipe()
+		require.NoError(t, err)
+		require.NoError(t, cmd.Start())
+		r := reader{cmd, in, bufio.NewReader(out)}
+		procs = append(procs, r)
+		line, err := r.out.ReadString('\n')
+		require.NoError(t, err)
+		require.Equal(t, "ready\n", line)
 	}
 	var wg sync.WaitGroup
 	for r := 0; r < readers; r++ {
@@ -348,8 +411,27 @@ func TestRefreshWhileReplacing(t *testing.T) {
 	elapsed := time.Since(start)
 	stop.Store(true)
 	wg.Wait()
-	t.Logf("%d replaces in %v while %d readers attached by name %d times and one worker refreshed %d times: %d NOT_FOUND, %d partial or invalid reads",
-		replaces, elapsed.Round(time.Millisecond), readers, attaches.Load(), refreshed.Load(), notFound.Load(), partial.Load())
+	var pAttaches, pNotFound, pBad int
+	for i, r := range procs {
+		require.NoError(t, r.in.Close())
+		line, err := r.out.ReadString('\n')
+		require.NoError(t, err)
+		require.NoError(t, r.cmd.Wait())
+		var a, n, b int
+		var first string
+		_, err = fmt.Sscanf(line, "attaches %d notfound %d bad %d first %s", &a, &n, &b, &first)
+		require.NoError(t, err, line)
+		if b > 0 {
+			t.Logf("reader process %d, first bad read: %s", i, strings.TrimSpace(line))
+		}
+		pAttaches, pNotFound, pBad = pAttaches+a, pNotFound+n, pBad+b
+	}
+	t.Logf("%d replaces in %v while %d reader goroutines attached by name %d times, %d reader processes %d times, and one worker refreshed %d times: %d NOT_FOUND, %d partial or invalid reads",
+		replaces, elapsed.Round(time.Millisecond), readers, attaches.Load(), processes, pAttaches, refreshed.Load(),
+		notFound.Load()+int64(pNotFound), partial.Load()+int64(pBad))
+	assert.Zero(t, pNotFound, "NOT_FOUND in the reader processes")
+	assert.Zero(t, pBad, "partial or invalid reads in the reader processes")
+	assert.Greater(t, pAttaches, replaces, "the reader processes ran during the replaces")
 	if err, _ := firstBad.Load().(error); err != nil {
 		t.Logf("first bad read: %v", err)
 	}
@@ -688,4 +770,32 @@ func TestUnlinkAndGCWithVersions(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, removed)
 	require.NoError(t, arena.Unlink("d", dir))
+}
+
+// TestReplaceOfOlderAndLastVersions: replacing a file of format 1.0 (no
+// identity, version 0) publishes version 1; a file of version 2^64-1 has
+// no next version and is left alone.
+func TestReplaceOfOlderAndLastVersions(t *testing.T) {
+	dir := tempDir(t)
+	noLeaks(t, dir)
+	vectors := filepath.Join("..", "conformance", "vectors", "v1", "valid")
+	for _, tc := range []struct{ vector, name string }{{"spec_example.shm", "old"}, {"identity_max_version.shm", "last"}} {
+		raw, err := os.ReadFile(filepath.Join(vectors, tc.vector))
+		require.NoError(t, err)
+		writeFile(t, dir, tc.name, raw)
+	}
+	_, v := publishInts(t, "old", dir, arena.CreateOptions{Replace: true}, 1)
+	assert.Equal(t, uint64(1), v, "a 1.0 file counts as version 0")
+
+	b, err := arena.Create("last", &arena.CreateOptions{Dir: dir, Replace: true})
+	require.NoError(t, err)
+	require.NoError(t, arena.AddSlice(b, "v", []int64{1}))
+	err = b.Publish()
+	assert.Equal(t, format.InvalidArgument, format.CodeOf(err), "%v", err)
+	assert.Contains(t, err.Error(), "holds version 18446744073709551615, the last a version number can say")
+	s, err := arena.Attach("last", dir)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(math.MaxUint64), s.Version(), "left alone")
+	require.NoError(t, s.Close())
+	assert.ElementsMatch(t, []string{"old", "last"}, filesIn(t, dir))
 }

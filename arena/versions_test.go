@@ -2,6 +2,7 @@ package arena_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -152,4 +153,39 @@ func TestUnlinkVersion(t *testing.T) {
 
 	writeFile(t, dir, "notes", []byte("not a segment at all"))
 	assert.Equal(t, format.NotASegment, format.CodeOf(arena.UnlinkVersion("notes", dir, id2)))
+}
+
+// TestPublishFile: the descriptor PublishFile hands out is the very file
+// published (even once a newer version replaced it), and it does not hold
+// the writer's lock: the next replace goes through while it is open.
+func TestPublishFile(t *testing.T) {
+	dir := tempDir(t)
+	noLeaks(t, dir)
+	b, err := arena.Create("kept", &arena.CreateOptions{Dir: dir, Replace: true})
+	require.NoError(t, err)
+	require.NoError(t, arena.AddSlice(b, "v", []int64{1, 2}))
+	f, err := b.PublishFile()
+	require.NoError(t, err)
+	defer f.Close()
+	id1 := b.ID()
+
+	defer arena.SetLockTimeout(time.Second)()
+	_, v := publishInts(t, "kept", dir, arena.CreateOptions{Replace: true}, 3)
+	assert.Equal(t, uint64(2), v, "the kept descriptor holds no lock")
+
+	raw := make([]byte, format.HeaderSizeID)
+	_, err = f.ReadAt(raw, 0)
+	require.NoError(t, err)
+	h, err := format.ReadHeader(raw)
+	require.NoError(t, err)
+	assert.Equal(t, id1, h.ID, "the descriptor is the version published, not the name's")
+	assert.Equal(t, uint64(1), h.Version)
+
+	b, err = arena.Create("kept2", &arena.CreateOptions{Dir: dir})
+	require.NoError(t, err)
+	require.NoError(t, arena.AddSlice(b, "v", []int64{1}))
+	publishInts(t, "kept2", dir, arena.CreateOptions{}, 9)
+	f2, err := b.PublishFile()
+	assert.Equal(t, format.Exists, format.CodeOf(err), "%v", err)
+	assert.Nil(t, f2)
 }
