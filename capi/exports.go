@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/array"
 	"github.com/apache/arrow/go/v15/arrow/cdata"
+	"golang.org/x/sys/unix"
 
 	"github.com/shmarray/shmarray/arena"
 	"github.com/shmarray/shmarray/format"
@@ -172,15 +173,26 @@ func shmarraygo_builder_publish(h C.uintptr_t, id *C.uint8_t, version *C.uint64_
 	handle := cgo.Handle(h)
 	defer handle.Delete()
 	b := handle.Value().(*arena.Builder)
-	if err := b.Publish(); err != nil {
-		return fail(err, errBuf, errLen)
+	if fd == nil {
+		if err := b.Publish(); err != nil {
+			return fail(err, errBuf, errLen)
+		}
+	} else {
+		f, err := b.PublishFile()
+		if err != nil {
+			return fail(err, errBuf, errLen)
+		}
+		// The descriptor becomes the caller's: os.File must not close it.
+		dup, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+		f.Close()
+		if err != nil {
+			return fail(fmt.Errorf("%w: segment %q was published, but its descriptor could not be handed out: %v", format.ErrIO, b.Name(), err), errBuf, errLen)
+		}
+		*fd = C.int(dup)
 	}
 	published := b.ID()
 	copy(bytesAt(unsafe.Pointer(id), uint64(len(published))), published[:])
 	*version = C.uint64_t(b.Version())
-	if fd != nil {
-		*fd = -1 // TODO(H-C): the published file's descriptor, once arena hands it out
-	}
 	return C.SHMARRAY_OK
 }
 

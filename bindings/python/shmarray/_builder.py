@@ -25,7 +25,7 @@ from ._convert import add_value, encode, writing_dir, NUMERIC_CODES, T_FIXED_SIZ
     T_DURATION, UNITS
 from ._errors import ClosedError, InvalidArgumentError
 from ._exit import remove_at_exit
-from ._segment import Segment, attach, attach_published, parse_id
+from ._segment import Segment, attach_published, parse_id
 
 
 class Builder(_lib.Discardable):
@@ -185,8 +185,6 @@ class Builder(_lib.Discardable):
                                                                 err, len(err)), err)
         if self._unlink_on_exit:
             remove_at_exit(self.name, self.dir, bytes(out.id))
-        if fd.value < 0:  # TODO(H-C): temporary, until the shim hands out the descriptor
-            return attach(self.name, dir=self.dir)
         try:
             return attach_published(self.name, self.dir, fd.value)
         finally:
