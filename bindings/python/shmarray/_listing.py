@@ -87,7 +87,8 @@ def unlink(name: str, *, dir: str | os.PathLike | None = None) -> None:
     ``$SHMARRAY_DIR``, else /dev/shm).
 
     Processes that have it attached keep reading it; its memory is freed when
-    the last mapping goes. A file that is not a shmarray segment is never
+    the last mapping goes. It removes whatever version the name holds (a
+    creator's ``unlink_on_exit`` removes only the version it published). A file that is not a shmarray segment is never
     removed (:class:`NotASegmentError`). The directory is opened once,
     refusing a symbolic link as its last component
     (:class:`InvalidArgumentError`: pass the directory itself), and the name
@@ -115,7 +116,11 @@ def gc(dir: str | os.PathLike | None = None, dry_run: bool = False) -> list[Segm
     by its pid and start time across pid namespaces (spec §10.5; a creator
     that cannot be judged from here, ``creator_unknown``, is never gone). A
     segment created without that request, or whose creator may still run,
-    is never removed. The hidden temporary files (``.shmarray-tmp-PID-…``)
+    is never removed. With versions, gc judges the version the name holds
+    now: an ephemeral version that another process replaced (with
+    ``unlink_on_exit=False``) is no orphan, and a replacing writer killed
+    midway leaves the old version under the name and at most a hidden
+    temporary file, removed as below. The hidden temporary files (``.shmarray-tmp-PID-…``)
     that a writer on the fallback publication path left when it died go
     too, when they are proven to be such leftovers: a regular file with one
     link whose writer PID is gone, your own holding only zeros or the
