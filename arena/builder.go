@@ -100,6 +100,11 @@ type Builder struct {
 	// the identity published, zero until Publish succeeds
 	pubID      format.ID
 	pubVersion uint64
+	// Shared outputs (shared_linux.go): shared once Output linked tmp;
+	// quiet once waitWriters succeeded (no other process writes the file
+	// any more, and the builder holds its lock).
+	shared, quiet bool
+	writerTimeout time.Duration
 }
 
 // Create starts an unpublished segment called name. Nothing is visible
@@ -324,8 +329,12 @@ func (b *Builder) SetMetadata(md map[string]string) error {
 // name's next version (spec §10.3): readers attaching by name get the old
 // version or the new one, never nothing; with ReplaceIf, only while the
 // name holds that id (STALE otherwise). ID and Version then tell what was
-// published. After Publish the Builder is closed, whatever the outcome,
-// and memory from Allocator is gone.
+// published. Arrays that other processes may write (Output handles, or
+// AddEmpty memory a forked child inherited) are first waited for, as
+// WaitWriters does, for SetWriterTimeout's time: if that times out, the
+// error names the writers and the Builder stays open. Otherwise, after
+// Publish the Builder is closed, whatever the outcome, and memory from
+// Allocator is gone.
 func (b *Builder) Publish() error {
 	_, err := b.publish(false)
 	return err
@@ -347,6 +356,13 @@ func (b *Builder) publish(keep bool) (*os.File, error) {
 	defer b.mu.Unlock()
 	if b.done {
 		return nil, b.closedError()
+	}
+	timeout := b.writerTimeout
+	if timeout == 0 {
+		timeout = DefaultWriterTimeout
+	}
+	if err := b.waitWriters(timeout); err != nil {
+		return nil, err // the builder stays open: writers may still finish
 	}
 	err := b.seal()
 	if err == nil {

@@ -1,0 +1,237 @@
+package arena_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/shmarray/shmarray/arena"
+	"github.com/shmarray/shmarray/format"
+)
+
+// childOutputWriter opens the output token of $SHMARRAY_TEST_TOKEN, fills
+// it with byte $SHMARRAY_TEST_BYTE, prints "ready" and holds it open until
+// stdin closes.
+const childOutputWriter = "output-writer"
+
+func init() {
+	childModes[childOutputWriter] = func(string, string) error {
+		h, err := arena.ParseOutputToken(os.Getenv("SHMARRAY_TEST_TOKEN"))
+		if err != nil {
+			return err
+		}
+		w, err := arena.OpenOutput(h)
+		if err != nil {
+			return err
+		}
+		v, _ := strconv.Atoi(os.Getenv("SHMARRAY_TEST_BYTE"))
+		for i := range w.Bytes() {
+			w.Bytes()[i] = byte(v)
+		}
+		fmt.Println("ready")
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		return w.Close()
+	}
+}
+
+// startWriter runs the child that holds h open; closing the returned
+// writer lets it finish, and wait waits for it.
+func startWriter(t *testing.T, h arena.OutputHandle, value byte) (stdin io.WriteCloser, cmd *exec.Cmd) {
+	t.Helper()
+	cmd = exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "SHMARRAY_TEST_CHILD="+childOutputWriter,
+		"SHMARRAY_TEST_TOKEN="+h.Token(), "SHMARRAY_TEST_BYTE="+strconv.Itoa(int(value)))
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = stdin.Close(); _ = cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "ready\n", line)
+	return stdin, cmd
+}
+
+func emptyBuilder(t *testing.T, dir, name string, n int64) *arena.Builder {
+	t.Helper()
+	b, err := arena.Create(name, &arena.CreateOptions{Dir: dir})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = b.Close() })
+	_, err = b.AddEmpty(format.ArrayDesc{Name: "a", DType: format.DType{Type: format.Uint8}, Length: n})
+	require.NoError(t, err)
+	_, err = b.AddEmpty(format.ArrayDesc{Name: "b", DType: format.DType{Type: format.Uint8}, Length: n})
+	require.NoError(t, err)
+	return b
+}
+
+func hiddenFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	for _, n := range filesIn(t, dir) {
+		if strings.HasPrefix(n, arena.TempPrefix) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// TestOutputFilledByOtherProcesses: two processes fill one array each
+// through handles; publish waits for them and seals their bytes.
+func TestOutputFilledByOtherProcesses(t *testing.T) {
+	dir := tempDir(t)
+	b := emptyBuilder(t, dir, "shared", 10000)
+	ha, err := b.Output("a")
+	require.NoError(t, err)
+	hb, err := b.Output("b")
+	require.NoError(t, err)
+	require.Equal(t, ha.File, hb.File, "one hidden name per builder")
+	require.Equal(t, []string{ha.File}, hiddenFiles(t, dir))
+	require.Equal(t, "shared", ha.Name)
+
+	inA, childA := startWriter(t, ha, 7)
+	inB, childB := startWriter(t, hb, 9)
+
+	err = b.WaitWriters(200 * time.Millisecond)
+	require.ErrorIs(t, err, format.ErrIO)
+	require.Contains(t, err.Error(), strconv.Itoa(childA.Process.Pid))
+	require.Contains(t, err.Error(), strconv.Itoa(childB.Process.Pid))
+	require.Equal(t, []string{ha.File}, hiddenFiles(t, dir), "a timed-out wait leaves the builder as it was")
+
+	require.NoError(t, inA.Close())
+	require.NoError(t, childA.Wait())
+	require.NoError(t, inB.Close())
+	require.NoError(t, childB.Wait())
+	require.NoError(t, b.Publish())
+	require.Empty(t, hiddenFiles(t, dir))
+
+	s, err := arena.Attach("shared", dir)
+	require.NoError(t, err)
+	defer s.Close()
+	for name, want := range map[string]byte{"a": 7, "b": 9} {
+		_, _, data, err := s.Buffers(name)
+		require.NoError(t, err)
+		require.Len(t, data, 10000)
+		require.Equal(t, strings.Repeat(string([]byte{want}), 10000), string(data), name)
+	}
+	require.NoError(t, s.Validate())
+
+	_, err = arena.OpenOutput(ha)
+	require.ErrorIs(t, err, format.ErrClosed, "no handle opens after publish")
+}
+
+// TestPublishWaitsForHandle: Publish blocks until the writer closes.
+func TestPublishWaitsForHandle(t *testing.T) {
+	dir := tempDir(t)
+	b := emptyBuilder(t, dir, "waits", 100)
+	h, err := b.Output("a")
+	require.NoError(t, err)
+	w, err := arena.OpenOutput(h)
+	require.NoError(t, err)
+	copy(w.Bytes(), "hello")
+	done := make(chan error, 1)
+	go func() { done <- b.Publish() }()
+	select {
+	case err := <-done:
+		t.Fatalf("publish returned with a writer open: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	require.NoError(t, w.Close())
+	require.NoError(t, <-done)
+	s, err := arena.Attach("waits", dir)
+	require.NoError(t, err)
+	defer s.Close()
+	_, _, data, err := s.Buffers("a")
+	require.NoError(t, err)
+	require.Equal(t, "hello", string(data[:5]))
+	require.NoError(t, w.Close(), "Close is idempotent")
+}
+
+func TestOutputErrors(t *testing.T) {
+	dir := tempDir(t)
+	b := emptyBuilder(t, dir, "errs", 100)
+	require.NoError(t, arena.AddSlice(b, "copied", []int32{1, 2}))
+	_, err := b.Output("nope")
+	require.ErrorIs(t, err, format.ErrNotFound)
+	_, err = b.Output("copied")
+	require.ErrorIs(t, err, format.ErrInvalidArgument)
+	h, err := b.Output("a")
+	require.NoError(t, err)
+
+	for _, tc := range []struct {
+		name string
+		edit func(h *arena.OutputHandle)
+		want error
+	}{
+		{"other inode", func(h *arena.OutputHandle) { h.Ino++ }, format.ErrPermissionDenied},
+		{"beyond the file", func(h *arena.OutputHandle) { h.Offset = 1 << 40 }, format.ErrOutOfBounds},
+		{"missing file", func(h *arena.OutputHandle) { h.File = arena.TempPrefix + "1-00" }, format.ErrClosed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bad := h
+			tc.edit(&bad)
+			_, err := arena.OpenOutput(bad)
+			require.ErrorIs(t, err, tc.want)
+		})
+	}
+
+	require.NoError(t, b.Close())
+	require.Empty(t, hiddenFiles(t, dir), "discard removes the hidden name")
+	_, err = arena.OpenOutput(h)
+	require.ErrorIs(t, err, format.ErrClosed)
+	_, err = b.Output("a")
+	require.ErrorIs(t, err, format.ErrClosed)
+}
+
+func TestOutputToken(t *testing.T) {
+	h := arena.OutputHandle{Dir: "/dev/shm/a:b", File: arena.TempPrefix + "12-ab", Name: "seg", Dev: 27,
+		Ino: 1 << 40, Array: "x:y", Offset: 192, Length: 1 << 33}
+	got, err := arena.ParseOutputToken(h.Token())
+	require.NoError(t, err)
+	require.Equal(t, h, got)
+	hexOf := func(s string) string { return fmt.Sprintf("%x", s) }
+	for _, tc := range []struct{ name, token string }{
+		{"empty", ""},
+		{"other prefix", strings.Replace(h.Token(), "shmout1", "shmout2", 1)},
+		{"too few fields", "shmout1:1:2:3:4:" + hexOf("/d") + ":" + hexOf(".shmarray-tmp-1-a") + ":" + hexOf("s")},
+		{"not a number", "shmout1:x:2:3:4:" + hexOf("/d") + ":" + hexOf(".shmarray-tmp-1-a") + ":" + hexOf("s") + ":" + hexOf("a")},
+		{"overflow", "shmout1:1:2:18446744073709551615:4:" + hexOf("/d") + ":" + hexOf(".shmarray-tmp-1-a") + ":" + hexOf("s") + ":" + hexOf("a")},
+		{"not hex", "shmout1:1:2:3:4:zz:" + hexOf(".shmarray-tmp-1-a") + ":" + hexOf("s") + ":" + hexOf("a")},
+		{"not a hidden name", "shmout1:1:2:3:4:" + hexOf("/d") + ":" + hexOf("seg") + ":" + hexOf("s") + ":" + hexOf("a")},
+		{"a path", "shmout1:1:2:3:4:" + hexOf("/d") + ":" + hexOf(".shmarray-tmp-1/../x") + ":" + hexOf("s") + ":" + hexOf("a")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := arena.ParseOutputToken(tc.token)
+			require.ErrorIs(t, err, format.ErrInvalidArgument)
+		})
+	}
+}
+
+// TestOutputGC: the hidden name of a builder that died is removed by gc.
+func TestOutputGC(t *testing.T) {
+	dir := tempDir(t)
+	b := emptyBuilder(t, dir, "gc", 10)
+	h, err := b.Output("a")
+	require.NoError(t, err)
+	removed, err := arena.GC(dir, true)
+	require.NoError(t, err)
+	require.Empty(t, removed, "the builder lives: its file is not garbage")
+	// A dead writer's name: the same file under a name with a dead pid.
+	dead := arena.TempPrefix + "999999999-00"
+	require.NoError(t, os.Link(filepath.Join(dir, h.File), filepath.Join(dir, dead)))
+	require.NoError(t, os.Remove(filepath.Join(dir, h.File)))
+	removed, err = arena.GC(dir, false)
+	require.NoError(t, err)
+	require.Len(t, removed, 1)
+	require.Equal(t, dead, removed[0].Name)
+}
