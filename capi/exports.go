@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime/cgo"
 	"strings"
+	"time"
 	"unsafe"
 
 	"github.com/apache/arrow/go/v15/arrow"
@@ -173,6 +174,9 @@ func shmarraygo_builder_publish(h C.uintptr_t, id *C.uint8_t, version *C.uint64_
 	handle := cgo.Handle(h)
 	defer handle.Delete()
 	b := handle.Value().(*arena.Builder)
+	// Publish leaves the builder open when its wait for writers times
+	// out; the C ABI frees it in every case, so it is closed here.
+	defer b.Close()
 	if fd == nil {
 		if err := b.Publish(); err != nil {
 			return fail(err, errBuf, errLen)
@@ -194,6 +198,32 @@ func shmarraygo_builder_publish(h C.uintptr_t, id *C.uint8_t, version *C.uint64_
 	copy(bytesAt(unsafe.Pointer(id), uint64(len(published))), published[:])
 	*version = C.uint64_t(b.Version())
 	return C.SHMARRAY_OK
+}
+
+// shmarraygo_builder_output writes the output token of array name into
+// token (tokenLen bytes, NUL included).
+//
+//export shmarraygo_builder_output
+func shmarraygo_builder_output(h C.uintptr_t, name *C.char, token *C.char, tokenLen C.size_t, errBuf *C.char, errLen C.size_t) (rc C.int) {
+	defer recoverInto(&rc, errBuf, errLen)
+	out, err := builder(h).Output(goString(name))
+	if err != nil {
+		return fail(err, errBuf, errLen)
+	}
+	text := out.Token()
+	if uint64(len(text)) >= uint64(tokenLen) {
+		return fail(fmt.Errorf("%w: the output token of array %q is %d bytes, the buffer holds %d (give SHMARRAY_OUTPUT_TOKEN_MAX)", format.ErrInvalidArgument, goString(name), len(text)+1, tokenLen), errBuf, errLen)
+	}
+	dst := bytesAt(unsafe.Pointer(token), uint64(len(text))+1)
+	copy(dst, text)
+	dst[len(text)] = 0
+	return C.SHMARRAY_OK
+}
+
+//export shmarraygo_builder_wait_writers
+func shmarraygo_builder_wait_writers(h C.uintptr_t, timeoutMS C.int64_t, errBuf *C.char, errLen C.size_t) (rc C.int) {
+	defer recoverInto(&rc, errBuf, errLen)
+	return fail(builder(h).WaitWriters(time.Duration(timeoutMS)*time.Millisecond), errBuf, errLen)
 }
 
 //export shmarraygo_builder_discard

@@ -127,6 +127,27 @@ int shmarray_builder_publish_with(shmarray_builder *b, shmarray_published *out, 
   return rc;
 }
 
+int shmarray_builder_output(shmarray_builder *b, const char *name, char *token, size_t token_len,
+                            char *err, size_t err_len) {
+  int rc = sa_refuse_if_forked(err, err_len);
+  if (rc) return rc;
+  if (!b || !name || !token)
+    return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len,
+                   "builder, name and token must not be NULL");
+  return shmarraygo_builder_output(b->handle, (char *)name, token, token_len, err, err_len);
+}
+
+int shmarray_builder_wait_writers(shmarray_builder *b, int64_t timeout_ms, char *err,
+                                  size_t err_len) {
+  int rc = sa_refuse_if_forked(err, err_len);
+  if (rc) return rc;
+  if (!b) return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len, "builder must not be NULL");
+  if (timeout_ms < 0)
+    return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len,
+                   "timeout_ms is %lld; it must not be negative", (long long)timeout_ms);
+  return shmarraygo_builder_wait_writers(b->handle, timeout_ms, err, err_len);
+}
+
 void shmarray_builder_discard(shmarray_builder *b) {
   if (!b) return;
   /* In a forked child the Go side cannot run: the unnamed file vanishes

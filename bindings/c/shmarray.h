@@ -620,6 +620,56 @@ int shmarray_builder_publish_with(shmarray_builder *b, shmarray_published *out, 
  * ignored. */
 void shmarray_builder_discard(shmarray_builder *b);
 
+/* ---- Shared outputs (spec §10.6): other processes fill arrays in place ---- */
+
+/* The largest token shmarray_builder_output writes, NUL included: enough
+ * for any directory path of PATH_MAX bytes. */
+#define SHMARRAY_OUTPUT_TOKEN_MAX 16384
+
+/* The output token of array `name` (from shmarray_builder_add_empty), for a
+ * writer in another process (shmarray_output_open; Python's
+ * OutputHandle.from_token; Go's arena.ParseOutputToken): one line of
+ * printable ASCII naming the builder's file, its identity and the array's
+ * bytes. The first call gives the file a hidden name in the segment's
+ * directory (".shmarray-tmp-PID-..."), which attach never opens and gc
+ * removes once this process is dead. token needs token_len bytes (at most
+ * SHMARRAY_OUTPUT_TOKEN_MAX). Errors: NOT_FOUND (no such array),
+ * INVALID_ARGUMENT (copied in, or token_len too small), CLOSED, FORKED. */
+int shmarray_builder_output(shmarray_builder *b, const char *name, char *token, size_t token_len,
+                            char *err, size_t err_len);
+
+/* Wait, for at most timeout_ms milliseconds, until no other process
+ * writes the segment: every output opened from its tokens closed, and no
+ * other process mapping the file writable (a child forked from this one
+ * that inherited memory of shmarray_builder_add_empty). On success no
+ * output can open any more, and publish follows. On timeout: IO_ERROR
+ * naming the processes still writing; b stays open and usable (unlike
+ * after publish). Publish waits the same way, 60 s, when this was not
+ * called first (and frees b even on timeout). Errors also: CLOSED, FORKED. */
+int shmarray_builder_wait_writers(shmarray_builder *b, int64_t timeout_ms, char *err,
+                                  size_t err_len);
+
+/* An open output: one array of an unpublished segment, mapped writable in
+ * this process. Plain C, no Go: works in forked children. */
+typedef struct shmarray_output shmarray_output;
+
+/* Open the output a token names (spec §10.6): the builder's file, checked
+ * to be the one the token names (device and inode), locked shared so that
+ * its segment is not published while this is open, and the array's bytes
+ * mapped writable. Errors: INVALID_ARGUMENT (not a token), CLOSED (the
+ * segment was published, is being published, or was discarded),
+ * PERMISSION_DENIED (the name holds another file), OUT_OF_BOUNDS (the file
+ * is shorter than the array), NOT_FOUND (no such directory). */
+int shmarray_output_open(const char *token, shmarray_output **out, char *err, size_t err_len);
+
+/* The array's bytes, valid until shmarray_output_close; *len (may be NULL)
+ * receives their count. NULL for an empty array. */
+void *shmarray_output_data(const shmarray_output *o, size_t *len);
+
+/* Unmap and unlock: the segment may be published once every output is
+ * closed. Frees o; NULL is ignored. */
+void shmarray_output_close(shmarray_output *o);
+
 /* ==== Receiving a segment's file: enters Go; SHMARRAY_FORKED in a forked child ==== */
 
 /* The copy of a published segment's file arriving from elsewhere (another

@@ -88,6 +88,7 @@ int native_handle_init(PyObject *module);
 int native_index_init(PyObject *module);
 int native_strings_init(PyObject *module);
 int native_listing_init(PyObject *module);
+int native_output_init(PyObject *module);
 
 /* The open segment of a handle, or NULL with ClosedError set. */
 shmarray_segment *native_segment(HandleObject *h);

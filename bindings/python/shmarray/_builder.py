@@ -23,8 +23,9 @@ import numpy as np
 from . import _lib
 from ._convert import add_value, encode, writing_dir, NUMERIC_CODES, T_FIXED_SIZE_BINARY, T_TIMESTAMP, \
     T_DURATION, UNITS
-from ._errors import ClosedError, InvalidArgumentError
+from ._errors import ClosedError, InvalidArgumentError, NotFoundError
 from ._exit import remove_at_exit
+from ._output import OutputHandle, _adopt
 from ._segment import Segment, attach_published, parse_id
 
 
@@ -71,6 +72,9 @@ class Builder(_lib.Discardable):
         # Arrays handed out by empty(): name -> weak reference to the ctypes
         # object over their memory, which every NumPy view keeps alive.
         self._filled: dict[str, weakref.ref] = {}
+        # Their output handles, made with them (so that a forked child,
+        # which cannot call the library, can still pickle a view).
+        self._outputs: dict[str, OutputHandle] = {}
 
     def _live_handle(self) -> ctypes.c_void_p:
         if self._handle is None:
@@ -133,7 +137,46 @@ class Builder(_lib.Discardable):
                 raise AssertionError(f"shmarray: library handed out {size.value} bytes for {shape} {dt}")
             raw = (ctypes.c_ubyte * size.value).from_address(ptr.value)
             self._filled[name] = weakref.ref(raw)
-            return np.frombuffer(raw, dtype=dt).reshape(shape)
+            flat = np.frombuffer(raw, dtype=dt)
+            return _adopt(flat.reshape(shape), self._output(name, shape, dt), flat)
+
+    def output(self, name: str) -> OutputHandle:
+        """The :class:`~shmarray.OutputHandle` of array ``name`` (from
+        :meth:`empty`): small and picklable, for a worker started by any
+        method, which fills the array in place with
+        ``with h.open() as out: out[lo:hi] = ...`` (plain C, no Go) until
+        :meth:`publish`, which waits for it. Its ``token`` is the same
+        handle as text, for Go and C workers.
+
+        >>> import multiprocessing as mp, numpy as np, shmarray, tempfile
+        >>> d = tempfile.mkdtemp()
+        >>> b = shmarray.Builder("doc-out", dir=d)
+        >>> del b.empty("y", 4, "int64")[:]  # only the handle is used here
+        >>> h = b.output("y")
+        >>> with h.open() as out:
+        ...     out[2:] = [7, 8]                 # as a worker would
+        >>> seg = b.publish()
+        >>> seg["y"].tolist()
+        [0, 0, 7, 8]
+        >>> seg.close(); shmarray.unlink("doc-out", dir=d)
+        """
+        with self._lock:
+            handle = self._outputs.get(name)
+            if handle is None:
+                raise NotFoundError(f"shmarray: not found: segment {self.name!r} has no array {name!r} from "
+                                    "Builder.empty (only arrays filled in place have output handles)")
+            return handle
+
+    def _output(self, name: str, shape, dt: np.dtype) -> OutputHandle:
+        """Makes (the first time, the builder's file gets its hidden name)
+        and records the output handle of array name. Called with _lock held."""
+        token = ctypes.create_string_buffer(_lib.OUTPUT_TOKEN_MAX)
+        err = _lib.err_buffer()
+        _lib.check(self._lib.shmarray_builder_output(self._live_handle(), encode(name, "array name"), token,
+                                                     len(token), err, len(err)), err)
+        handle = OutputHandle(token.value.decode("ascii"), self.name, name, shape, dt)
+        self._outputs[name] = handle
+        return handle
 
     def add_index(self, name: str) -> None:
         """Give array ``name`` (already added) a hash index, as ``create(index=...)``.
@@ -160,7 +203,7 @@ class Builder(_lib.Discardable):
             alive = [n for n, ref in self._filled.items() if ref() is not None]
         return alive
 
-    def publish(self) -> Segment:
+    def publish(self, timeout: float = 60.0) -> Segment:
         """Seal and publish the segment atomically, and return it attached:
         the very version published (its :attr:`~Segment.id` and
         :attr:`~Segment.version`). Without ``replace`` an existing segment of
@@ -169,7 +212,16 @@ class Builder(_lib.Discardable):
         :func:`shmarray.create`); with ``replace_if``, only while the name
         holds that id (:class:`~shmarray.StaleSegmentError` otherwise,
         nothing published). Arrays from :meth:`empty` must be gone: their
-        memory is unmapped here."""
+        memory is unmapped here.
+
+        First it waits, ``timeout`` seconds at most, until no other process
+        writes the segment: every output handle (:meth:`output`, or an
+        array of :meth:`empty` that reached a worker by pickling) closed,
+        and no child forked from this process still mapping arrays of
+        :meth:`empty` it inherited. On timeout it raises
+        :class:`~shmarray.IOFailureError` naming those processes, publishes
+        nothing, and the builder stays usable (publish again later). After
+        that no handle opens any more."""
         with self._lock:
             handle = self._live_handle()
             alive = self._still_filled()
@@ -178,8 +230,13 @@ class Builder(_lib.Discardable):
                     f"shmarray: invalid argument: segment {self.name!r}: arrays {alive} from Builder.empty "
                     "are still referenced; delete them and their views (del x) before publish, which unmaps "
                     "their memory from this process (read them back from the published segment)")
-            self._handle = None
+            if not timeout >= 0:
+                raise InvalidArgumentError(f"shmarray: invalid argument: publish timeout is {timeout!r}; "
+                                           "it must be a number of seconds, not negative")
             err = _lib.err_buffer()
+            _lib.check(self._lib.shmarray_builder_wait_writers(handle, int(min(timeout, 1e9) * 1000), err,
+                                                                len(err)), err)
+            self._handle = None
             out, fd = _lib.Published(), ctypes.c_int(-1)
             _lib.check(self._lib.shmarray_builder_publish_with(handle, ctypes.byref(out), ctypes.byref(fd),
                                                                 err, len(err)), err)

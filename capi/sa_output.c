@@ -1,0 +1,249 @@
+/* Output handles (spec §10.6, "Shared outputs"): a writer in any process
+ * opens one array of an unpublished segment, by the token its builder
+ * handed out (arena.OutputHandle.Token), and fills it in place. Plain C, no
+ * Go: it works in forked children and in the Python extension. The Go twin
+ * of this file is arena/shared_linux.go's OpenOutput; both follow the
+ * steps of §10.6 in the same order. */
+#define _GNU_SOURCE /* MAP_SHARED, flock */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sa_internal.h"
+
+#define SA_TOKEN_PREFIX "shmout1"
+#define SA_TOKEN_FIELDS 9
+#define SA_TEMP_PREFIX ".shmarray-tmp-"
+#define SA_MAGIC "SHMARRAY"
+
+struct shmarray_output {
+  int fd;         /* holds flock(LOCK_SH) until closed */
+  void *map;      /* from the page holding the array's first byte; NULL when empty */
+  size_t map_len;
+  uint8_t *data;  /* the array's bytes inside map */
+  size_t len;
+};
+
+/* A decimal u64 of s[0, n): 1 on success (at least one digit, no overflow). */
+static int parse_u64(const char *s, size_t n, uint64_t *out) {
+  uint64_t v = 0;
+  if (n == 0 || n > 20) return 0;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9') return 0;
+    if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, (uint64_t)(s[i] - '0'), &v))
+      return 0;
+  }
+  *out = v;
+  return 1;
+}
+
+static int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/* A malloc'ed NUL-terminated string from lowercase/uppercase hex s[0, n),
+ * or NULL if it is not hex of a non-empty string without NUL. */
+static char *unhex(const char *s, size_t n) {
+  if (n == 0 || n % 2) return NULL;
+  char *out = malloc(n / 2 + 1);
+  if (!out) return NULL;
+  for (size_t i = 0; i < n / 2; i++) {
+    int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
+    if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+      free(out);
+      return NULL;
+    }
+    out[i] = (char)(hi << 4 | lo);
+  }
+  out[n / 2] = 0;
+  return out;
+}
+
+/* The fields of a token, as arena.OutputHandle. */
+typedef struct sa_token {
+  uint64_t dev, ino, offset, length;
+  char *dir, *file, *name, *array; /* malloc'ed */
+} sa_token;
+
+static void token_free(sa_token *t) {
+  free(t->dir);
+  free(t->file);
+  free(t->name);
+  free(t->array);
+}
+
+static int token_fail(const char *token, char *err, size_t err_len, const char *why) {
+  return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len,
+                 "output token \"%.40s\"...: %s (pass the token Builder.output made, unchanged)",
+                 token, why);
+}
+
+/* Parses token into *t (zeroed first): INVALID_ARGUMENT on anything that
+ * arena.ParseOutputToken refuses. */
+static int parse_token(const char *token, sa_token *t, char *err, size_t err_len) {
+  memset(t, 0, sizeof *t);
+  const char *f[SA_TOKEN_FIELDS];
+  size_t n[SA_TOKEN_FIELDS], count = 0;
+  const char *p = token;
+  for (;;) {
+    const char *c = strchr(p, ':');
+    size_t len = c ? (size_t)(c - p) : strlen(p);
+    if (count == SA_TOKEN_FIELDS) {
+      count++;
+      break;
+    }
+    f[count] = p;
+    n[count++] = len;
+    if (!c) break;
+    p = c + 1;
+  }
+  if (count != SA_TOKEN_FIELDS || n[0] != strlen(SA_TOKEN_PREFIX) ||
+      memcmp(f[0], SA_TOKEN_PREFIX, n[0]) != 0)
+    return token_fail(token, err, err_len,
+                      "not a shmarray output token (" SA_TOKEN_PREFIX
+                      ":DEV:INO:OFFSET:LENGTH:DIR:FILE:NAME:ARRAY)");
+  uint64_t *nums[4] = {&t->dev, &t->ino, &t->offset, &t->length};
+  for (int i = 0; i < 4; i++)
+    if (!parse_u64(f[1 + i], n[1 + i], nums[i]))
+      return token_fail(token, err, err_len, "a number field is not a decimal number");
+  char **names[4] = {&t->dir, &t->file, &t->name, &t->array};
+  for (int i = 0; i < 4; i++) {
+    *names[i] = unhex(f[5 + i], n[5 + i]);
+    if (!*names[i]) {
+      token_free(t);
+      return token_fail(token, err, err_len, "a name field is not a name in hex");
+    }
+  }
+  uint64_t end;
+  const char *why = NULL;
+  if (__builtin_add_overflow(t->offset, t->length, &end))
+    why = "offset + length overflows";
+  else if (strncmp(t->file, SA_TEMP_PREFIX, strlen(SA_TEMP_PREFIX)) != 0 || strchr(t->file, '/'))
+    why = "the file is not a hidden " SA_TEMP_PREFIX " name";
+  if (why) {
+    token_free(t);
+    return token_fail(token, err, err_len, why);
+  }
+  return SHMARRAY_OK;
+}
+
+/* CLOSED for a handle that can no longer open. */
+static int closed_fail(const sa_token *t, const char *why, char *err, size_t err_len) {
+  return sa_fail(SHMARRAY_CLOSED, err, err_len,
+                 "output \"%s\" of segment \"%s\" (%s/%s): %s; output handles open only until "
+                 "the segment is published (ask its builder for a new one, or attach the "
+                 "published segment to read it)",
+                 t->array, t->name, t->dir, t->file, why);
+}
+
+int shmarray_output_open(const char *token, shmarray_output **out, char *err, size_t err_len) {
+  if (!token || !out)
+    return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len, "token and out must not be NULL");
+  *out = NULL;
+  sa_token t;
+  int rc = parse_token(token, &t, err, err_len);
+  if (rc) return rc;
+  sa_dir d;
+  rc = sa_dir_open(&d, t.dir, SA_FOLLOW_DIR_LINK, "open", t.name, err, err_len);
+  if (rc) {
+    token_free(&t);
+    return rc;
+  }
+  int fd = openat(d.fd, t.file, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  struct stat st, now;
+  uint8_t head[8];
+  ssize_t got;
+  shmarray_output *o = NULL;
+  if (fd < 0) {
+    rc = errno == ENOENT
+             ? closed_fail(&t, "its file is gone: the segment was published or discarded", err,
+                           err_len)
+             : sa_os_error(errno, "open", t.name, d.path, err, err_len);
+    goto done;
+  }
+  if (fstat(fd, &st) != 0) {
+    rc = sa_os_error(errno, "open", t.name, d.path, err, err_len);
+    goto done;
+  }
+  if (!S_ISREG(st.st_mode) || (uint64_t)st.st_dev != t.dev || (uint64_t)st.st_ino != t.ino) {
+    rc = sa_fail(SHMARRAY_PERMISSION_DENIED, err, err_len,
+                 "output \"%s\" of segment \"%s\" (%s/%s): the name holds another file than "
+                 "the builder's (someone else can rename files in %s); nothing was written",
+                 t.array, t.name, t.dir, t.file, t.dir);
+    goto done;
+  }
+  /* Never wait: the builder holds LOCK_EX only while it publishes. */
+  if (flock(fd, LOCK_SH | LOCK_NB) != 0) {
+    rc = errno == EWOULDBLOCK ? closed_fail(&t, "it is being published", err, err_len)
+                              : sa_os_error(errno, "lock", t.name, d.path, err, err_len);
+    goto done;
+  }
+  if (fstatat(d.fd, t.file, &now, AT_SYMLINK_NOFOLLOW) != 0 || now.st_dev != st.st_dev ||
+      now.st_ino != st.st_ino) {
+    rc = closed_fail(&t, "it was published meanwhile", err, err_len);
+    goto done;
+  }
+  got = pread(fd, head, sizeof head, 0);
+  if (got == (ssize_t)sizeof head && memcmp(head, SA_MAGIC, sizeof head) == 0) {
+    rc = closed_fail(&t, "it is sealed already", err, err_len);
+    goto done;
+  }
+  if (st.st_size < 0 || (uint64_t)st.st_size < t.offset + t.length ||
+      t.length > (uint64_t)SIZE_MAX) {
+    rc = sa_fail(SHMARRAY_OUT_OF_BOUNDS, err, err_len,
+                 "output \"%s\" of segment \"%s\" (%s/%s): bytes [%llu, %llu) lie beyond the "
+                 "file's %lld bytes (a handle of another segment?)",
+                 t.array, t.name, t.dir, t.file, (unsigned long long)t.offset,
+                 (unsigned long long)(t.offset + t.length), (long long)st.st_size);
+    goto done;
+  }
+  o = calloc(1, sizeof *o);
+  if (!o) {
+    rc = sa_fail(SHMARRAY_INTERNAL, err, err_len, "out of memory");
+    goto done;
+  }
+  o->fd = fd;
+  o->len = (size_t)t.length;
+  if (t.length > 0) {
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    uint64_t start = t.offset - t.offset % page;
+    o->map_len = (size_t)(t.offset + t.length - start);
+    void *m = mmap(NULL, o->map_len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)start);
+    if (m == MAP_FAILED) {
+      rc = sa_os_error(errno, "map", t.name, d.path, err, err_len);
+      free(o);
+      o = NULL;
+      goto done;
+    }
+    o->map = m;
+    o->data = (uint8_t *)m + (t.offset - start);
+  }
+  fd = -1; /* o owns it */
+  *out = o;
+done:
+  if (fd >= 0) close(fd);
+  sa_dir_close(&d);
+  token_free(&t);
+  return rc;
+}
+
+void *shmarray_output_data(const shmarray_output *o, size_t *len) {
+  if (len) *len = o ? o->len : 0;
+  if (!o || !o->len) return NULL;
+  return o->data;
+}
+
+void shmarray_output_close(shmarray_output *o) {
+  if (!o) return;
+  if (o->map) munmap(o->map, o->map_len);
+  close(o->fd); /* releases the lock */
+  free(o);
+}
