@@ -135,7 +135,7 @@ func (b *Builder) writersError(timeout time.Duration) error {
 		for i, p := range pids {
 			names[i] = strconv.Itoa(p)
 			if p == os.Getpid() {
-				names[i] += " (this process)"
+				names[i] += " (this process: memory of an output it opened is still referenced)"
 			}
 		}
 		who = "processes " + strings.Join(names, ", ")

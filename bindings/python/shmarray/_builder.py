@@ -151,10 +151,11 @@ class Builder(_lib.Discardable):
         >>> import multiprocessing as mp, numpy as np, shmarray, tempfile
         >>> d = tempfile.mkdtemp()
         >>> b = shmarray.Builder("doc-out", dir=d)
-        >>> del b.empty("y", 4, "int64")[:]  # only the handle is used here
+        >>> y = b.empty("y", 4, "int64"); del y  # only the handle is used here
         >>> h = b.output("y")
         >>> with h.open() as out:
         ...     out[2:] = [7, 8]                 # as a worker would
+        >>> del out                              # the output closes with its last array
         >>> seg = b.publish()
         >>> seg["y"].tolist()
         [0, 0, 7, 8]

@@ -1,0 +1,208 @@
+"""Shared outputs (spec §10.6): workers started by fork, forkserver or spawn
+fill arrays of an unpublished segment in place; publish waits for them;
+nothing writes into a published segment unnoticed."""
+
+import multiprocessing as mp
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import shmarray
+
+METHODS = ["fork", "forkserver", "spawn"]
+N = 4000
+
+
+def _fill_handle(h, lo, hi):
+    with h.open() as out:
+        out[lo:hi] = np.arange(lo, hi, dtype=out.dtype)
+    return os.getpid()
+
+
+def _fill_view(view, value):
+    view[...] = value  # the view came by pickle: it is the segment's memory
+    return os.getpid()
+
+
+def _hold_view(view, ready, release):
+    view[0] = 1
+    ready.set()
+    release.wait(30)
+
+
+def _hold_handle(h, ready, release):
+    with h.open() as out:
+        out[:] = 3
+        ready.set()
+        release.wait(30)
+
+
+@pytest.fixture
+def builder(shm_dir, seg_name):
+    b = shmarray.Builder(seg_name, dir=shm_dir)
+    yield b
+    b.discard()
+
+
+def _hidden(shm_dir):
+    return [n for n in os.listdir(shm_dir) if n.startswith(".shmarray-tmp-")]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_workers_fill_slices_through_handles(builder, shm_dir, method):
+    builder.empty("x", N, "float64")  # dropped at once: workers write through the handle
+    h = builder.output("x")
+    assert pickle.loads(pickle.dumps(h)).token == h.token
+    bounds = [(i * N // 4, (i + 1) * N // 4) for i in range(4)]
+    with mp.get_context(method).Pool(2) as pool:
+        pids = pool.starmap(_fill_handle, [(h, lo, hi) for lo, hi in bounds])
+    assert os.getpid() not in pids
+    seg = builder.publish(timeout=10)
+    try:
+        np.testing.assert_array_equal(seg["x"], np.arange(N, dtype="float64"))
+        seg.validate()
+    finally:
+        seg.close()
+    assert _hidden(shm_dir) == []
+    with pytest.raises(shmarray.ClosedError, match="published"):
+        h.open().__enter__()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_empty_views_are_not_copied_to_workers(builder, method):
+    x = builder.empty("grid", (8, 100), "int32")
+    jobs = [(x[i], i + 1) for i in range(8)] + [(x[:, ::7], -1)]  # rows, then a strided view
+    with mp.get_context(method).Pool(2) as pool:
+        pool.starmap(_fill_view, jobs[:8])
+        pool.starmap(_fill_view, jobs[8:])
+    want = np.repeat(np.arange(1, 9, dtype="int32")[:, None], 100, axis=1)
+    want[:, ::7] = -1
+    np.testing.assert_array_equal(x, want)
+    del x, jobs
+    seg = builder.publish(timeout=10)
+    try:
+        np.testing.assert_array_equal(seg["grid"], want)
+    finally:
+        seg.close()
+
+
+def test_computed_arrays_pickle_as_values(builder):
+    x = builder.empty("x", 10, "float64")
+    x[:] = 1
+    y = pickle.loads(pickle.dumps(x + 1))  # new memory: an ordinary copy
+    assert type(y) is np.ndarray and y.tolist() == [2.0] * 10
+    z = pickle.loads(pickle.dumps(x[::-3]))  # a view: the same memory
+    z[:] = 9
+    assert x.tolist() == [9, 1, 1, 9, 1, 1, 9, 1, 1, 9]  # indexes 9, 6, 3, 0
+    del x, z
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_publish_waits_and_names_the_writer(builder, shm_dir, method):
+    builder.empty("x", 100, "float64")
+    h = builder.output("x")
+    ctx = mp.get_context(method)
+    ready, release = ctx.Event(), ctx.Event()
+    p = ctx.Process(target=_hold_handle, args=(h, ready, release))
+    p.start()
+    try:
+        assert ready.wait(30)
+        with pytest.raises(shmarray.IOFailureError, match=rf"processes {p.pid}\b.*still write"):
+            builder.publish(timeout=0.3)
+        assert _hidden(shm_dir) != [], "a timed-out publish leaves the builder as it was"
+    finally:
+        release.set()
+        p.join(30)
+    seg = builder.publish(timeout=10)
+    try:
+        assert seg["x"].tolist() == [3.0] * 100
+    finally:
+        seg.close()
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_view_held_by_a_worker_is_detected(builder, method):
+    """fork: the child inherits the view (no pickling); forkserver and spawn:
+    it arrives pickled, as the output it is. Either way publish refuses while
+    the child can write, naming it, and succeeds once it is gone."""
+    x = builder.empty("x", 1000, "float64")
+    ctx = mp.get_context(method)
+    ready, release = ctx.Event(), ctx.Event()
+    if method == "fork":
+        global _inherited
+        _inherited = x[10:20]
+        p = ctx.Process(target=_hold_inherited, args=(ready, release))
+    else:
+        p = ctx.Process(target=_hold_view, args=(x[10:20], ready, release))
+    p.start()
+    try:
+        assert ready.wait(30)
+        del x
+        _inherited = None
+        with pytest.raises(shmarray.IOFailureError, match=rf"processes {p.pid}\b"):
+            builder.publish(timeout=0.3)
+    finally:
+        release.set()
+        p.join(30)
+    seg = builder.publish(timeout=10)
+    try:
+        assert seg["x"][10] == 1.0 and seg["x"][11] == 0.0
+        seg.validate()
+    finally:
+        seg.close()
+
+
+_inherited = None
+
+
+def _hold_inherited(ready, release):
+    _inherited[0] = 1
+    ready.set()
+    release.wait(30)
+
+
+def test_handles_refuse_after_publish_and_pickles_fail_clearly(builder):
+    x = builder.empty("x", 10, "int64")
+    data = pickle.dumps(x[2:5])
+    h = builder.output("x")
+    del x
+    builder.publish().close()
+    with pytest.raises(shmarray.ClosedError, match="published"):
+        pickle.loads(data)
+    with pytest.raises(shmarray.ClosedError):
+        with h.open():
+            pass
+
+
+def test_output_errors(builder):
+    builder.add("copied", np.arange(3))
+    with pytest.raises(shmarray.NotFoundError, match="Builder.empty"):
+        builder.output("copied")
+    with pytest.raises(shmarray.NotFoundError):
+        builder.output("nope")
+    with pytest.raises(shmarray.InvalidArgumentError):
+        shmarray.OutputHandle("shmout1:1:2", "s", "a", (1,), "int8").open().__enter__()
+
+
+def test_hidden_file_is_not_attachable_and_gc_removes_it_after_the_builder_dies(shm_dir):
+    code = textwrap.dedent(f"""
+        import os, shmarray
+        b = shmarray.Builder("orphan", dir={shm_dir!r})
+        b.empty("x", 1000, "int8")
+        print(b.output("x").token, flush=True)
+        os._exit(0)  # dies with the segment unpublished
+    """)
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                   env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    [hidden] = _hidden(shm_dir)
+    with pytest.raises(shmarray.InvalidArgumentError, match="reserved"):
+        shmarray.attach(hidden, dir=shm_dir)
+    removed = shmarray.gc(dir=shm_dir)
+    assert [r.name for r in removed] == [hidden]
+    assert _hidden(shm_dir) == []
