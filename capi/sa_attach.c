@@ -123,23 +123,16 @@ static int attach_open(const char *name, char *path, char *abs_dir, int fd, cons
   return SHMARRAY_OK;
 }
 
-/* The options of an attach, checked. */
-static int attach_options(const shmarray_attach_options *opts, shmarray_attach_options *o,
-                          char *err, size_t err_len) {
-  memset(o, 0, sizeof *o);
-  if (opts) *o = *opts;
-  if (o->owner_count && !o->owners)
-    return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len,
-                   "opts->owners is NULL but opts->owner_count is %zu", o->owner_count);
-  return SHMARRAY_OK;
-}
-
 int shmarray_attach_with(const char *name, const shmarray_attach_options *opts,
                          shmarray_segment **out, char *err, size_t err_len) {
   if (!out) return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len, "out must not be NULL");
-  shmarray_attach_options o;
-  int rc = attach_options(opts, &o, err, err_len);
-  if (rc || (rc = sa_check_name(name, err, err_len))) return rc;
+  shmarray_attach_options o = {0};
+  if (opts) o = *opts;
+  if (o.owner_count && !o.owners)
+    return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len,
+                   "opts->owners is NULL but opts->owner_count is %zu", o.owner_count);
+  int rc = sa_check_name(name, err, err_len);
+  if (rc) return rc;
   /* The directory once, then the name relative to it (spec §10.4). */
   sa_dir d;
   if ((rc = sa_dir_open(&d, o.dir, SA_FOLLOW_DIR_LINK, "attach", name, err, err_len))) return rc;
