@@ -125,6 +125,7 @@ func TestPinnedAttach(t *testing.T) {
 	_, err = arena.AttachWith("pinned", &arena.AttachOptions{Dir: dir, Pin: &arena.Pin{ID: id1, Version: 1}})
 	assert.Equal(t, format.Stale, format.CodeOf(err), "%v", err)
 	assert.EqualError(t, err, `shmarray: stale version: segment "pinned": wanted version 1 (id `+id1.String()+`), the name holds version 2 (id `+id2.String()+`) now (attach by name to follow the latest)`)
+	assert.ErrorIs(t, err, format.ErrStale)
 	assert.NotErrorIs(t, err, format.ErrInvalidSegment)
 
 	require.NoError(t, arena.Unlink("pinned", dir))

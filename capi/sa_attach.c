@@ -123,23 +123,16 @@ static int attach_open(const char *name, char *path, char *abs_dir, int fd, cons
   return SHMARRAY_OK;
 }
 
-/* The options of an attach, checked. */
-static int attach_options(const shmarray_attach_options *opts, shmarray_attach_options *o,
-                          char *err, size_t err_len) {
-  memset(o, 0, sizeof *o);
-  if (opts) *o = *opts;
-  if (o->owner_count && !o->owners)
-    return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len,
-                   "opts->owners is NULL but opts->owner_count is %zu", o->owner_count);
-  return SHMARRAY_OK;
-}
-
 int shmarray_attach_with(const char *name, const shmarray_attach_options *opts,
                          shmarray_segment **out, char *err, size_t err_len) {
   if (!out) return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len, "out must not be NULL");
-  shmarray_attach_options o;
-  int rc = attach_options(opts, &o, err, err_len);
-  if (rc || (rc = sa_check_name(name, err, err_len))) return rc;
+  shmarray_attach_options o = {0};
+  if (opts) o = *opts;
+  if (o.owner_count && !o.owners)
+    return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len,
+                   "opts->owners is NULL but opts->owner_count is %zu", o.owner_count);
+  int rc = sa_check_name(name, err, err_len);
+  if (rc) return rc;
   /* The directory once, then the name relative to it (spec §10.4). */
   sa_dir d;
   if ((rc = sa_dir_open(&d, o.dir, SA_FOLLOW_DIR_LINK, "attach", name, err, err_len))) return rc;
@@ -184,15 +177,28 @@ int shmarray_attach_fd(int fd, const char *name, const char *dir, shmarray_segme
   if (!S_ISREG(st.st_mode))
     return sa_fail(SHMARRAY_NOT_A_SEGMENT, err, err_len,
                    "segment \"%s\": descriptor %d is not a regular file", name, fd);
-  char *abs_dir = sa_abs_path(sa_resolve_dir(dir));
-  char *path = abs_dir ? sa_join(abs_dir, name) : NULL;
+  sa_dir d;
+  if ((rc = sa_dir_open(&d, dir, SA_FOLLOW_DIR_LINK, "attach", name, err, err_len))) return rc;
+  char *path = sa_join(d.path, name);
   if (!path) {
-    free(abs_dir);
-    return sa_fail(SHMARRAY_INTERNAL, err, err_len, "segment \"%s\": cannot resolve its directory",
-                   name);
+    sa_dir_close(&d);
+    return sa_fail(SHMARRAY_INTERNAL, err, err_len, "out of memory");
   }
+  /* While the name still holds this very file, map it through a
+   * descriptor opened by name: the same file, but the mapping then shows
+   * under its path (/proc/PID/maps), as any attach's does. A writer's own
+   * descriptor (O_TMPFILE) would show as "#inode (deleted)". */
+  struct stat nst;
+  int nfd = sa_dir_open_entry(&d, name, &nst);
+  int use = fd;
+  if (nfd >= 0 && nst.st_dev == st.st_dev && nst.st_ino == st.st_ino) use = nfd;
+  char *abs_dir = d.path;
+  d.path = NULL;
+  sa_dir_close(&d);
   shmarray_attach_options o = {0};
-  return attach_open(name, path, abs_dir, fd, &st, &o, out, err, err_len);
+  rc = attach_open(name, path, abs_dir, use, &st, &o, out, err, err_len);
+  if (nfd >= 0) close(nfd);
+  return rc;
 }
 
 int shmarray_owner(const shmarray_segment *seg, uint32_t *uid, uint32_t *mode) {

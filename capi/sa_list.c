@@ -192,8 +192,7 @@ static int unlink_segment(const char *name, const char *dir, const uint8_t *id, 
                  "segment \"%s\": %s is not a regular file; not removed", name, path);
   } else if (fd < 0 && errno == ENOENT && id) {
     rc = sa_fail(SHMARRAY_STALE, err, err_len,
-                 "segment \"%s\": unlink of id %s: no segment has that name now; nothing removed",
-                 name, want);
+                 "segment \"%s\": unlink names id %s, no segment has that name now", name, want);
   } else if (fd < 0) {
     rc = sa_os_error(errno, "unlink", name, path, err, err_len);
   } else {
@@ -210,20 +209,12 @@ static int unlink_segment(const char *name, const char *dir, const uint8_t *id, 
       sa_read_header(buf, (size_t)n, &h, NULL, 0);
       if (memcmp(h.id, id, SA_ID_LEN) != 0)
         rc = sa_fail(SHMARRAY_STALE, err, err_len,
-                     "segment \"%s\": unlink of id %s: the name holds version %llu (id %s) now; "
-                     "nothing removed",
+                     "segment \"%s\": unlink names id %s, the name holds version %llu (id %s) now; "
+                     "nothing was removed",
                      name, want, (unsigned long long)h.version, sa_id_hex(h.id, have));
     }
-    if (rc == SHMARRAY_OK) {
-      int r = sa_dir_remove(&d, name, &st);
-      if (id && (r == SA_CHANGED || (r < 0 && errno == ENOENT))) /* replaced or removed meanwhile */
-        rc = sa_fail(SHMARRAY_STALE, err, err_len,
-                     "segment \"%s\": unlink of id %s: the name was replaced or removed during "
-                     "the call; nothing removed",
-                     name, want);
-      else
-        rc = remove_error(r, "unlink", name, path, err, err_len);
-    }
+    if (rc == SHMARRAY_OK)
+      rc = remove_error(sa_dir_remove(&d, name, &st), "unlink", name, path, err, err_len);
   }
   free(path);
   sa_dir_close(&d);

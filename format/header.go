@@ -114,10 +114,13 @@ func PutHeader(b []byte, h *Header) {
 	le.PutUint32(b[checksumOffset:], h.Checksum)
 }
 
-// ReadHeader decodes the fields of the first HeaderSize bytes of b. It checks
-// only what it must to decode them: the magic (NOT_A_SEGMENT), the major
-// version (UNSUPPORTED_VERSION) and that b holds a whole header (TRUNCATED).
-// It is enough for listing; Decode does the rest.
+// ReadHeader decodes the fields of the first HeaderSize bytes of b, and the
+// identity from bytes [128, 152) when the file has one: minor >= 2, a
+// header_size of at least HeaderSizeID, and b that long (else ID and
+// Version stay zero). It checks only what it must to decode them: the magic
+// (NOT_A_SEGMENT), the major version (UNSUPPORTED_VERSION) and that b holds
+// a 1.0 header (TRUNCATED). It is enough for listing; Decode does the rest,
+// BAD_SIZE for a minor >= 2 header too short for its identity included.
 func ReadHeader(b []byte) (Header, error) {
 	var h Header
 	if len(b) < len(Magic) || string(b[:len(Magic)]) != Magic {

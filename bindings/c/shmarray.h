@@ -229,11 +229,12 @@ int shmarray_is_current(const shmarray_segment *seg, int *current, char *err, si
  * is read with pread and mapped, never closed or kept), as shmarray_attach
  * attaches the file it opens: the same checks, no owner check, no pin.
  * `name` and `dir` (NULL or "": $SHMARRAY_DIR, else /dev/shm) say where the
- * file is published, for messages and shmarray_is_current; nothing is
- * looked up by name. It is how a writer reads exactly the file it
+ * file is published, for messages and shmarray_is_current. It is how a writer reads exactly the file it
  * published (shmarray_builder_publish_with's fd), even if another process
- * replaced it under the name at once. Errors: INVALID_ARGUMENT (name, a
- * closed fd), NOT_A_SEGMENT and the other invalid-segment codes. */
+ * replaced it under the name at once (while the name still holds the same
+ * file, the file is mapped through the name, so that the mapping shows
+ * under its path). Errors: INVALID_ARGUMENT (name, a closed fd), NOT_FOUND
+ * (the directory), NOT_A_SEGMENT and the other invalid-segment codes. */
 int shmarray_attach_fd(int fd, const char *name, const char *dir, shmarray_segment **out,
                        char *err, size_t err_len);
 

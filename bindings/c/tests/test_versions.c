@@ -122,7 +122,13 @@ static void test_identity_replace_pin(void) {
 
   /* unlink_version: only the version named. */
   rc = shmarray_unlink_version("v", dir, p2.id, err, sizeof err);
-  CHECK(rc == SHMARRAY_STALE, "unlink_version of v2 while v3 is published: %d %s", rc, err);
+  char h3[33];
+  snprintf(want, sizeof want,
+           "shmarray: stale version: segment \"v\": unlink names id %s, the name holds version 3 "
+           "(id %s) now; nothing was removed",
+           h2, hex(p3.id, h3));
+  CHECK(rc == SHMARRAY_STALE && strcmp(err, want) == 0,
+        "unlink_version of v2 while v3 is published:\n got  %s\n want %s", err, want);
   shmarray_segment *s3 = NULL;
   CHECK(shmarray_attach("v", dir, &s3, err, sizeof err) == SHMARRAY_OK && value_of(s3) == 30,
         "v3 is still there: %s", err);
@@ -139,7 +145,6 @@ static void test_identity_replace_pin(void) {
   pin.pin_id = p3.id;
   pin.pin_version = 3;
   rc = shmarray_attach_with("v", &pin, &s, err, sizeof err);
-  char h3[33];
   snprintf(want, sizeof want,
            "shmarray: stale version: segment \"v\": wanted version 3 (id %s), no segment has that "
            "name now",
