@@ -206,3 +206,38 @@ def test_hidden_file_is_not_attachable_and_gc_removes_it_after_the_builder_dies(
     removed = shmarray.gc(dir=shm_dir)
     assert [r.name for r in removed] == [hidden]
     assert _hidden(shm_dir) == []
+
+
+@pytest.fixture(scope="module")
+def fill_programs(tmp_path_factory):
+    """The C worker (bindings/c/examples/fill.c, built by `make build/fill`)
+    and the Go worker (tests/fillgo)."""
+    from conftest import REPO, go_program
+    prebuilt = os.environ.get("SHMARRAY_TEST_BIN")
+    c = os.path.join(prebuilt, "fill") if prebuilt else str(REPO / "build" / "fill")
+    assert os.access(c, os.X_OK), f"{c} is missing: run `make build/fill`"
+    return c, go_program(tmp_path_factory, "./bindings/python/tests/fillgo", "fillgo")
+
+
+def test_go_and_c_workers_fill_disjoint_slices(builder, fill_programs):
+    c, go = fill_programs
+    x = builder.empty("x", N, "float64")
+    x[:N // 4] = np.arange(N // 4)  # the Python parent's own slice
+    token = builder.output("x").token
+    quarters = [(N // 4, N // 2, c), (N // 2, 3 * N // 4, go), (3 * N // 4, N, c)]
+    procs = [subprocess.Popen([prog, token, str(lo), str(hi)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for lo, hi, prog in quarters]
+    for (lo, hi, _), p in zip(quarters, procs):
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+        assert out.strip() == f"filled {lo} {hi}"
+    del x
+    seg = builder.publish(timeout=10)
+    try:
+        np.testing.assert_array_equal(seg["x"], np.arange(N, dtype="float64"))
+        seg.validate()
+    finally:
+        seg.close()
+    for prog in (c, go):  # after publish: refused, nothing written
+        p = subprocess.run([prog, token, "0", "1"], capture_output=True, text=True)
+        assert p.returncode == 1 and "closed" in p.stderr and "published" in p.stderr, p.stderr
