@@ -1,0 +1,176 @@
+/* Tests of shared outputs (spec §10.6) through the C ABI: a token from
+ * shmarray_builder_output, outputs opened in this process and in a child
+ * made by fork() (plain C: no Go runs there), shmarray_builder_wait_writers
+ * timing out while a child writes and naming it, publish of what the
+ * writers wrote, and outputs refused after publish and for bad tokens.
+ * Prints "N passed, N failed" last; exits non-zero on any failure. */
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "shmarray.h"
+#include "check.h"
+
+static char dir[] = "/tmp/shmarray-outputs-XXXXXX";
+
+#define ROWS 4096
+
+/* In a forked child: open the output, write value into rows [lo, hi), then
+ * (if hold) tell the parent through fd `ready` and wait for it to close
+ * `go`. Exits 0 on success. */
+static void child(const char *token, int lo, int hi, int64_t value, int ready, int go) {
+  char err[1024];
+  shmarray_output *out = NULL;
+  if (shmarray_output_open(token, &out, err, sizeof err) != SHMARRAY_OK) {
+    fprintf(stderr, "child: %s\n", err);
+    _exit(1);
+  }
+  size_t len = 0;
+  int64_t *rows = shmarray_output_data(out, &len);
+  if (len != ROWS * sizeof(int64_t)) _exit(2);
+  for (int i = lo; i < hi; i++) rows[i] = value + i;
+  if (ready >= 0) {
+    char c = 'r';
+    if (write(ready, &c, 1) != 1) _exit(3);
+    if (read(go, &c, 1) < 0) _exit(4); /* EOF when the parent closes it */
+  }
+  shmarray_output_close(out);
+  _exit(0);
+}
+
+static void test_outputs(void) {
+  char err[2048] = "", token[SHMARRAY_OUTPUT_TOKEN_MAX];
+  shmarray_builder *b = NULL;
+  int rc = shmarray_create("out", dir, NULL, &b, err, sizeof err);
+  CHECK(rc == SHMARRAY_OK, "create: %s", err);
+  if (rc) return;
+  shmarray_array_spec spec = {.type = SHMARRAY_TYPE_INT64, .length = ROWS};
+  void *data = NULL;
+  size_t size = 0;
+  rc = shmarray_builder_add_empty(b, "x", &spec, &data, &size, err, sizeof err);
+  CHECK(rc == SHMARRAY_OK && size == ROWS * 8, "add_empty: %s", err);
+  int64_t copied = 5;
+  shmarray_array_spec one = {.type = SHMARRAY_TYPE_INT64, .length = 1, .data = &copied};
+  CHECK(shmarray_builder_add(b, "copied", &one, err, sizeof err) == SHMARRAY_OK, "add: %s", err);
+
+  CHECK(shmarray_builder_output(b, "nope", token, sizeof token, err, sizeof err) ==
+            SHMARRAY_NOT_FOUND,
+        "output of a missing array");
+  CHECK(shmarray_builder_output(b, "copied", token, sizeof token, err, sizeof err) ==
+            SHMARRAY_INVALID_ARGUMENT,
+        "output of a copied array");
+  CHECK(shmarray_builder_output(b, "x", token, 8, err, sizeof err) == SHMARRAY_INVALID_ARGUMENT,
+        "a token buffer too small");
+  rc = shmarray_builder_output(b, "x", token, sizeof token, err, sizeof err);
+  CHECK(rc == SHMARRAY_OK && strncmp(token, "shmout1:", 8) == 0, "output token: %s", err);
+  if (rc) {
+    shmarray_builder_discard(b);
+    return;
+  }
+
+  /* This process writes rows [0, 1024) through its own output. */
+  shmarray_output *mine = NULL;
+  rc = shmarray_output_open(token, &mine, err, sizeof err);
+  CHECK(rc == SHMARRAY_OK, "open in the builder's process: %s", err);
+  if (mine) {
+    int64_t *rows = shmarray_output_data(mine, NULL);
+    for (int i = 0; i < 1024; i++) rows[i] = 1000 + i;
+    shmarray_output_close(mine);
+  }
+
+  /* A forked child writes [1024, 2048) and exits; another writes
+   * [2048, 4096) and holds its output open until told. */
+  pid_t quick = fork();
+  if (quick == 0) child(token, 1024, 2048, 1000, -1, -1);
+  int ready[2], go[2];
+  if (pipe(ready) || pipe(go)) {
+    CHECK(0, "pipe");
+    return;
+  }
+  pid_t holder = fork();
+  if (holder == 0) {
+    close(ready[0]);
+    close(go[1]);
+    child(token, 2048, ROWS, 1000, ready[1], go[0]);
+  }
+  close(ready[1]);
+  close(go[0]);
+  char c;
+  CHECK(read(ready[0], &c, 1) == 1, "the holding child is ready");
+  int status = -1;
+  waitpid(quick, &status, 0);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the quick child (status %d)", status);
+
+  rc = shmarray_builder_wait_writers(b, 200, err, sizeof err);
+  char pid[32];
+  snprintf(pid, sizeof pid, "processes %d", (int)holder);
+  CHECK(rc == SHMARRAY_IO_ERROR && strstr(err, pid) && strstr(err, "still write"),
+        "wait_writers names the writer (rc %d): %s", rc, err);
+  CHECK(shmarray_builder_wait_writers(b, -1, err, sizeof err) == SHMARRAY_INVALID_ARGUMENT,
+        "a negative timeout");
+
+  close(go[1]); /* the holder closes its output and exits */
+  waitpid(holder, &status, 0);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the holding child (status %d)", status);
+  close(ready[0]);
+  rc = shmarray_builder_wait_writers(b, 10000, err, sizeof err);
+  CHECK(rc == SHMARRAY_OK, "wait_writers once the writers are gone: %s", err);
+  rc = shmarray_output_open(token, &mine, err, sizeof err);
+  CHECK(rc == SHMARRAY_CLOSED && strstr(err, "being published"), "open while publishing: %s", err);
+  rc = shmarray_builder_publish(b, err, sizeof err);
+  CHECK(rc == SHMARRAY_OK, "publish: %s", err);
+
+  shmarray_segment *seg = NULL;
+  rc = shmarray_attach("out", dir, &seg, err, sizeof err);
+  CHECK(rc == SHMARRAY_OK, "attach: %s", err);
+  if (seg) {
+    shmarray_view v;
+    CHECK(shmarray_array_view(seg, 0, &v) == SHMARRAY_OK, "view");
+    int wrong = 0;
+    for (int i = 0; i < ROWS; i++) wrong += ((const int64_t *)v.data)[i] != 1000 + i;
+    CHECK(wrong == 0, "%d rows differ from what the writers wrote", wrong);
+    CHECK(shmarray_validate(seg, err, sizeof err) == SHMARRAY_OK, "validate: %s", err);
+    shmarray_close(seg);
+  }
+  rc = shmarray_output_open(token, &mine, err, sizeof err);
+  CHECK(rc == SHMARRAY_CLOSED && strstr(err, "published") && mine == NULL,
+        "open after publish: %s", err);
+}
+
+static void test_bad_tokens(void) {
+  static const char *bad[] = {
+      "", "shmout1", "shmout2:1:2:3:4:2f:2e:73:61", "shmout1:x:2:3:4:2f:2e:73:61",
+      "shmout1:1:2:18446744073709551615:4:2f:2e7368:73:61",
+      "shmout1:1:2:3:4:zz:2e:73:61", "shmout1:1:2:3:4:2f:73656700:73:61",
+      "shmout1:1:2:3:4:2f:736567:73:61", /* "seg": not a hidden name */
+      "shmout1:1:2:3:4:2f:2e7368:73:61:extra",
+      "shmout1:99999999999999999999:2:3:4:2f:2e7368:73:61",
+  };
+  char err[1024];
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    shmarray_output *o = (shmarray_output *)1;
+    int rc = shmarray_output_open(bad[i], &o, err, sizeof err);
+    CHECK(rc == SHMARRAY_INVALID_ARGUMENT && o == NULL, "token %zu refused (rc %d): %s", i, rc, err);
+  }
+  CHECK(shmarray_output_open(NULL, NULL, err, sizeof err) == SHMARRAY_INVALID_ARGUMENT, "NULL");
+  CHECK(shmarray_output_data(NULL, NULL) == NULL, "data of NULL");
+  shmarray_output_close(NULL);
+}
+
+int main(void) {
+  if (!mkdtemp(dir)) {
+    perror("mkdtemp");
+    return 1;
+  }
+  test_outputs();
+  test_bad_tokens();
+  char err[1024];
+  shmarray_unlink("out", dir, err, sizeof err);
+  rmdir(dir);
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed != 0;
+}
