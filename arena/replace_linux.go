@@ -152,7 +152,8 @@ func (b *Builder) hiddenName() (string, error) {
 	for try := 0; ; try++ {
 		var rnd [8]byte
 		_, _ = rand.Read(rnd[:])
-		tmp := tempPrefix + strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(rnd[:])
+		// The segment name last (spec §10.6): listings say what is built.
+		tmp := tempPrefix + strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(rnd[:]) + "-" + b.name
 		err := b.d.linkFD(b.fd, tmp)
 		if errors.Is(err, unix.EEXIST) && try < 16 {
 			continue
