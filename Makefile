@@ -33,7 +33,7 @@ NATIVE    := bindings/python/shmarray/_native.abi3.so
 NATIVE_SRC := $(wildcard bindings/python/native/*.c bindings/python/native/*.h capi/sa_*.c capi/*.h) bindings/c/shmarray.h bindings/python/setup.py VERSION
 C_BINS    := $(BUILD)/worker $(BUILD)/writer $(BUILD)/fill $(BUILD)/test_reader $(BUILD)/test_capi $(BUILD)/test_gc $(BUILD)/test_index $(BUILD)/test_security $(BUILD)/test_versions $(BUILD)/test_outputs $(BUILD)/demo-worker-c
 
-.PHONY: all build lib native venv lint test test-go test-c test-c-sanitized test-python conformance golden fuzz fuzz-short bench bench-index demo clean sdist wheel wheels test-wheel test-wheels test-wheel-aarch64 test-sdist bench-dask
+.PHONY: all build lib native venv lint test test-go test-c test-c-sanitized test-python conformance golden fuzz fuzz-short bench bench-index bench-outputs demo clean sdist wheel wheels test-wheel test-wheels test-wheel-aarch64 test-sdist bench-dask
 
 all: build
 
@@ -183,6 +183,10 @@ bench: build $(BUILD)/attach_bench $(VENV_BENCH)/.ready
 ## bench-index: the shared lookup index against dict (fork, spawn) and sqlite
 bench-index: lib venv
 	PYTHONPATH=bindings/python $(PY) bench/index_bench.py $(if $(BENCH_SCALE),--scale $(BENCH_SCALE))
+
+## bench-outputs: 1, 2, 4 workers fill a 1 GiB float64 result: shmarray output handles against pickled slices and shared_memory (docs/benchmarks-outputs.md); BENCH_SCALE, BENCH_REPS
+bench-outputs: lib native venv
+	PYTHONPATH=bindings/python:bench timeout 1800 $(PY) bench/outputs_bench.py --out docs/benchmarks-outputs.md $(if $(BENCH_SCALE),--scale $(BENCH_SCALE)) $(if $(BENCH_REPS),--reps $(BENCH_REPS))
 
 ## bench-dask: 1 GiB for 4 Dask workers, shmarray.dask against scatter(broadcast=True) and task arguments (docs/benchmarks-dask.md); BENCH_SCALE, BENCH_REPS
 bench-dask: lib native venv
