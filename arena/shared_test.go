@@ -235,3 +235,31 @@ func TestOutputGC(t *testing.T) {
 	require.Len(t, removed, 1)
 	require.Equal(t, dead, removed[0].Name)
 }
+
+// TestListShowsBuilding: List marks the hidden file of a builder that
+// handed out outputs as building, under its segment's name; Attach never
+// opens it.
+func TestListShowsBuilding(t *testing.T) {
+	dir := tempDir(t)
+	b := emptyBuilder(t, dir, "built", 10)
+	infos, err := arena.List(dir)
+	require.NoError(t, err)
+	require.Empty(t, infos, "no output handed out yet: nothing listed")
+	h, err := b.Output("a")
+	require.NoError(t, err)
+	infos, err = arena.List(dir)
+	require.NoError(t, err)
+	require.Len(t, infos, 1)
+	require.True(t, infos[0].Building)
+	require.Equal(t, h.File, infos[0].Name)
+	require.Equal(t, "built", infos[0].Segment)
+	require.ErrorIs(t, infos[0].Err, format.ErrNotSealed)
+	_, err = arena.Attach(h.File, dir)
+	require.ErrorIs(t, err, format.ErrInvalidArgument)
+	require.NoError(t, b.Publish())
+	infos, err = arena.List(dir)
+	require.NoError(t, err)
+	require.Len(t, infos, 1)
+	require.False(t, infos[0].Building)
+	require.Equal(t, "built", infos[0].Name)
+}

@@ -12,6 +12,10 @@
 
 #include "sa_internal.h"
 
+static uint32_t temp_file_pid(const char *name);
+static int probe_building(const sa_dir *d, const char *name, uint32_t pid, sa_procview *v,
+                          sa_listed *l);
+
 /* Reads the header of name in d, from a descriptor opened relative to d,
  * into *l with the message of its status; 0 if it is not a segment. *st is
  * the fstat of the file read, whose identity a removal checks the name
@@ -107,14 +111,15 @@ int sa_list_dir(const char *dir, sa_listed **out, size_t *count, char **abs_dir,
   size_t n = 0, cap = 0;
   sa_procview v = {0};
   for (size_t i = 0; i < nnames; i++) {
-    if (sa_check_name(names[i], NULL, 0) != SHMARRAY_OK) continue;
+    uint32_t pid = temp_file_pid(names[i]);
+    if (!pid && sa_check_name(names[i], NULL, 0) != SHMARRAY_OK) continue;
     sa_listed *slot = grow(&list, &n, &cap);
     if (!slot) {
       rc = sa_fail(SHMARRAY_INTERNAL, err, err_len, "out of memory");
       break;
     }
     struct stat st;
-    if (probe(&d, names[i], &v, slot, &st)) n++;
+    if (pid ? probe_building(&d, names[i], pid, &v, slot) : probe(&d, names[i], &v, slot, &st)) n++;
   }
   sa_procview_free(&v);
   sa_names_free(names, nnames);
@@ -282,6 +287,47 @@ static int probe_temp(const sa_dir *d, const char *name, uint32_t pid, sa_procvi
   l->e.status = sa_fail(SHMARRAY_NOT_SEALED, l->message, sizeof l->message,
                         "%s is the unfinished temporary file of writer %u, which no longer runs",
                         name, pid);
+  return 1;
+}
+
+/* The segment name a hidden name carries after its pid and 16 hex digits
+ * (arena/gc.go tempSegmentName): a pointer into name, or NULL if none. */
+static const char *temp_segment_name(const char *name) {
+  const char *p = strchr(name + strlen(".shmarray-tmp-"), '-');
+  if (!p || strlen(p + 1) < 18 || p[17] != '-') return NULL;
+  return sa_check_name(p + 18, NULL, 0) == SHMARRAY_OK ? p + 18 : NULL;
+}
+
+/* Judges the hidden file name of d, whose name says its writer is pid, for
+ * listing (arena/gc.go probeBuilding): 1, with *l filled, when its name
+ * carries a segment name (shared outputs, spec §10.6) and it is the
+ * caller's regular file with one link, zeros in its first 8 bytes
+ * (unsealed), whose writer runs: a segment being built. */
+static int probe_building(const sa_dir *d, const char *name, uint32_t pid, sa_procview *v,
+                          sa_listed *l) {
+  const char *segment = temp_segment_name(name);
+  if (!segment) return 0;
+  struct stat st;
+  int fd = sa_dir_open_entry(d, name, &st);
+  if (fd < 0) return 0;
+  uint8_t head[8];
+  ssize_t want = st.st_size < (off_t)sizeof head ? (ssize_t)st.st_size : (ssize_t)sizeof head;
+  ssize_t n = pread(fd, head, sizeof head, 0);
+  close(fd);
+  int zero = n == want;
+  for (ssize_t i = 0; zero && i < n; i++) zero = head[i] == 0;
+  if (!zero || st.st_nlink != 1 || (uint32_t)st.st_uid != (uint32_t)geteuid()) return 0;
+  if (sa_creator(v, pid, 0) != SA_CREATOR_ALIVE) return 0;
+  memset(l, 0, sizeof *l);
+  snprintf(l->e.name, sizeof l->e.name, "%s", name);
+  l->e.size = (int64_t)st.st_size;
+  l->e.creator_pid = pid;
+  l->e.creator_alive = 1;
+  l->e.created_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+  l->e.building = 1;
+  l->e.status = sa_fail(SHMARRAY_NOT_SEALED, l->message, sizeof l->message,
+                        "%s is the unpublished file of segment \"%s\", being built by process %u",
+                        name, segment, pid);
   return 1;
 }
 

@@ -455,13 +455,19 @@ typedef struct shmarray_list_entry {
   uint8_t id[16];         /* the segment's id (format 1.2); zero for an
                              older file or an unreadable header */
   uint64_t version;       /* its version; 0 for an older file */
+  int building;           /* 1: not a segment yet but the hidden file of one
+                             being built by creator_pid, which handed out
+                             output handles (spec §10.6); name is that hidden
+                             name (never attachable), status NOT_SEALED, and
+                             the message names the segment */
 } shmarray_list_entry;
 
 /* *out is an array of *count entries sorted by name, to free with
  * shmarray_list_free (NULL when count is 0). The directory is opened once
  * (a symbolic link to it is followed) and every file relative to it;
  * symbolic links, non-regular files, names reserved for temporary files
- * (starting with '.') and files without the magic are left out. */
+ * (starting with '.') and files without the magic are left out, except the
+ * hidden files of segments being built (`building`). */
 int shmarray_list(const char *dir, shmarray_list_entry **out, size_t *count,
                   char *err, size_t err_len);
 void shmarray_list_free(shmarray_list_entry *entries);

@@ -72,6 +72,18 @@ static void test_outputs(void) {
     return;
   }
 
+  /* The list shows the segment being built, under its hidden name. */
+  shmarray_list_entry *entries = NULL;
+  size_t count = 0;
+  rc = shmarray_list(dir, &entries, &count, err, sizeof err);
+  CHECK(rc == SHMARRAY_OK && count == 1, "list while building: %s (%zu entries)", err, count);
+  if (rc == SHMARRAY_OK && count == 1)
+    CHECK(entries[0].building == 1 && entries[0].status == SHMARRAY_NOT_SEALED &&
+              strncmp(entries[0].name, ".shmarray-tmp-", 14) == 0 &&
+              entries[0].creator_pid == (uint32_t)getpid(),
+          "the entry is marked building: %s", entries[0].name);
+  shmarray_list_free(entries);
+
   /* This process writes rows [0, 1024) through its own output. */
   shmarray_output *mine = NULL;
   rc = shmarray_output_open(token, &mine, err, sizeof err);

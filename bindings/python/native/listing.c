@@ -5,18 +5,20 @@
 #include "native.h"
 
 /* (name, size, arrays, created_ns, creator_pid, creator_alive, ephemeral,
- * status, message, temp, creator_unknown, id, version) of one entry. */
+ * status, message, temp, creator_unknown, id, version, building) of one
+ * entry. */
 static PyObject *entry(const sa_listed *l) {
   const shmarray_list_entry *e = &l->e;
   /* A temporary file's name may hold any bytes after its prefix: decoded as
    * os.listdir decodes names. */
-  return Py_BuildValue("(NLILkOOiNOOy#K)", PyUnicode_DecodeFSDefault(e->name), (long long)e->size,
+  return Py_BuildValue("(NLILkOOiNOOy#KO)", PyUnicode_DecodeFSDefault(e->name), (long long)e->size,
                        (unsigned)e->array_count, (long long)e->created_ns,
                        (unsigned long)e->creator_pid, e->creator_alive ? Py_True : Py_False,
                        e->ephemeral ? Py_True : Py_False, e->status, native_message(l->message),
                        l->temp ? Py_True : Py_False,
                        e->creator_unknown ? Py_True : Py_False, (const char *)e->id,
-                       (Py_ssize_t)SA_ID_LEN, (unsigned long long)e->version);
+                       (Py_ssize_t)SA_ID_LEN, (unsigned long long)e->version,
+                       e->building ? Py_True : Py_False);
 }
 
 static PyObject *entries(const sa_listed *list, size_t n) {

@@ -32,7 +32,11 @@ class SegmentInfo:
     and ``creator_alive`` is then False. ``id`` (32 hex digits) and
     ``version`` are the segment's identity (format 1.2, as
     :attr:`Segment.id` and :attr:`Segment.version`); all zeros and 0 for a
-    segment written before format 1.2.
+    segment written before format 1.2. ``building`` marks the hidden file
+    of a segment being built whose builder handed out output handles
+    (:meth:`Builder.output`, spec §10.6): ``name`` is that hidden name
+    (never attachable), ``creator_pid`` the builder, ``error`` a
+    :class:`NotSealedError` naming the segment.
     """
     name: str
     path: str
@@ -46,6 +50,7 @@ class SegmentInfo:
     creator_unknown: bool = False
     id: str = "0" * 32
     version: int = 0
+    building: bool = False
 
     @property
     def orphan(self) -> bool:
@@ -58,10 +63,10 @@ def _dir(dir) -> str | None:
 
 
 def _info(d: str, e: tuple) -> SegmentInfo:
-    name, size, arrays, created_ns, pid, alive, ephemeral, status, message, temp, unknown, id, version = e
-    # (for a temporary file, temp: created_ns is its modification time)
+    name, size, arrays, created_ns, pid, alive, ephemeral, status, message, temp, unknown, id, version, building = e
+    # (for a temporary or building file: created_ns is its modification time)
     return SegmentInfo(name, os.path.join(d, name), size, arrays, created(created_ns), pid, alive, ephemeral,
-                       error_for(status, message) if status else None, unknown, id.hex(), version)
+                       error_for(status, message) if status else None, unknown, id.hex(), version, building)
 
 
 def list_segments(dir: str | os.PathLike | None = None) -> list[SegmentInfo]:
@@ -69,8 +74,9 @@ def list_segments(dir: str | os.PathLike | None = None) -> list[SegmentInfo]:
 
     The directory is opened once (a symbolic link to it is followed) and
     every file relative to it. Skips invalid names (including the reserved
-    ``.``-prefixed temporary files), symbolic links, non-regular files and
-    files without the magic. Reads 128 bytes per file and maps none; paths
+    ``.``-prefixed temporary files, except those of segments being built:
+    ``building``), symbolic links, non-regular files and files without the
+    magic. Reads 128 bytes per file and maps none; paths
     are absolute. Errors: :class:`NotFoundError` if the directory does not
     exist, :class:`PermissionDeniedError`.
 

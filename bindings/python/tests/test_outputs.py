@@ -241,3 +241,14 @@ def test_go_and_c_workers_fill_disjoint_slices(builder, fill_programs):
     for prog in (c, go):  # after publish: refused, nothing written
         p = subprocess.run([prog, token, "0", "1"], capture_output=True, text=True)
         assert p.returncode == 1 and "closed" in p.stderr and "published" in p.stderr, p.stderr
+
+
+def test_list_marks_the_segment_being_built(builder, shm_dir, seg_name):
+    builder.empty("x", 10, "int8")
+    [info] = shmarray.list_segments(shm_dir)
+    assert info.building and info.name.startswith(".shmarray-tmp-") and info.name.endswith("-" + seg_name)
+    assert info.creator_pid == os.getpid() and info.creator_alive
+    assert isinstance(info.error, shmarray.NotSealedError) and seg_name in str(info.error)
+    builder.publish().close()
+    [info] = shmarray.list_segments(shm_dir)
+    assert info.name == seg_name and not info.building and info.error is None
