@@ -1,8 +1,8 @@
 """Shared outputs: 1, 2 and 4 workers fill one 1 GiB float64 result.
 
 Three ways, side by side, each worker writing rows [lo, hi) of the result
-(value 0.5 * row) and the parent then reading the whole result once (its
-sum, checked):
+(value 0.5 * row, computed 1M rows at a time) and the parent then reading
+the whole result once (its sum, checked):
 
 - **shmarray**: ``Builder.empty`` + ``Builder.output`` handles; workers
   ``with h.open() as out: out[lo:hi] = ...``; the parent publishes
@@ -46,17 +46,25 @@ def _warm() -> None:
     from multiprocessing import shared_memory  # noqa: F401
 
 
-def _values(lo: int, hi: int) -> np.ndarray:
-    return np.arange(lo, hi, dtype=np.float64) * 0.5
+CHUNK = 1 << 20  # rows computed at a time: the workers' temporaries stay small
+
+
+def _fill(out: np.ndarray, lo: int, hi: int, base: int) -> None:
+    """out[i - base] = 0.5 * i for i in [lo, hi), a chunk at a time."""
+    for c in range(lo, hi, CHUNK):
+        e = min(c + CHUNK, hi)
+        np.multiply(np.arange(c, e, dtype=np.float64), 0.5, out=out[c - base:e - base])
 
 
 def _fill_shmarray(h, lo: int, hi: int) -> None:
     with h.open() as out:
-        np.multiply(np.arange(lo, hi, dtype=np.float64), 0.5, out=out[lo:hi])
+        _fill(out, lo, hi, 0)
 
 
 def _fill_pickled(lo: int, hi: int) -> np.ndarray:
-    return _values(lo, hi)
+    part = np.empty(hi - lo, dtype=np.float64)
+    _fill(part, lo, hi, lo)
+    return part
 
 
 def _fill_shm(name: str, rows: int, lo: int, hi: int) -> None:
@@ -64,7 +72,7 @@ def _fill_shm(name: str, rows: int, lo: int, hi: int) -> None:
     shm = shared_memory.SharedMemory(name=name, track=False) if _has_track() else shared_memory.SharedMemory(name=name)
     try:
         x = np.ndarray((rows,), dtype=np.float64, buffer=shm.buf)
-        np.multiply(np.arange(lo, hi, dtype=np.float64), 0.5, out=x[lo:hi])
+        _fill(x, lo, hi, 0)
         del x
     finally:
         shm.close()
