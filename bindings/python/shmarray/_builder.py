@@ -148,7 +148,7 @@ class Builder(_lib.Discardable):
         :meth:`publish`, which waits for it. Its ``token`` is the same
         handle as text, for Go and C workers.
 
-        >>> import multiprocessing as mp, numpy as np, shmarray, tempfile
+        >>> import shmarray, tempfile
         >>> d = tempfile.mkdtemp()
         >>> b = shmarray.Builder("doc-out", dir=d)
         >>> y = b.empty("y", 4, "int64"); del y  # only the handle is used here
