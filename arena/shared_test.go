@@ -263,3 +263,22 @@ func TestListShowsBuilding(t *testing.T) {
 	require.False(t, infos[0].Building)
 	require.Equal(t, "built", infos[0].Name)
 }
+
+// FuzzParseOutputToken: any text either fails INVALID_ARGUMENT or parses
+// to a handle whose Token parses back to the same handle.
+func FuzzParseOutputToken(f *testing.F) {
+	h := arena.OutputHandle{Dir: "/dev/shm", File: arena.TempPrefix + "1-00-s", Name: "s", Dev: 1, Ino: 2, Array: "a", Offset: 192, Length: 8}
+	f.Add(h.Token())
+	f.Add("shmout1:1:2:3:4:2f:2e:73:61")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, token string) {
+		got, err := arena.ParseOutputToken(token)
+		if err != nil {
+			require.ErrorIs(t, err, format.ErrInvalidArgument)
+			return
+		}
+		again, err := arena.ParseOutputToken(got.Token())
+		require.NoError(t, err)
+		require.Equal(t, got, again)
+	})
+}
