@@ -16,6 +16,7 @@
 #include "check.h"
 
 static char dir[] = "/tmp/shmarray-outputs-XXXXXX";
+static const char *self; /* argv[0] */
 
 #define ROWS 4096
 
@@ -92,6 +93,28 @@ static void test_outputs(void) {
     int64_t *rows = shmarray_output_data(mine, NULL);
     for (int i = 0; i < 1024; i++) rows[i] = 1000 + i;
     shmarray_output_close(mine);
+  }
+
+  /* The same through a fresh process under valgrind (the C core alone:
+   * no Go runs in it), as test_versions.c runs its reading tests. */
+  if (system("command -v valgrind >/dev/null 2>&1") == 0) {
+    char supp[300], cmd[SHMARRAY_OUTPUT_TOKEN_MAX + 2048];
+    snprintf(supp, sizeof supp, "%s/go.supp", dir);
+    FILE *f = fopen(supp, "w");
+    if (f) {
+      fputs("{\n go-runtime-cond\n Memcheck:Cond\n fun:runtime.*\n}\n"
+            "{\n go-runtime-value8\n Memcheck:Value8\n fun:runtime.*\n}\n", f);
+      fclose(f);
+    }
+    snprintf(cmd, sizeof cmd,
+             "valgrind --quiet --error-exitcode=9 --leak-check=full --show-possibly-lost=no "
+             "--errors-for-leak-kinds=definite,indirect --suppressions='%s' '%s' --open '%s'",
+             supp, self, token);
+    int st = system(cmd);
+    CHECK(st == 0, "an output opened and filled under valgrind (status %d)", st);
+    unlink(supp);
+  } else {
+    fprintf(stderr, "note: valgrind not installed; outputs not opened under it\n");
   }
 
   /* A forked child writes [1024, 2048) and exits; another writes
@@ -173,7 +196,26 @@ static void test_bad_tokens(void) {
   shmarray_output_close(NULL);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  self = argv[0];
+  if (argc == 3 && strcmp(argv[1], "--open") == 0) {
+    /* Rows [0, 1024) again, with the values the builder's process wrote. */
+    char err[1024];
+    shmarray_output *out = NULL;
+    int rc = shmarray_output_open(argv[2], &out, err, sizeof err);
+    CHECK(rc == SHMARRAY_OK, "open: %s", err);
+    if (out) {
+      size_t len = 0;
+      int64_t *rows = shmarray_output_data(out, &len);
+      CHECK(len == ROWS * sizeof(int64_t), "length %zu", len);
+      for (int i = 0; i < 1024 && rows; i++) rows[i] = 1000 + i;
+      shmarray_output_close(out);
+    }
+    CHECK(shmarray_output_open("shmout1:bad", &out, err, sizeof err) == SHMARRAY_INVALID_ARGUMENT,
+          "a bad token");
+    printf("--open: %d passed, %d failed\n", passed, failed);
+    return failed != 0;
+  }
   if (!mkdtemp(dir)) {
     perror("mkdtemp");
     return 1;
