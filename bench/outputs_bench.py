@@ -39,6 +39,22 @@ import numpy as np
 from common import GiB, pss, size_text, time_text
 
 WAYS = ["shmarray", "pickled", "shared_memory"]
+PHASES: dict[int, list[tuple[float, float, float, float]]] = {}  # shmarray: empty, fill, publish, read
+
+NOTES = """What the ways do besides filling:
+
+- **shmarray** reserves the whole result when `Builder.empty` hands it out (`fallocate`, which
+  zeroes every page once, in the parent, so that a full `/dev/shm` is an error there instead of
+  a `SIGBUS` in a worker), and at publish waits for the writers (a lock, one scan of
+  `/proc/*/maps`), checksums the final bytes (one read pass) and seals. The result is a
+  published, checksummed segment any process attaches by name. The up-front reservation is most
+  of the time it spends beyond `shared_memory`.
+- **pickled** copies every slice three times (the worker's array, the pipe, the parent's
+  concatenation): its PSS peaks near three times the result.
+- **shared_memory** truncates the file to size and lets the workers' page faults allocate it,
+  in parallel; nothing is reserved or checked, and the block must be tracked and unlinked by
+  hand.
+"""
 
 
 def _warm() -> None:
@@ -128,10 +144,14 @@ def run_once(way: str, pool, pids, rows: int, k: int, dir: str) -> tuple[float, 
         x = b.empty("x", rows, "float64")
         del x  # the workers write through their handles
         h = b.output("x")
+        t1 = time.perf_counter()
         pool.starmap(_fill_shmarray, [(h, lo, hi) for lo, hi in _slices(rows, k)])
+        t2 = time.perf_counter()
         seg = b.publish(timeout=600)
+        t3 = time.perf_counter()
         total = float(seg["x"].sum())
         elapsed = time.perf_counter() - t
+        PHASES.setdefault(k, []).append((t1 - t, t2 - t1, t3 - t2, t + elapsed - t3))
         peak = sampler.stop()
         seg.close()
         shmarray.unlink(name, dir=dir)
@@ -200,13 +220,21 @@ def main() -> int:
         sk = statistics.median(r[1] for r in results[("shmarray", k)])
         targets.append({"target": f"{k} workers: shmarray's total PSS below the pickled way's",
                         "measured": f"{size_text(sk)} vs {size_text(pk)}", "met": sk < pk})
+    lines += ["", "shmarray's time by phase (median): `empty` (reserve and zero the result), the workers' "
+              "fill, `publish` (wait, checksum, seal), the parent's read:", "",
+              "| workers | empty | fill | publish | read |", "|---:|---:|---:|---:|---:|"]
+    for k, ph in sorted(PHASES.items()):
+        lines.append(f"| {k} | " + " | ".join(time_text(statistics.median(p[i] for p in ph)) for i in range(4)) + " |")
     md = "\n".join(lines) + "\n"
     print(md)
     if args.out:
+        load = os.getloadavg()
         with open(args.out, "w") as f:
             f.write("# Shared outputs: workers fill one result\n\n"
-                    "`bench/outputs_bench.py` (run by `make bench`, alone by `make bench-outputs`).\n\n"
-                    + md)
+                    "`bench/outputs_bench.py` (run by `make bench`, alone by `make bench-outputs`; "
+                    "`BENCH_SCALE`, `BENCH_REPS`).\n\n" + md + "\n" + NOTES +
+                    f"\nMachine: {os.cpu_count()} CPUs; load average {load[0]:.1f} "
+                    "when the run ended (other jobs shared the machine: times are noisy).\n")
     if env("BENCH_JSON"):
         with open(env("BENCH_JSON"), "w") as f:
             json.dump({"title": f"Shared outputs: 1, 2, 4 workers fill {size}", "markdown": md,

@@ -252,3 +252,25 @@ def test_list_marks_the_segment_being_built(builder, shm_dir, seg_name):
     builder.publish().close()
     [info] = shmarray.list_segments(shm_dir)
     assert info.name == seg_name and not info.building and info.error is None
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_outputs_of_a_replacing_builder(shm_dir, seg_name, method):
+    shmarray.create(seg_name, {"x": np.zeros(N)}, dir=shm_dir).close()
+    b = shmarray.Builder(seg_name, dir=shm_dir, replace=True)
+    try:
+        b.empty("x", N, "float64")
+        h = b.output("x")
+        with mp.get_context(method).Pool(2) as pool:
+            pool.starmap(_fill_handle, [(h, 0, N // 2), (h, N // 2, N)])
+        seg = b.publish(timeout=10)
+    finally:
+        b.discard()
+    try:
+        assert seg.version == 2
+        np.testing.assert_array_equal(seg["x"], np.arange(N, dtype="float64"))
+    finally:
+        seg.close()
+    assert _hidden(shm_dir) == []
+    with pytest.raises(shmarray.ClosedError):
+        h.open().__enter__()
