@@ -334,10 +334,12 @@ func (b *Builder) Publish() error {
 // PublishFile is Publish that also returns, on success, a descriptor of the
 // very file it published, so that the caller can attach exactly that
 // version (the C ABI does): attaching by name afterwards may find a newer
-// version a racing replacer published meanwhile. The descriptor is a
-// duplicate of the writer's, open for reading and writing: read through it
-// only (the file is published, hence immutable). The caller closes it. The
-// writer's lock (spec §10.3 step 5) is released before it is handed out.
+// version a racing replacer published meanwhile. It is opened read-only by
+// name, so that /proc/PID/maps and lsof show the segment's path, when the
+// name still holds the file; else (already replaced) it is a duplicate of
+// the writer's descriptor, open for reading and writing: read through it
+// only. It never holds the writer's lock (spec §10.3 step 5). The caller
+// closes it.
 func (b *Builder) PublishFile() (*os.File, error) { return b.publish(true) }
 
 // publish is Publish, returning a duplicate of the file's descriptor on
@@ -354,10 +356,7 @@ func (b *Builder) publish(keep bool) (*os.File, error) {
 	}
 	var f *os.File
 	if err == nil && keep {
-		f, err = keepFile(b.fd, b.path)
-		if err != nil {
-			err = osError("keep a descriptor of", b.name, b.path, err)
-		}
+		f, err = b.publishedFile()
 	}
 	if err != nil {
 		b.pubID, b.pubVersion = format.ID{}, 0

@@ -47,6 +47,15 @@ func SetBeforeRename(f func(tmp string)) (restore func()) {
 	return func() { beforeRename = old }
 }
 
+// SetBeforeKeep makes PublishFile call f, with the segment's path, between
+// the publication and the opening of the descriptor it returns, until
+// restore is called.
+func SetBeforeKeep(f func(path string)) (restore func()) {
+	old := beforeKeep
+	beforeKeep = f
+	return func() { beforeKeep = old }
+}
+
 // SetLockTimeout bounds a replacer's wait for the lock, until restore is
 // called.
 func SetLockTimeout(d time.Duration) (restore func()) {

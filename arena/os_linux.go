@@ -77,21 +77,6 @@ var errNotRegular = errors.New("not a regular file")
 
 func closeFD(fd int) { _ = unix.Close(fd) }
 
-// keepFile releases the writer's lock on the published file fd (flock
-// belongs to the open file description, which a duplicate shares, so a
-// duplicate would otherwise hold it) and returns a close-on-exec duplicate
-// of fd, named path.
-func keepFile(fd int, path string) (*os.File, error) {
-	if err := unix.Flock(fd, unix.LOCK_UN); err != nil {
-		return nil, err
-	}
-	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
-	if err != nil {
-		return nil, err
-	}
-	return os.NewFile(uintptr(dup), path), nil
-}
-
 func pread(fd int, b []byte, off int64) (int, error) { return unix.Pread(fd, b, off) }
 
 var errExist error = unix.EEXIST

@@ -71,6 +71,7 @@ func (d *dirHandle) lstat(string) (stat, error)                { return stat{}, 
 func (d *dirHandle) entitled(*stat) bool                       { return false }
 func lstatPath(string) (stat, error)                           { return stat{}, errUnsupported }
 func (b *Builder) publishVersion() error                       { return errUnsupported }
+func (b *Builder) publishedFile() (*os.File, error)            { return nil, errUnsupported }
 
 type liveness int
 
@@ -92,7 +93,6 @@ func reserve(int, int64, int64) error             { return errUnsupported }
 func mapShared(int, int, bool) ([]byte, error)    { return nil, errUnsupported }
 func unmap([]byte) error                          { return errUnsupported }
 func closeFD(int)                                 {}
-func keepFile(int, string) (*os.File, error)      { return nil, errUnsupported }
 func pread(int, []byte, int64) (int, error)       { return 0, errUnsupported }
 func pwrite(int, []byte, int64) (int, error)      { return 0, errUnsupported }
 func selfStartTime() uint64                       { return 0 }

@@ -31,6 +31,10 @@ var lockTimeout = 60 * time.Second
 // that publishes it, with the hidden name's path. Only tests set it.
 var beforeRename func(tmp string)
 
+// beforeKeep, when set, runs in PublishFile after the publication, before
+// the descriptor is opened, with the segment's path. Only tests set it.
+var beforeKeep func(path string)
+
 // newSegmentID draws a random id, never the zero one (which means "none").
 func newSegmentID() format.ID {
 	for {
@@ -183,6 +187,31 @@ func (b *Builder) stamp(id format.ID, version uint64) error {
 	}
 	b.pubID, b.pubVersion = id, version
 	return nil
+}
+
+// publishedFile is the descriptor PublishFile hands out. Called with mu
+// held, after a successful publishVersion, before release.
+func (b *Builder) publishedFile() (*os.File, error) {
+	if beforeKeep != nil {
+		beforeKeep(b.path)
+	}
+	fd, st, err := b.d.open(b.name)
+	if err == nil && idOf(&st) == b.id {
+		return os.NewFile(uintptr(fd), b.path), nil
+	}
+	if err == nil {
+		closeFD(fd)
+	}
+	// Replaced already. flock belongs to the open file description, which
+	// a duplicate shares: release the writer's lock first.
+	if err := unix.Flock(b.fd, unix.LOCK_UN); err != nil {
+		return nil, osError("unlock", b.name, b.path, err)
+	}
+	dup, err := unix.FcntlInt(uintptr(b.fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, osError("keep a descriptor of", b.name, b.path, err)
+	}
+	return os.NewFile(uintptr(dup), b.path), nil
 }
 
 // errLockTimeout is the error of lockWait when the lock stayed taken.

@@ -1,8 +1,13 @@
 package arena_test
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -169,18 +174,49 @@ func TestPublishFile(t *testing.T) {
 	require.NoError(t, err)
 	defer f.Close()
 	id1 := b.ID()
+	flags, err := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0)
+	require.NoError(t, err)
+	assert.Equal(t, unix.O_RDONLY, flags&unix.O_ACCMODE, "opened by name, read-only")
+	link, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", f.Fd()))
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Join(dir, "kept"), link, "maps and lsof show the segment's path")
 
 	defer arena.SetLockTimeout(time.Second)()
 	_, v := publishInts(t, "kept", dir, arena.CreateOptions{Replace: true}, 3)
 	assert.Equal(t, uint64(2), v, "the kept descriptor holds no lock")
 
-	raw := make([]byte, format.HeaderSizeID)
-	_, err = f.ReadAt(raw, 0)
+	assertVersion := func(f *os.File, id format.ID, version uint64) {
+		t.Helper()
+		raw := make([]byte, format.HeaderSizeID)
+		_, err := f.ReadAt(raw, 0)
+		require.NoError(t, err)
+		h, err := format.ReadHeader(raw)
+		require.NoError(t, err)
+		assert.Equal(t, id, h.ID, "the descriptor is the version published, not the name's")
+		assert.Equal(t, version, h.Version)
+	}
+	assertVersion(f, id1, 1)
+
+	// Replaced between the publication and the descriptor: a duplicate of
+	// the writer's, which does not hold its lock.
+	other, err := os.ReadFile(filepath.Join(dir, "kept"))
 	require.NoError(t, err)
-	h, err := format.ReadHeader(raw)
+	writeFile(t, dir, "spare", other)
+	defer arena.SetBeforeKeep(func(string) {
+		require.NoError(t, os.Rename(filepath.Join(dir, "spare"), filepath.Join(dir, "kept")))
+	})()
+	b, err = arena.Create("kept", &arena.CreateOptions{Dir: dir, Replace: true})
 	require.NoError(t, err)
-	assert.Equal(t, id1, h.ID, "the descriptor is the version published, not the name's")
-	assert.Equal(t, uint64(1), h.Version)
+	require.NoError(t, arena.AddSlice(b, "v", []int64{4}))
+	f3, err := b.PublishFile()
+	require.NoError(t, err)
+	defer f3.Close()
+	assertVersion(f3, b.ID(), 3)
+	again, err := os.Open(fmt.Sprintf("/proc/self/fd/%d", f3.Fd()))
+	require.NoError(t, err)
+	defer again.Close()
+	assert.NoError(t, unix.Flock(int(again.Fd()), unix.LOCK_EX|unix.LOCK_NB), "the writer's lock was released")
+	arena.SetBeforeKeep(nil)
 
 	b, err = arena.Create("kept2", &arena.CreateOptions{Dir: dir})
 	require.NoError(t, err)
