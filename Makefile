@@ -64,7 +64,7 @@ $(NATIVE): $(NATIVE_SRC) $(VENV)/.ready
 $(BUILD)/%: bindings/c/examples/%.c bindings/c/shmarray.h $(LIB)
 	$(CC) $(CFLAGS_C) -o $@ $< $(LDFLAGS_C)
 
-$(BUILD)/%: bindings/c/tests/%.c bindings/c/tests/check.h bindings/c/shmarray.h $(LIB)
+$(BUILD)/%: bindings/c/tests/%.c bindings/c/tests/check.h bindings/c/tests/common.h bindings/c/shmarray.h $(LIB)
 	$(CC) $(CFLAGS_C) -o $@ $< $(LDFLAGS_C) -lpthread
 
 ## venv: the Python environment for tests and the demo

@@ -177,28 +177,15 @@ int shmarray_attach_fd(int fd, const char *name, const char *dir, shmarray_segme
   if (!S_ISREG(st.st_mode))
     return sa_fail(SHMARRAY_NOT_A_SEGMENT, err, err_len,
                    "segment \"%s\": descriptor %d is not a regular file", name, fd);
-  sa_dir d;
-  if ((rc = sa_dir_open(&d, dir, SA_FOLLOW_DIR_LINK, "attach", name, err, err_len))) return rc;
-  char *path = sa_join(d.path, name);
+  char *abs_dir = sa_abs_path(sa_resolve_dir(dir));
+  char *path = abs_dir ? sa_join(abs_dir, name) : NULL;
   if (!path) {
-    sa_dir_close(&d);
-    return sa_fail(SHMARRAY_INTERNAL, err, err_len, "out of memory");
+    free(abs_dir);
+    return sa_fail(SHMARRAY_INTERNAL, err, err_len, "segment \"%s\": cannot resolve its directory",
+                   name);
   }
-  /* While the name still holds this very file, map it through a
-   * descriptor opened by name: the same file, but the mapping then shows
-   * under its path (/proc/PID/maps), as any attach's does. A writer's own
-   * descriptor (O_TMPFILE) would show as "#inode (deleted)". */
-  struct stat nst;
-  int nfd = sa_dir_open_entry(&d, name, &nst);
-  int use = fd;
-  if (nfd >= 0 && nst.st_dev == st.st_dev && nst.st_ino == st.st_ino) use = nfd;
-  char *abs_dir = d.path;
-  d.path = NULL;
-  sa_dir_close(&d);
   shmarray_attach_options o = {0};
-  rc = attach_open(name, path, abs_dir, use, &st, &o, out, err, err_len);
-  if (nfd >= 0) close(nfd);
-  return rc;
+  return attach_open(name, path, abs_dir, fd, &st, &o, out, err, err_len);
 }
 
 int shmarray_owner(const shmarray_segment *seg, uint32_t *uid, uint32_t *mode) {

@@ -231,10 +231,9 @@ int shmarray_is_current(const shmarray_segment *seg, int *current, char *err, si
  * `name` and `dir` (NULL or "": $SHMARRAY_DIR, else /dev/shm) say where the
  * file is published, for messages and shmarray_is_current. It is how a writer reads exactly the file it
  * published (shmarray_builder_publish_with's fd), even if another process
- * replaced it under the name at once (while the name still holds the same
- * file, the file is mapped through the name, so that the mapping shows
- * under its path). Errors: INVALID_ARGUMENT (name, a closed fd), NOT_FOUND
- * (the directory), NOT_A_SEGMENT and the other invalid-segment codes. */
+ * replaced it under the name at once. Nothing is looked up by name.
+ * Errors: INVALID_ARGUMENT (name, a closed fd), NOT_A_SEGMENT and the other
+ * invalid-segment codes. */
 int shmarray_attach_fd(int fd, const char *name, const char *dir, shmarray_segment **out,
                        char *err, size_t err_len);
 
@@ -616,10 +615,12 @@ typedef struct shmarray_published {
 } shmarray_published;
 
 /* shmarray_builder_publish that, on success, also fills *out (may be
- * NULL) and sets *fd (may be NULL) to a new read-only descriptor of the
- * very file published, which the caller closes: attach it with
+ * NULL) and sets *fd (may be NULL) to a new descriptor of the very file
+ * published, to read only, which the caller closes: attach it with
  * shmarray_attach_fd to read exactly the version published, whatever is
- * published under the name next. Frees b in every case. */
+ * published under the name next. (While the name still holds the file,
+ * the descriptor is opened through the name, so that a mapping of it
+ * shows under its path in /proc/PID/maps.) Frees b in every case. */
 int shmarray_builder_publish_with(shmarray_builder *b, shmarray_published *out, int *fd,
                                   char *err, size_t err_len);
 

@@ -15,6 +15,7 @@
 
 #include "shmarray.h"
 #include "check.h"
+#include "common.h"
 
 static char dir[256] = "/tmp/shmarray-index-XXXXXX";
 static char err[512];
@@ -443,28 +444,8 @@ int main(int argc, char **argv) {
   if (rc == SHMARRAY_OK) {
     read_tests();
     test_fork();
-    if (system("command -v valgrind >/dev/null 2>&1") == 0) {
-      /* Loading the library starts its Go runtime, whose own stack copying
-       * valgrind flags now and then: errors whose top frame is in the Go
-       * runtime are not ours and are suppressed. */
-      char supp[300];
-      snprintf(supp, sizeof supp, "%s/go.supp", dir);
-      FILE *f = fopen(supp, "w");
-      if (f) {
-        fputs("{\n go-runtime-cond\n Memcheck:Cond\n fun:runtime.*\n}\n"
-              "{\n go-runtime-value8\n Memcheck:Value8\n fun:runtime.*\n}\n", f);
-        fclose(f);
-      }
-      snprintf(cmd, sizeof cmd,
-               "valgrind --quiet --error-exitcode=9 --leak-check=full --show-possibly-lost=no "
-               "--errors-for-leak-kinds=definite,indirect --suppressions='%s' "
-               "'%s' --read-only '%s'",
-               supp, argv[0], dir);
-      rc = system(cmd);
-      CHECK(rc == 0, "the reading tests under valgrind (status %d)", rc);
-    } else {
-      fprintf(stderr, "note: valgrind not installed; reading tests not run under it\n");
-    }
+    rc = run_read_only_under_valgrind(argv[0], dir);
+    if (rc >= 0) CHECK(rc == 0, "the reading tests under valgrind (status %d)", rc);
   }
   test_build_errors();
   test_many();

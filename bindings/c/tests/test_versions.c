@@ -14,6 +14,7 @@
 
 #include "shmarray.h"
 #include "check.h"
+#include "common.h"
 
 static char dir[] = "/tmp/shmarray-versions-XXXXXX";
 
@@ -290,36 +291,10 @@ int main(int argc, char **argv) {
   char err[1024] = "";
   CHECK(publish("ro", 1, 0, NULL, NULL, err, sizeof err) == SHMARRAY_OK, "publish ro: %s", err);
   read_only();
-  if (system("command -v valgrind >/dev/null 2>&1") == 0) {
-    CHECK(publish("ro", 1, 0, NULL, NULL, err, sizeof err) == SHMARRAY_OK, "publish ro: %s", err);
-    /* As test_index.c: errors whose top frame is in the Go runtime (loaded
-     * with the library, flagged now and then) are not ours. */
-    char supp[300], cmd[1200];
-    snprintf(supp, sizeof supp, "%s/go.supp", dir);
-    FILE *f = fopen(supp, "w");
-    if (f) {
-      fputs("{\n go-runtime-cond\n Memcheck:Cond\n fun:runtime.*\n}\n"
-            "{\n go-runtime-value8\n Memcheck:Value8\n fun:runtime.*\n}\n", f);
-      fclose(f);
-    }
-    snprintf(cmd, sizeof cmd,
-             "valgrind --quiet --error-exitcode=9 --leak-check=full --show-possibly-lost=no "
-             "--errors-for-leak-kinds=definite,indirect --suppressions='%s' '%s' --read-only '%s'",
-             supp, argv[0], dir);
-    int rc = system(cmd);
-    CHECK(rc == 0, "the reading tests under valgrind (status %d)", rc);
-    unlink(supp);
-  } else {
-    fprintf(stderr, "note: valgrind not installed; reading tests not run under it\n");
-  }
-  /* Whatever a failed check left goes, then the directory. */
-  shmarray_list_entry *entries = NULL;
-  size_t count = 0;
-  if (shmarray_list(dir, &entries, &count, NULL, 0) == SHMARRAY_OK) {
-    for (size_t i = 0; i < count; i++) shmarray_unlink(entries[i].name, dir, NULL, 0);
-    shmarray_list_free(entries);
-  }
-  rmdir(dir);
+  CHECK(publish("ro", 1, 0, NULL, NULL, err, sizeof err) == SHMARRAY_OK, "publish ro: %s", err);
+  int rc = run_read_only_under_valgrind(argv[0], dir);
+  if (rc >= 0) CHECK(rc == 0, "the reading tests under valgrind (status %d)", rc);
+  remove_test_dir(dir); /* whatever a failed check left, then the directory */
   printf("%d passed, %d failed\n", passed, failed);
   return failed != 0;
 }

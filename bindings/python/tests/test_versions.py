@@ -162,6 +162,25 @@ def test_pickles_pin_their_version(shm_dir, seg_name):
         s.close()
 
 
+def test_pickle_of_an_older_shmarray_follows_the_name(shm_dir, seg_name):
+    """A pickle made before versions named no version: it attaches by name,
+    at first use (unpickling still never attaches)."""
+    from shmarray._segment import _reattach
+
+    class OldSegment:  # what Segment.__reduce__ gave before versions
+        def __reduce__(self):
+            return (_reattach, (seg_name, shm_dir, None))
+    old = pickle.dumps(OldSegment())
+    seg = pickle.loads(old)  # nothing under the name yet: no error until used
+    with pytest.raises(shmarray.NotFoundError):
+        seg.columns
+    shmarray.create(seg_name, _columns(5), dir=shm_dir).close()
+    assert "the latest version" in repr(pickle.loads(old))
+    with pickle.loads(old) as seg:
+        assert _consistent(seg) == 5 and seg.version == 1
+    shmarray.unlink(seg_name, dir=shm_dir)
+
+
 def _sum_a(seg) -> int:
     return int(seg["a"].sum())
 
