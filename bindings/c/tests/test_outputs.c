@@ -14,6 +14,7 @@
 
 #include "shmarray.h"
 #include "check.h"
+#include "common.h"
 
 static char dir[] = "/tmp/shmarray-outputs-XXXXXX";
 static const char *self; /* argv[0] */
@@ -95,27 +96,16 @@ static void test_outputs(void) {
     shmarray_output_close(mine);
   }
 
-  /* The same through a fresh process under valgrind (the C core alone:
-   * no Go runs in it), as test_versions.c runs its reading tests. */
-  if (system("command -v valgrind >/dev/null 2>&1") == 0) {
-    char supp[300], cmd[SHMARRAY_OUTPUT_TOKEN_MAX + 2048];
-    snprintf(supp, sizeof supp, "%s/go.supp", dir);
-    FILE *f = fopen(supp, "w");
-    if (f) {
-      fputs("{\n go-runtime-cond\n Memcheck:Cond\n fun:runtime.*\n}\n"
-            "{\n go-runtime-value8\n Memcheck:Value8\n fun:runtime.*\n}\n", f);
-      fclose(f);
-    }
-    snprintf(cmd, sizeof cmd,
-             "valgrind --quiet --error-exitcode=9 --leak-check=full --show-possibly-lost=no "
-             "--errors-for-leak-kinds=definite,indirect --suppressions='%s' '%s' --open '%s'",
-             supp, self, token);
-    int st = system(cmd);
-    CHECK(st == 0, "an output opened and filled under valgrind (status %d)", st);
-    unlink(supp);
-  } else {
-    fprintf(stderr, "note: valgrind not installed; outputs not opened under it\n");
-  }
+  /* The same through a fresh process under valgrind, which runs the C
+   * core alone (no Go: it cannot run under valgrind): `--read-only DIR`
+   * opens the output whose token is in DIR/token. */
+  char path[300];
+  snprintf(path, sizeof path, "%s/token", dir);
+  FILE *f = fopen(path, "w");
+  CHECK(f && fputs(token, f) >= 0 && fclose(f) == 0, "write %s", path);
+  int st = run_read_only_under_valgrind(self, dir);
+  if (st >= 0) CHECK(st == 0, "an output opened and filled under valgrind (status %d)", st);
+  unlink(path);
 
   /* A forked child writes [1024, 2048) and exits; another writes
    * [2048, 4096) and holds its output open until told. */
@@ -198,11 +188,16 @@ static void test_bad_tokens(void) {
 
 int main(int argc, char **argv) {
   self = argv[0];
-  if (argc == 3 && strcmp(argv[1], "--open") == 0) {
-    /* Rows [0, 1024) again, with the values the builder's process wrote. */
-    char err[1024];
+  if (argc == 3 && strcmp(argv[1], "--read-only") == 0) {
+    /* Rows [0, 1024) again, with the values the builder's process wrote,
+     * through the output whose token is in DIR/token. */
+    char path[300], token[SHMARRAY_OUTPUT_TOKEN_MAX] = "", err[1024];
+    snprintf(path, sizeof path, "%s/token", argv[2]);
+    FILE *f = fopen(path, "r");
+    CHECK(f && fgets(token, sizeof token, f), "read %s", path);
+    if (f) fclose(f);
     shmarray_output *out = NULL;
-    int rc = shmarray_output_open(argv[2], &out, err, sizeof err);
+    int rc = shmarray_output_open(token, &out, err, sizeof err);
     CHECK(rc == SHMARRAY_OK, "open: %s", err);
     if (out) {
       size_t len = 0;
@@ -213,7 +208,7 @@ int main(int argc, char **argv) {
     }
     CHECK(shmarray_output_open("shmout1:bad", &out, err, sizeof err) == SHMARRAY_INVALID_ARGUMENT,
           "a bad token");
-    printf("--open: %d passed, %d failed\n", passed, failed);
+    printf("under valgrind: %d passed, %d failed\n", passed, failed);
     return failed != 0;
   }
   if (!mkdtemp(dir)) {
@@ -222,9 +217,7 @@ int main(int argc, char **argv) {
   }
   test_outputs();
   test_bad_tokens();
-  char err[1024];
-  shmarray_unlink("out", dir, err, sizeof err);
-  rmdir(dir);
+  remove_test_dir(dir);
   printf("%d passed, %d failed\n", passed, failed);
   return failed != 0;
 }
