@@ -636,7 +636,7 @@ void shmarray_builder_discard(shmarray_builder *b);
 
 /* The output token of array `name` (from shmarray_builder_add_empty), for a
  * writer in another process (shmarray_output_open; Python's
- * OutputHandle.from_token; Go's arena.ParseOutputToken): one line of
+ * OutputHandle.token; Go's arena.ParseOutputToken): one line of
  * printable ASCII naming the builder's file, its identity and the array's
  * bytes. The first call gives the file a hidden name in the segment's
  * directory (".shmarray-tmp-PID-..."), which attach never opens and gc
