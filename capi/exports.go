@@ -9,6 +9,7 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"runtime/cgo"
 	"strings"
@@ -223,7 +224,11 @@ func shmarraygo_builder_output(h C.uintptr_t, name *C.char, token *C.char, token
 //export shmarraygo_builder_wait_writers
 func shmarraygo_builder_wait_writers(h C.uintptr_t, timeoutMS C.int64_t, errBuf *C.char, errLen C.size_t) (rc C.int) {
 	defer recoverInto(&rc, errBuf, errLen)
-	return fail(builder(h).WaitWriters(time.Duration(timeoutMS)*time.Millisecond), errBuf, errLen)
+	wait := time.Duration(math.MaxInt64) // a timeout beyond 292 years is none
+	if int64(timeoutMS) < int64(wait/time.Millisecond) {
+		wait = time.Duration(timeoutMS) * time.Millisecond
+	}
+	return fail(builder(h).WaitWriters(wait), errBuf, errLen)
 }
 
 //export shmarraygo_builder_discard
