@@ -22,7 +22,7 @@
 #define SA_MAGIC "SHMARRAY"
 
 struct shmarray_output {
-  int fd;         /* holds flock(LOCK_SH) until closed */
+  int fd;         /* holds flock(LOCK_SH) until finished or closed; -1 after finish */
   void *map;      /* from the page holding the array's first byte; NULL when empty */
   size_t map_len;
   uint8_t *data;  /* the array's bytes inside map */
@@ -241,9 +241,24 @@ void *shmarray_output_data(const shmarray_output *o, size_t *len) {
   return o->data;
 }
 
+int shmarray_output_finish(shmarray_output *o, char *err, size_t err_len) {
+  if (!o) return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len, "output must not be NULL");
+  if (o->fd < 0) return SHMARRAY_OK;
+  /* Read-only first: once the lock is gone nothing here may write. */
+  if (o->map && mprotect(o->map, o->map_len, PROT_READ) != 0)
+    return sa_fail(SHMARRAY_IO_ERROR, err, err_len, "make an output read-only: %s",
+                   strerror(errno));
+  /* Explicitly: the mapping keeps the open file description, and its lock,
+   * alive after close. */
+  flock(o->fd, LOCK_UN);
+  close(o->fd);
+  o->fd = -1;
+  return SHMARRAY_OK;
+}
+
 void shmarray_output_close(shmarray_output *o) {
   if (!o) return;
   if (o->map) munmap(o->map, o->map_len);
-  close(o->fd); /* releases the lock */
+  if (o->fd >= 0) close(o->fd); /* releases the lock */
   free(o);
 }

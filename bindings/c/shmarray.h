@@ -674,8 +674,15 @@ int shmarray_output_open(const char *token, shmarray_output **out, char *err, si
  * receives their count. NULL for an empty array. */
 void *shmarray_output_data(const shmarray_output *o, size_t *len);
 
+/* End writing but keep reading: the array's pages turn read-only (a write
+ * through them faults) and the lock is released, so the segment may be
+ * published while the bytes stay readable here until
+ * shmarray_output_close. Idempotent. Errors: INVALID_ARGUMENT (NULL),
+ * IO_ERROR (mprotect failed; nothing changed). */
+int shmarray_output_finish(shmarray_output *o, char *err, size_t err_len);
+
 /* Unmap and unlock: the segment may be published once every output is
- * closed. Frees o; NULL is ignored. */
+ * closed (or finished). Frees o; NULL is ignored. */
 void shmarray_output_close(shmarray_output *o);
 
 /* ==== Receiving a segment's file: enters Go; SHMARRAY_FORKED in a forked child ==== */

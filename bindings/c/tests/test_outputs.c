@@ -93,7 +93,11 @@ static void test_outputs(void) {
   if (mine) {
     int64_t *rows = shmarray_output_data(mine, NULL);
     for (int i = 0; i < 1024; i++) rows[i] = 1000 + i;
-    shmarray_output_close(mine);
+    /* Finished: no lock any more (publish below does not wait for it), the
+     * rows stay readable until the close after publish. */
+    CHECK(shmarray_output_finish(mine, err, sizeof err) == SHMARRAY_OK, "finish: %s", err);
+    CHECK(shmarray_output_finish(mine, err, sizeof err) == SHMARRAY_OK, "finish twice");
+    CHECK(shmarray_output_finish(NULL, err, sizeof err) == SHMARRAY_INVALID_ARGUMENT, "finish NULL");
   }
 
   /* The same through a fresh process under valgrind, which runs the C
@@ -144,7 +148,8 @@ static void test_outputs(void) {
   close(ready[0]);
   rc = shmarray_builder_wait_writers(b, 10000, err, sizeof err);
   CHECK(rc == SHMARRAY_OK, "wait_writers once the writers are gone: %s", err);
-  rc = shmarray_output_open(token, &mine, err, sizeof err);
+  shmarray_output *late = NULL;
+  rc = shmarray_output_open(token, &late, err, sizeof err);
   CHECK(rc == SHMARRAY_CLOSED && strstr(err, "being published"), "open while publishing: %s", err);
   rc = shmarray_builder_publish(b, err, sizeof err);
   CHECK(rc == SHMARRAY_OK, "publish: %s", err);
@@ -161,8 +166,13 @@ static void test_outputs(void) {
     CHECK(shmarray_validate(seg, err, sizeof err) == SHMARRAY_OK, "validate: %s", err);
     shmarray_close(seg);
   }
-  rc = shmarray_output_open(token, &mine, err, sizeof err);
-  CHECK(rc == SHMARRAY_CLOSED && strstr(err, "published") && mine == NULL,
+  if (mine) {
+    const int64_t *rows = shmarray_output_data(mine, NULL);
+    CHECK(rows[0] == 1000 && rows[1023] == 2023, "a finished output still reads its rows");
+    shmarray_output_close(mine);
+  }
+  rc = shmarray_output_open(token, &late, err, sizeof err);
+  CHECK(rc == SHMARRAY_CLOSED && strstr(err, "published") && late == NULL,
         "open after publish: %s", err);
 }
 

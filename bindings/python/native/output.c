@@ -27,7 +27,24 @@ static void output_dealloc(PyObject *self) {
   native_free(self);
 }
 
+static PyObject *output_finish(PyObject *self, PyObject *unused) {
+  (void)unused;
+  char err[NATIVE_ERR_LEN];
+  int rc = shmarray_output_finish(((OutputObject *)self)->out, err, sizeof err);
+  if (rc) return native_raise(rc, err);
+  Py_RETURN_NONE;
+}
+
+static PyMethodDef output_methods[] = {
+    {"finish", output_finish, METH_NOARGS,
+     "finish(): end writing: the pages turn read-only and the lock is released (publish may\n"
+     "proceed); views stay readable until the last of them is gone. Call it only when no\n"
+     "writable view can be used any more: a write then faults."},
+    {NULL, NULL, 0, NULL},
+};
+
 static PyType_Slot output_slots[] = {
+    {Py_tp_methods, output_methods},
     {Py_bf_getbuffer, output_getbuffer},
     {Py_tp_new, native_new_refused},
     {Py_tp_dealloc, output_dealloc},

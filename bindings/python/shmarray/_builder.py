@@ -155,8 +155,7 @@ class Builder(_lib.Discardable):
         >>> h = b.output("y")
         >>> with h.open() as out:
         ...     out[2:] = [7, 8]                 # as a worker would
-        >>> del out                              # the output closes with its last array
-        >>> seg = b.publish()
+        >>> seg = b.publish()                    # the with block ended the writing
         >>> seg["y"].tolist()
         [0, 0, 7, 8]
         >>> seg.close(); shmarray.unlink("doc-out", dir=d)

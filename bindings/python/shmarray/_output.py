@@ -16,6 +16,8 @@ a silent copy.
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 
 from . import _native
@@ -50,26 +52,40 @@ class OutputHandle:
 
 class OpenOutput:
     """An :class:`OutputHandle` opened: ``__enter__`` maps the array and
-    returns it as a NumPy array; after ``__exit__`` that array is read-only.
-    The mapping, and the lock that keeps publish waiting, go with the last
-    NumPy array over it: views kept past the block keep the output open
-    (delete them, or let the function that made them return)."""
+    returns it as a NumPy array; ``__exit__`` ends writing. The array turns
+    read-only, and if nothing else points into the mapping (no view of it
+    was kept, no other reference to the array), its pages turn read-only
+    too and the lock is released at once: publish may proceed, while the
+    array stays readable until it is gone. Otherwise the mapping, and the
+    lock that keeps publish waiting, go with the last NumPy array over it:
+    views kept past the block keep the output open (delete them, or let
+    the function that made them return)."""
 
     def __init__(self, handle: OutputHandle):
         self._handle = handle
         self._array: np.ndarray | None = None
+        self._flat: np.ndarray | None = None
+        self._mem = None
 
     def __enter__(self) -> np.ndarray:
         h = self._handle
-        mem = _native.output_open(h.token)
-        flat = np.frombuffer(mem, dtype=h.dtype)
-        self._array = _adopt(flat.reshape(h.shape), h, flat)
+        self._mem = _native.output_open(h.token)
+        self._flat = np.frombuffer(self._mem, dtype=h.dtype)
+        self._array = _adopt(self._flat.reshape(h.shape), h, self._flat)
         return self._array
 
     def __exit__(self, *exc) -> None:
-        if self._array is not None:
-            self._array.flags.writeable = False
-            self._array = None
+        if self._array is None:
+            return
+        out, flat, mem = self._array, self._flat, self._mem
+        self._array = self._flat = self._mem = None
+        out.flags.writeable = False
+        # Every view's base is flat (NumPy collapses the chain). flat is
+        # held here and by out alone, and out here and by the with
+        # statement's target alone (plus getrefcount's argument): then no
+        # writable view of the memory is left, and writing can end now.
+        if sys.getrefcount(flat) <= 3 and sys.getrefcount(out) <= 3:
+            mem.finish()
 
 
 class _Source:

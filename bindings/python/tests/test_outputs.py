@@ -274,3 +274,27 @@ def test_outputs_of_a_replacing_builder(shm_dir, seg_name, method):
     assert _hidden(shm_dir) == []
     with pytest.raises(shmarray.ClosedError):
         h.open().__enter__()
+
+
+def test_the_with_block_ends_writing(builder):
+    """At exit the array turns read-only and, when no view of it is left,
+    the lock goes at once; a view kept past the block keeps it until the
+    view is gone (publish names this process meanwhile)."""
+    builder.empty("x", 8, "int64")
+    h = builder.output("x")
+    with h.open() as out:
+        out[:] = 5
+    with pytest.raises(ValueError, match="read-only"):
+        out[0] = 1
+    with h.open() as again:
+        kept = again[2:4]
+        kept[:] = 7
+    with pytest.raises(shmarray.IOFailureError, match=rf"processes {os.getpid()} \(this process"):
+        builder.publish(timeout=0.3)
+    del kept, again  # the last arrays over that output: it closes
+    seg = builder.publish(timeout=10)
+    try:
+        assert seg["x"].tolist() == [5, 5, 7, 7, 5, 5, 5, 5]
+        assert out.tolist() == [5, 5, 7, 7, 5, 5, 5, 5], "the finished array still reads"
+    finally:
+        seg.close()
