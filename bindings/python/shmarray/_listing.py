@@ -12,7 +12,6 @@ import datetime
 import os
 
 from . import _native
-from ._convert import check_segment_name
 from ._errors import ShmarrayError, error_for
 from ._desc import created
 
@@ -100,7 +99,6 @@ def unlink(name: str, *, dir: str | os.PathLike | None = None) -> None:
       ...
     shmarray.NotFoundError: shmarray: not found: unlink segment "no-such-segment": ... does not exist (...)
     """
-    check_segment_name(name)
     _native.unlink(name, _dir(dir))
 
 

@@ -27,7 +27,6 @@ import numpy as np
 from . import _native
 from ._desc import BOOL, DATE32, DURATION, OFFSETS, TIMESTAMP, UNITS, Desc, created, readonly, view
 from ._column import Column, check_requested
-from ._convert import check_segment_name
 from ._errors import NotFoundError
 from ._index import Index
 from ._strings import StringColumn
@@ -201,7 +200,6 @@ class Segment(collections.abc.Mapping):
     def __init__(self, name: str, *, dir: str | os.PathLike | None = None,
                  owner: int | Iterable[int] | None = None):
         self._owners = _owners(owner)
-        check_segment_name(name)
         self._h = _native.attach(name, None if dir is None else os.fspath(dir), self._owners)
         self._owner = self._h.owner()
         self._descs: dict[str, Desc] = {}
