@@ -32,7 +32,7 @@ LIB_LDFLAGS := -extldflags=-Wl,--version-script=$(abspath capi/libshmarray.map)
 # shmarray._native: the C reader core (capi/sa_*.c) for Python, built in place.
 NATIVE    := bindings/python/shmarray/_native.abi3.so
 NATIVE_SRC := $(wildcard bindings/python/native/*.c bindings/python/native/*.h capi/sa_*.c capi/*.h) bindings/c/shmarray.h bindings/python/setup.py VERSION
-C_BINS    := $(BUILD)/worker $(BUILD)/writer $(BUILD)/test_reader $(BUILD)/test_capi $(BUILD)/test_gc $(BUILD)/test_index $(BUILD)/test_security $(BUILD)/demo-worker-c
+C_BINS    := $(BUILD)/worker $(BUILD)/writer $(BUILD)/test_reader $(BUILD)/test_capi $(BUILD)/test_gc $(BUILD)/test_index $(BUILD)/test_security $(BUILD)/test_versions $(BUILD)/demo-worker-c
 
 .PHONY: all build lib native venv lint test test-go test-c test-c-sanitized test-python conformance golden fuzz fuzz-short bench bench-index demo clean sdist wheel wheels test-wheel test-wheels test-wheel-aarch64 test-sdist bench-dask
 
@@ -65,7 +65,7 @@ $(NATIVE): $(NATIVE_SRC) $(VENV)/.ready
 $(BUILD)/%: bindings/c/examples/%.c bindings/c/shmarray.h $(LIB)
 	$(CC) $(CFLAGS_C) -o $@ $< $(LDFLAGS_C)
 
-$(BUILD)/%: bindings/c/tests/%.c bindings/c/tests/check.h bindings/c/shmarray.h $(LIB)
+$(BUILD)/%: bindings/c/tests/%.c bindings/c/tests/check.h bindings/c/tests/common.h bindings/c/shmarray.h $(LIB)
 	$(CC) $(CFLAGS_C) -o $@ $< $(LDFLAGS_C) -lpthread
 
 ## venv: the Python environment for tests and the demo
@@ -98,6 +98,7 @@ test-c: $(C_BINS)
 	./$(BUILD)/test_gc
 	./$(BUILD)/test_index
 	./$(BUILD)/test_security
+	./$(BUILD)/test_versions
 	bindings/c/tests/run_examples.sh $(BUILD)
 
 # The C reader core beside the Go reference reader on every vector and corpus

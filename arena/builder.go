@@ -40,6 +40,15 @@ type CreateOptions struct {
 	// Builder.AddIndex does; Publish fails (and publishes nothing) if one
 	// is missing, cannot be indexed or holds a value twice.
 	Index []string
+	// Replace publishes even if the name holds a segment, as its next
+	// version, atomically (spec §10.3): an attach by name gets the old
+	// version or the new one, never nothing; readers of the old one keep
+	// it. Create then skips its early EXISTS check.
+	Replace bool
+	// ReplaceIf, when set, implies Replace and publishes only while the
+	// name holds the segment with this id: STALE if it holds another
+	// version or nothing.
+	ReplaceIf *format.ID
 }
 
 const (
@@ -85,6 +94,12 @@ type Builder struct {
 	indexAtSeal []string
 	meta        []format.KV
 	done        bool
+	// the sealed header and metadata area, kept for the identity and
+	// checksum written at publish (stamp)
+	header, metaArea []byte
+	// the identity published, zero until Publish succeeds
+	pubID      format.ID
+	pubVersion uint64
 }
 
 // Create starts an unpublished segment called name. Nothing is visible
@@ -114,14 +129,18 @@ func Create(name string, opts *CreateOptions) (*Builder, error) {
 	if o.MaxSize < o.Capacity || o.MaxSize < format.HeaderSize+format.Alignment {
 		return nil, fmt.Errorf("%w: segment %q: MaxSize %d is smaller than Capacity %d or the header", format.ErrInvalidArgument, name, o.MaxSize, o.Capacity)
 	}
-	d, path, fd, tmp, id, err := startFile("create", name, o.Dir, o.Mode)
+	if o.ReplaceIf != nil {
+		id := *o.ReplaceIf
+		o.Replace, o.ReplaceIf = true, &id
+	}
+	d, path, fd, tmp, id, err := startFile("create", name, o.Dir, o.Mode, o.Replace)
 	if err != nil {
 		return nil, err
 	}
 	b := &Builder{name: name, path: path, opts: o, d: d, fd: fd, id: id, tmp: tmp,
-		end: format.HeaderSize, high: format.HeaderSize, pinned: format.HeaderSize,
+		end: format.HeaderSizeID, high: format.HeaderSizeID, pinned: format.HeaderSizeID,
 		names: map[string]struct{}{}, inPlace: map[string]struct{}{}, indexAtSeal: slices.Clone(o.Index)}
-	if err := b.grow(uint64(max(o.Capacity, format.HeaderSize))); err != nil {
+	if err := b.grow(uint64(max(o.Capacity, format.HeaderSizeID))); err != nil {
 		b.release()
 		return nil, err
 	}
@@ -135,6 +154,41 @@ func Create(name string, opts *CreateOptions) (*Builder, error) {
 
 // Name is the segment's name.
 func (b *Builder) Name() string { return b.name }
+
+// SetReplace makes Publish replace what the name holds, as CreateOptions
+// Replace and ReplaceIf do: unconditionally when ifID is nil, else only
+// while the name holds the segment with that id. It is for callers that set
+// options after Create (the C ABI); CLOSED after Publish or Close.
+func (b *Builder) SetReplace(ifID *format.ID) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.done {
+		return b.closedError()
+	}
+	b.opts.Replace, b.opts.ReplaceIf = true, nil
+	if ifID != nil {
+		id := *ifID
+		b.opts.ReplaceIf = &id
+	}
+	return nil
+}
+
+// ID is the id Publish gave the segment; the zero ID before a successful
+// Publish.
+func (b *Builder) ID() format.ID {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.pubID
+}
+
+// Version is the version number Publish gave the segment (1 for a first
+// publish, one more than the version it replaced); 0 before a successful
+// Publish.
+func (b *Builder) Version() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.pubVersion
+}
 
 // grow reserves the file up to at least need bytes, with some slack for the
 // arrays that follow. Called with mu held.
@@ -264,35 +318,64 @@ func (b *Builder) SetMetadata(md map[string]string) error {
 }
 
 // Publish seals the segment (data checksums, metadata area, header last)
-// and gives it its name atomically: readers see a complete segment or
-// nothing. If the name was taken meanwhile it returns EXISTS and the
-// segment is discarded; it never replaces. After Publish the Builder is
-// closed, whatever the outcome, and memory from Allocator is gone.
+// and gives it its name and identity atomically: readers see a complete
+// segment or nothing. Without Replace, if the name was taken meanwhile it
+// returns EXISTS and the segment is discarded. With Replace it becomes the
+// name's next version (spec §10.3): readers attaching by name get the old
+// version or the new one, never nothing; with ReplaceIf, only while the
+// name holds that id (STALE otherwise). ID and Version then tell what was
+// published. After Publish the Builder is closed, whatever the outcome,
+// and memory from Allocator is gone.
 func (b *Builder) Publish() error {
+	_, err := b.publish(false)
+	return err
+}
+
+// PublishFile is Publish that also returns, on success, a descriptor of the
+// very file it published, so that the caller can attach exactly that
+// version (the C ABI does): attaching by name afterwards may find a newer
+// version a racing replacer published meanwhile. It is opened read-only by
+// name, so that /proc/PID/maps and lsof show the segment's path, when the
+// name still holds the file; else (already replaced) it is a duplicate of
+// the writer's descriptor, open for reading and writing: read through it
+// only. It never holds the writer's lock (spec §10.3 step 5). The caller
+// closes it.
+func (b *Builder) PublishFile() (*os.File, error) { return b.publish(true) }
+
+// publish is Publish, returning a duplicate of the file's descriptor on
+// success when keep is set.
+func (b *Builder) publish(keep bool) (*os.File, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.done {
-		return b.closedError()
+		return nil, b.closedError()
 	}
 	err := b.seal()
 	if err == nil {
-		err = publishFile(b.d, b.fd, b.id, b.tmp, b.name)
+		err = b.publishVersion()
+	}
+	var f *os.File
+	if err == nil && keep {
+		f, err = b.publishedFile()
+	}
+	if err != nil {
+		b.pubID, b.pubVersion = format.ID{}, 0
 	}
 	b.release()
-	return err
+	return f, err
 }
 
 // startFile opens the directory dir (resolved as by Dir) and creates in it
 // the unpublished file of segment name (createFile), after refusing at once
-// a name that is taken (EXISTS). op names the call in messages. The caller
-// owns d and fd (discardFile, d.close).
-func startFile(op, name, dir string, mode os.FileMode) (d *dirHandle, path string, fd int, tmp string, id fileID, err error) {
+// a name that is taken (EXISTS) unless the file is to replace it. op names
+// the call in messages. The caller owns d and fd (discardFile, d.close).
+func startFile(op, name, dir string, mode os.FileMode, replace bool) (d *dirHandle, path string, fd int, tmp string, id fileID, err error) {
 	d, err = openDir(Dir(dir), followDirLink)
 	if err != nil {
 		return nil, "", -1, "", id, osError(op, name, Dir(dir), err)
 	}
 	path = d.join(name)
-	if _, err := d.lstat(name); err == nil {
+	if _, err := d.lstat(name); err == nil && !replace {
 		d.close()
 		return nil, "", -1, "", id, osError(op, name, path, errExist)
 	}
@@ -306,10 +389,16 @@ func startFile(op, name, dir string, mode os.FileMode) (d *dirHandle, path strin
 
 // publishFile gives the file fd (identity id, hidden name tmp or "" for an
 // unnamed one) its name in d, verified (dirHandle.publish), with the error a
-// writer reports: PERMISSION_DENIED naming what was swapped, or the OS
-// error as its code.
+// writer reports (publishError).
 func publishFile(d *dirHandle, fd int, id fileID, tmp, name string) error {
-	err := d.publish(fd, id, tmp, name)
+	return publishError(d, tmp, name, d.publish(fd, id, tmp, name))
+}
+
+// publishError is the error a writer reports for err from publishing the
+// file of hidden name tmp ("" for an unnamed one) under name in d:
+// PERMISSION_DENIED naming what was swapped, or the OS error as its code;
+// nil stays nil.
+func publishError(d *dirHandle, tmp, name string, err error) error {
 	if err == errSwapped {
 		what := "its name was taken over, as it was linked,"
 		if tmp != "" {
@@ -348,6 +437,7 @@ func (b *Builder) seal() error {
 	pid := os.Getpid()
 	start := selfStartTime()
 	metaOff := alignUp(b.end)
+	// The identity is decided at publish (stamp); the header has room for it.
 	header, meta, h, err := format.Encode(&format.Seal{
 		Arrays: b.arrays, Metadata: b.meta, MetaOffset: metaOff, Flags: flags,
 		Created: time.Now().UnixNano(), PID: uint32(pid), StartTime: start,
@@ -359,7 +449,7 @@ func (b *Builder) seal() error {
 		return err
 	}
 	copy(b.mem[metaOff:], meta)
-	copy(b.mem[:format.HeaderSize], header)
+	copy(b.mem[:len(header)], header)
 	// Never publish what a reader would reject: the structural check costs
 	// O(arrays) and catches a writer bug before anyone else sees it.
 	if _, err := format.Decode(b.mem[:h.FileSize]); err != nil {
@@ -372,6 +462,7 @@ func (b *Builder) seal() error {
 	if err := truncate(b.fd, int64(h.FileSize)); err != nil {
 		return osError("truncate", b.name, b.path, err)
 	}
+	b.header, b.metaArea = header, meta
 	return nil
 }
 

@@ -68,7 +68,7 @@ func (b *Builder) locate(buf *memory.Buffer, need uint64) (format.Buffer, bool) 
 		return format.Buffer{}, false
 	}
 	off, ok := b.offsetOf(buf.Bytes())
-	if !ok || off%format.Alignment != 0 || off < format.HeaderSize || off+need > b.end {
+	if !ok || off%format.Alignment != 0 || off < format.HeaderSizeID || off+need > b.end {
 		return format.Buffer{}, false
 	}
 	return format.Buffer{Offset: off, Length: need}, true

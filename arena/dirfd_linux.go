@@ -140,6 +140,14 @@ func (d *dirHandle) lstat(name string) (stat, error) {
 	return st, err
 }
 
+// lstatPath is fstatat of path without following a link as its last
+// component: one system call, for Segment.IsCurrent.
+func lstatPath(path string) (stat, error) {
+	var st stat
+	err := unix.Fstatat(unix.AT_FDCWD, path, &st, unix.AT_SYMLINK_NOFOLLOW)
+	return st, err
+}
+
 // errChanged is the error of an operation that found name no longer
 // holding the file it had checked.
 var errChanged = errors.New("the name was changed since it was checked")

@@ -13,10 +13,12 @@
 //     the file visible under its name and releases both; Close abandons an
 //     unpublished segment so that nothing is left behind. Memory handed out
 //     by Builder.Allocator dies at Publish or Close.
-//   - A Segment owns a read-only mapping. Every arrow.Array, arrow.Record,
-//     typed slice and buffer obtained from it points into that mapping and
-//     dies with Segment.Close: using one afterwards is a use-after-free.
-//     If the file's owner truncates it meanwhile, touching a lost page is
+//   - A Segment holds a read-only mapping of one version of a segment,
+//     reference counted (mapping.go). Every arrow.Array and arrow.Record
+//     obtained from it holds a reference too and stays valid, even after
+//     Segment.Close, until its last Release; typed slices and buffers
+//     (Values, Buffers) hold none and die with Segment.Close: using one
+//     afterwards is a use-after-free. If the file's owner truncates it meanwhile, touching a lost page is
 //     fatal, except inside Segment.Validate and Segment.Guard, which turn
 //     the fault into a TRUNCATED error; AttachWith with
 //     AttachOptions.Owners refuses, before mapping, owners the caller does
@@ -24,8 +26,10 @@
 //   - A Receiver owns an unnamed file with its whole size reserved, into
 //     which a published segment's file is copied in pieces; Publish checks
 //     it fully and names it, Close abandons it.
-//   - A published segment persists until Unlink, whoever created it. Attach
-//     and Close never unlink.
+//   - A published segment persists until Unlink, whoever created it, or
+//     until a writer with CreateOptions.Replace publishes its next version
+//     under the name (replace_linux.go, spec §10.3); readers of the old
+//     version keep it. Attach and Close never unlink.
 //
 // Segments live in a directory: the dir argument, else $SHMARRAY_DIR, else
 // /dev/shm. Every call opens that directory once and reaches its entries

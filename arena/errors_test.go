@@ -215,7 +215,7 @@ func TestNoSpaceWhenTheDirectoryFillsUp(t *testing.T) {
 		require.NoError(t, err)
 		refill := fill(t)
 		// The data fills the reservation; the metadata area does not fit.
-		require.NoError(t, arena.AddSlice(b, "x", make([]byte, 4<<20-format.HeaderSize)))
+		require.NoError(t, arena.AddSlice(b, "x", make([]byte, 4<<20-format.HeaderSizeID)))
 		err = b.Publish()
 		assert.Equal(t, format.NoSpace, format.CodeOf(err), "%v", err)
 		assert.Contains(t, err.Error(), "free, needs")

@@ -1,5 +1,7 @@
 package arena
 
+import "time"
+
 // Used exposes the builder's bump pointer to tests.
 func Used(b *Builder) uint64 {
 	b.mu.Lock()
@@ -35,3 +37,33 @@ func SetBeforeLink(f func(tmp string)) (restore func()) {
 	beforeLink = f
 	return func() { beforeLink = old }
 }
+
+// SetBeforeRename makes a replacing publication call f, with the hidden
+// name's path, while it holds the lock, just before the rename that
+// publishes, until restore is called.
+func SetBeforeRename(f func(tmp string)) (restore func()) {
+	old := beforeRename
+	beforeRename = f
+	return func() { beforeRename = old }
+}
+
+// SetBeforeKeep makes PublishFile call f, with the segment's path, between
+// the publication and the opening of the descriptor it returns, until
+// restore is called.
+func SetBeforeKeep(f func(path string)) (restore func()) {
+	old := beforeKeep
+	beforeKeep = f
+	return func() { beforeKeep = old }
+}
+
+// SetLockTimeout bounds a replacer's wait for the lock, until restore is
+// called.
+func SetLockTimeout(d time.Duration) (restore func()) {
+	old := lockTimeout
+	lockTimeout = d
+	return func() { lockTimeout = old }
+}
+
+// MappingRefs is the reference count of s's mapping (1 for the segment's
+// own reference, one more per Arrow buffer alive), 0 once unmapped.
+func MappingRefs(s *Segment) int64 { return s.m.refs.Load() }

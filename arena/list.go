@@ -29,6 +29,10 @@ type Info struct {
 	CreatorUnknown bool
 	// Ephemeral is whether the creator asked for unlink on exit.
 	Ephemeral bool
+	// ID and Version are the segment's identity (zero for a file of
+	// format 1.0 or 1.1, which has none).
+	ID      format.ID
+	Version uint64
 	// Temporary marks, in GC's result only, a hidden temporary file that a
 	// writer on the fallback publication path left when it died (Name is
 	// its hidden name, CreatorPID the dead writer); List never returns one.
@@ -46,7 +50,7 @@ func (i *Info) Orphan() bool { return i.Ephemeral && !i.CreatorAlive && !i.Creat
 // List returns the segments in dir (resolved as by Dir), sorted by name.
 // Files that are not segments are skipped, and so are names reserved for
 // temporary files (starting with '.'), symbolic links and non-regular files.
-// Listing reads 128 bytes per file and never maps one. The directory is
+// Listing reads 192 bytes per file and never maps one. The directory is
 // opened once and every file relative to it.
 func List(dir string) ([]Info, error) {
 	d, err := openDir(Dir(dir), followDirLink)
@@ -85,7 +89,7 @@ func probe(d *dirHandle, name string, v *procView) (Info, stat, bool) {
 	}
 	defer closeFD(fd)
 	info.Size = st.Size
-	buf := make([]byte, format.HeaderSize)
+	buf := make([]byte, format.HeaderSizeID)
 	n, _ := pread(fd, buf, 0)
 	h, err := format.ReadHeader(buf[:max(n, 0)])
 	if format.CodeOf(err) == format.NotASegment {
@@ -101,6 +105,7 @@ func probe(d *dirHandle, name string, v *procView) (Info, stat, bool) {
 		info.CreatorUnknown = true
 	}
 	info.Ephemeral = h.Ephemeral()
+	info.ID, info.Version = h.ID, h.Version
 	switch {
 	case err != nil:
 		info.Err = err
@@ -124,7 +129,17 @@ func probe(d *dirHandle, name string, v *procView) (Info, stat, bool) {
 // path swapped meanwhile never makes it remove anything elsewhere. Errors:
 // INVALID_ARGUMENT, NOT_FOUND (also when the name changed during the call),
 // NOT_A_SEGMENT, PERMISSION_DENIED.
-func Unlink(name, dir string) error {
+func Unlink(name, dir string) error { return unlink(name, dir, nil) }
+
+// UnlinkVersion is Unlink of one version (spec §10.5): it removes the name
+// only while it holds the segment whose id is id, so that a creator that
+// unlinks what it published never removes a newer version that replaced
+// it. STALE, with nothing removed, if the name holds another version or
+// nothing; otherwise the errors of Unlink.
+func UnlinkVersion(name, dir string, id format.ID) error { return unlink(name, dir, &id) }
+
+// unlink is Unlink, of the version whose id is *want when want is set.
+func unlink(name, dir string, want *format.ID) error {
 	if err := format.ValidSegmentName(name); err != nil {
 		return err
 	}
@@ -138,14 +153,25 @@ func Unlink(name, dir string) error {
 	if err == errNotRegular {
 		return fmt.Errorf("%w: segment %q: %s is not a regular file; not removed", format.ErrNotASegment, name, path)
 	}
+	if want != nil && errors.Is(err, errNoEntry) {
+		return fmt.Errorf("%w: segment %q: unlink names id %s, no segment has that name now", format.ErrStale, name, *want)
+	}
 	if err != nil {
 		return osError("unlink", name, path, err)
 	}
-	var magic [len(format.Magic)]byte
-	n, _ := pread(fd, magic[:], 0)
+	var head [format.HeaderSizeID]byte
+	n, _ := pread(fd, head[:], 0)
 	closeFD(fd)
-	if n != len(magic) || string(magic[:]) != format.Magic {
+	if n < len(format.Magic) || string(head[:len(format.Magic)]) != format.Magic {
 		return fmt.Errorf("%w: %s is not a shmarray segment; not removed", format.ErrNotASegment, path)
+	}
+	if want != nil {
+		// A header that does not read (another major version, a short
+		// file) has no identity this reader knows: the zero id.
+		h, _ := format.ReadHeader(head[:max(n, 0)])
+		if h.ID != *want {
+			return fmt.Errorf("%w: segment %q: unlink names id %s, the name holds version %d (id %s) now; nothing was removed", format.ErrStale, name, *want, h.Version, h.ID)
+		}
 	}
 	return removeError("unlink", name, path, d.remove(name, idOf(&st)))
 }

@@ -81,6 +81,9 @@ func pread(fd int, b []byte, off int64) (int, error) { return unix.Pread(fd, b, 
 
 var errExist error = unix.EEXIST
 
+// errNoEntry is the error of a name that holds nothing (errors.Is).
+var errNoEntry error = unix.ENOENT
+
 func isNoSpace(err error) bool { return errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) }
 
 func truncate(fd int, size int64) error { return unix.Ftruncate(fd, size) }

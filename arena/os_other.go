@@ -24,6 +24,7 @@ var (
 	errDirLink    = errors.New("the directory is a symbolic link")
 	errChanged    = errors.New("the name was changed since it was checked")
 	errSwapped    = errors.New("the temporary file was replaced by another file")
+	errNoEntry    = errors.New("no such file")
 )
 
 const tempPrefix = ".shmarray-tmp-"
@@ -68,6 +69,9 @@ func (d *dirHandle) publish(int, fileID, string, string) error { return errUnsup
 func (d *dirHandle) freeBytes() (uint64, error)                { return 0, errUnsupported }
 func (d *dirHandle) lstat(string) (stat, error)                { return stat{}, errUnsupported }
 func (d *dirHandle) entitled(*stat) bool                       { return false }
+func lstatPath(string) (stat, error)                           { return stat{}, errUnsupported }
+func (b *Builder) publishVersion() error                       { return errUnsupported }
+func (b *Builder) publishedFile() (*os.File, error)            { return nil, errUnsupported }
 
 type liveness int
 

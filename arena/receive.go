@@ -27,7 +27,9 @@ type ReceiveOptions struct {
 // offsets, null counts, UTF-8 and data checksums of every array), so a
 // transfer cut off at any point, or corrupted on the way, leaves nothing
 // visible. It publishes with the protocol of Builder.Publish (spec §10.3):
-// atomically, and never replacing an existing file.
+// atomically, and never replacing an existing file. The file keeps the
+// identity (id and version) its writer gave it: it is a copy of that
+// version, not a new one.
 //
 // A Receiver is safe for concurrent use. Finish with Publish or Close.
 type Receiver struct {
@@ -67,7 +69,7 @@ func Receive(name string, size int64, opts *ReceiveOptions) (*Receiver, error) {
 	if size < format.HeaderSize || uint64(size) > uint64(^uint(0)>>1) {
 		return nil, fmt.Errorf("%w: segment %q: a segment file of %d bytes cannot be received (a header alone is %d)", format.ErrInvalidArgument, name, size, format.HeaderSize)
 	}
-	d, path, fd, tmp, id, err := startFile("receive", name, o.Dir, o.Mode)
+	d, path, fd, tmp, id, err := startFile("receive", name, o.Dir, o.Mode, false)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package arena
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"reflect"
@@ -15,19 +16,26 @@ import (
 	"github.com/shmarray/shmarray/format"
 )
 
-// Segment is a published segment attached read-only. It owns one PROT_READ
-// mapping of the whole file; attaching never reads the data pages, and
-// nothing is copied: every array, record, slice and buffer it returns points
-// into the mapping and is valid only until Close. A Segment is safe for
-// concurrent use, except that Close must not race with reads.
+// Segment is a published segment attached read-only: one version of it
+// (spec §10.3), which it keeps reading whatever is published under the name
+// later. It holds one PROT_READ mapping of the whole file; attaching never
+// reads the data pages, and nothing is copied: every array, record, slice and
+// buffer it returns points into the mapping. Arrow arrays and records hold a
+// reference to the mapping and stay valid until their last Release, even
+// after Close; slices (Values, Buffers) are valid only until Close. A Segment
+// is safe for concurrent use, except that Close must not race with reads of
+// slices.
 type Segment struct {
 	name, dir, path string
 	owner           uint32      // st_uid of the opened file
 	mode            os.FileMode // its permission bits
+	file            fileID      // the mapped file, which IsCurrent compares the name with
+	owners          []uint32    // AttachOptions.Owners, for Refresh
 	desc            *format.Segment
 
 	mu  sync.RWMutex
-	mem []byte // nil once closed
+	m   *mapping // shared with the Arrow buffers handed out
+	mem []byte   // m's bytes; nil once closed
 }
 
 // AttachOptions tune AttachWith. The zero value (or a nil pointer) is what
@@ -44,6 +52,17 @@ type AttachOptions struct {
 	// rewrite or truncate it under its readers (spec §15): list only users
 	// you trust, typically []uint32{uint32(os.Geteuid())}.
 	Owners []uint32
+	// Pin, when set, names the version to attach: if the name holds
+	// another version, or nothing, the attach fails with STALE instead of
+	// reading what the name holds now. A handle sent to another process
+	// carries its pin, so that it never switches versions silently.
+	Pin *Pin
+}
+
+// Pin names one version of a segment: its id and version number.
+type Pin struct {
+	ID      format.ID
+	Version uint64
 }
 
 // Attach maps the published segment called name (in dir, resolved as by
@@ -83,6 +102,9 @@ func AttachWith(name string, opts *AttachOptions) (*Segment, error) {
 		return nil, fmt.Errorf("%w: segment %q: %s is not a regular file", format.ErrNotASegment, name, path)
 	}
 	if err != nil {
+		if o.Pin != nil && errors.Is(err, errNoEntry) {
+			return nil, fmt.Errorf("%w: segment %q: wanted version %d (id %s), no segment has that name now", format.ErrStale, name, o.Pin.Version, o.Pin.ID)
+		}
 		return nil, osError("attach", name, path, err)
 	}
 	defer closeFD(fd)
@@ -110,7 +132,51 @@ func AttachWith(name string, opts *AttachOptions) (*Segment, error) {
 		_ = unmap(mem)
 		return nil, format.Wrapf(err, "segment %q (%s)", name, path)
 	}
-	return &Segment{name: name, dir: d.path, path: path, owner: st.Uid, mode: os.FileMode(st.Mode & 0o777), desc: desc, mem: mem}, nil
+	if p := o.Pin; p != nil && (desc.Header.ID != p.ID || desc.Header.Version != p.Version) {
+		_ = unmap(mem)
+		return nil, fmt.Errorf("%w: segment %q: wanted version %d (id %s), the name holds version %d (id %s) now (attach by name to follow the latest)", format.ErrStale, name, p.Version, p.ID, desc.Header.Version, desc.Header.ID)
+	}
+	return &Segment{name: name, dir: d.path, path: path, owner: st.Uid, mode: os.FileMode(st.Mode & 0o777),
+		file: idOf(&st), owners: slices.Clone(o.Owners), desc: desc, m: newMapping(mem), mem: mem}, nil
+}
+
+// ID is the segment's id (spec §4): 16 random bytes its writer chose when it
+// published this version. The zero ID for a file of format 1.0 or 1.1.
+func (s *Segment) ID() format.ID { return s.desc.Header.ID }
+
+// Version is the segment's version number: 1 for the first publish under
+// its name, one more at each replace; 0 for a file of format 1.0 or 1.1.
+func (s *Segment) Version() uint64 { return s.desc.Header.Version }
+
+// IsCurrent reports whether the name still holds the version this Segment
+// has mapped: one fstatat of the path, without following a link, compared
+// with the mapped file's device and inode. A name that holds nothing now is
+// false, not an error.
+func (s *Segment) IsCurrent() (bool, error) {
+	st, err := lstatPath(s.path)
+	if errors.Is(err, errNoEntry) {
+		return false, nil
+	}
+	if err != nil {
+		return false, osError("check", s.name, s.path, err)
+	}
+	return idOf(&st) == s.file, nil
+}
+
+// Refresh returns s itself if the name still holds its version (IsCurrent),
+// else the version the name holds now, attached anew from the same
+// directory with the same owners (without a pin). s is left open either
+// way: close it when done with it. Errors: those of IsCurrent and Attach,
+// NOT_FOUND when the name holds nothing.
+func (s *Segment) Refresh() (*Segment, error) {
+	cur, err := s.IsCurrent()
+	if err != nil {
+		return nil, err
+	}
+	if cur {
+		return s, nil
+	}
+	return AttachWith(s.name, &AttachOptions{Dir: s.dir, Owners: s.owners})
 }
 
 // Name is the segment's name.
@@ -169,8 +235,9 @@ func (s *Segment) Buffers(name string) (validity, offsets, data []byte, err erro
 }
 
 // Array returns the array called name as an arrow.Array over the mapped
-// pages, without copying. Release it when done; it is valid until Close in
-// any case. An N-D array comes back as its FixedSizeList storage.
+// pages, without copying. It holds a reference to the mapping: it stays
+// valid after Close, until its last Release, which the caller owes. An N-D
+// array comes back as its FixedSizeList storage.
 //
 // Attach checks only the structure: for a segment from an untrusted writer,
 // call Validate first, or bad string offsets make Arrow accessors panic.
@@ -182,11 +249,12 @@ func (s *Segment) Array(name string) (arrow.Array, error) {
 	if err := s.arrowable(a); err != nil {
 		return nil, err
 	}
-	mem, err := s.mapping()
+	m, err := s.shared()
 	if err != nil {
 		return nil, err
 	}
-	return array.MakeFromData(arrowData(mem, a)), nil
+	defer m.release()
+	return makeArray(arrowData(m, a)), nil
 }
 
 // arrowable refuses an N-D array whose rows Arrow Go's fixed-size list
@@ -201,14 +269,15 @@ func (s *Segment) arrowable(a *format.ArrayDesc) error {
 
 // Record returns every array as one arrow.Record, zero-copy, with the
 // segment metadata on its schema. All arrays must share one length
-// (INVALID_ARGUMENT otherwise: use Array for each). Release it when done.
+// (INVALID_ARGUMENT otherwise: use Array for each). Like Array, it holds a
+// reference to the mapping until its last Release, which the caller owes.
 func (s *Segment) Record() (arrow.Record, error) {
-	mem, err := s.mapping()
+	m, err := s.shared()
 	if err != nil {
 		return nil, err
 	}
+	defer m.release()
 	fields := make([]arrow.Field, len(s.desc.Arrays))
-	cols := make([]arrow.Array, len(s.desc.Arrays))
 	rows := int64(0)
 	for i := range s.desc.Arrays {
 		a := &s.desc.Arrays[i]
@@ -221,7 +290,15 @@ func (s *Segment) Record() (arrow.Record, error) {
 			return nil, err
 		}
 		fields[i] = a.ArrowField()
-		cols[i] = array.MakeFromData(arrowData(mem, a))
+	}
+	cols := make([]arrow.Array, 0, len(s.desc.Arrays))
+	defer func() {
+		for _, c := range cols {
+			c.Release()
+		}
+	}()
+	for i := range s.desc.Arrays {
+		cols = append(cols, makeArray(arrowData(m, &s.desc.Arrays[i])))
 	}
 	var md *arrow.Metadata
 	if len(s.desc.Metadata) > 0 {
@@ -233,11 +310,7 @@ func (s *Segment) Record() (arrow.Record, error) {
 		m := arrow.NewMetadata(keys, vals)
 		md = &m
 	}
-	rec := array.NewRecord(arrow.NewSchema(fields, md), cols, rows)
-	for _, c := range cols {
-		c.Release()
-	}
-	return rec, nil
+	return array.NewRecord(arrow.NewSchema(fields, md), cols, rows), nil
 }
 
 // Values returns the data of the array called name as a []T over the
@@ -314,20 +387,35 @@ func (s *Segment) Guard(read func() error) error {
 	return nil
 }
 
-// Close unmaps the segment. Every array, record, slice and buffer obtained
-// from it becomes invalid. Close never unlinks. It is idempotent.
+// Close drops the segment's own reference to its mapping: slices and
+// buffers from Values, Buffers and Guard become invalid, and the mapping
+// goes as soon as no Arrow array or record from Array or Record holds it
+// any more (each holds it until its last Release). Close never unlinks. It
+// is idempotent.
 func (s *Segment) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.mem == nil {
 		return nil
 	}
-	err := unmap(s.mem)
+	err := s.m.release()
 	s.mem = nil
 	if err != nil {
 		return osError("unmap", s.name, s.path, err)
 	}
 	return nil
+}
+
+// shared returns the mapping with a reference the caller releases, so that
+// it outlives a Close that races with building Arrow buffers over it.
+func (s *Segment) shared() (*mapping, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.mem == nil {
+		return nil, fmt.Errorf("%w: segment %q was closed", format.ErrClosed, s.name)
+	}
+	s.m.retain()
+	return s.m, nil
 }
 
 func (s *Segment) mapping() ([]byte, error) {
@@ -346,30 +434,68 @@ func window(mem []byte, b format.Buffer) []byte {
 	return mem[b.Offset:b.End():b.End()]
 }
 
-func arrowBuffer(mem []byte, b format.Buffer) *memory.Buffer {
+// arrowBuffer is an Arrow buffer over the bytes of b in m, holding a
+// reference to m; nil for an absent buffer.
+func arrowBuffer(m *mapping, b format.Buffer) *memory.Buffer {
 	if b.Length == 0 {
 		return nil
 	}
-	return memory.NewBufferBytes(window(mem, b))
+	return m.buffer(window(m.mem, b))
 }
 
-// arrowData builds Arrow array data over the mapped buffers of a.
-func arrowData(mem []byte, a *format.ArrayDesc) arrow.ArrayData {
+// arrowData builds Arrow array data over the mapped buffers of a; each
+// buffer holds a reference to m until its last Release. The caller releases
+// the data.
+func arrowData(m *mapping, a *format.ArrayDesc) arrow.ArrayData {
 	n := int(a.Length)
-	validity := arrowBuffer(mem, a.Validity)
-	if a.NDim() > 1 {
-		child := array.NewData(a.DType.ArrowType(), n*int(a.RowElems()), []*memory.Buffer{nil, arrowBuffer(mem, a.Data)}, nil, 0, 0)
+	validity := arrowBuffer(m, a.Validity)
+	var bufs []*memory.Buffer
+	var children []arrow.ArrayData
+	switch {
+	case a.NDim() > 1:
+		data := arrowBuffer(m, a.Data)
+		child := array.NewData(a.DType.ArrowType(), n*int(a.RowElems()), []*memory.Buffer{nil, data}, nil, 0, 0)
+		releaseAll(data)
 		defer child.Release()
-		return array.NewData(a.ArrowType(), n, []*memory.Buffer{validity}, []arrow.ArrayData{child}, int(a.NullCount), 0)
-	}
-	bufs := []*memory.Buffer{validity, arrowBuffer(mem, a.Data)}
-	if a.Type.VarLength() {
-		offs := arrowBuffer(mem, a.Offsets)
+		bufs, children = []*memory.Buffer{validity}, []arrow.ArrayData{child}
+	case a.Type.VarLength():
+		offs := arrowBuffer(m, a.Offsets)
 		if offs == nil {
 			// An empty array may store no offsets; Arrow wants one entry.
 			offs = memory.NewBufferBytes(make([]byte, a.Type.OffsetWidth()))
 		}
-		bufs = []*memory.Buffer{validity, offs, arrowBuffer(mem, a.Data)}
+		bufs = []*memory.Buffer{validity, offs, arrowBuffer(m, a.Data)}
+	default:
+		bufs = []*memory.Buffer{validity, arrowBuffer(m, a.Data)}
 	}
-	return array.NewData(a.ArrowType(), n, bufs, nil, int(a.NullCount), 0)
+	// NewData retains the buffers: the references taken here are dropped.
+	defer releaseAll(bufs...)
+	return array.NewData(a.ArrowType(), n, bufs, children, int(a.NullCount), 0)
+}
+
+// makeArray is array.MakeFromData over data, which it releases. Arrow's
+// string and binary arrays read their last offset as they are made: if the
+// file shrank under the mapping, that read faults, a panic that Guard turns
+// into TRUNCATED. The half-made array has retained data by then (every
+// arrow-go v15 setData retains first), so that reference is dropped too;
+// otherwise the mapping would stay mapped for good.
+func makeArray(data arrow.ArrayData) arrow.Array {
+	made := false
+	defer func() {
+		if !made {
+			data.Release()
+		}
+		data.Release()
+	}()
+	arr := array.MakeFromData(data)
+	made = true
+	return arr
+}
+
+func releaseAll(bufs ...*memory.Buffer) {
+	for _, b := range bufs {
+		if b != nil {
+			b.Release()
+		}
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/array"
 	"github.com/apache/arrow/go/v15/arrow/cdata"
+	"golang.org/x/sys/unix"
 
 	"github.com/shmarray/shmarray/arena"
 	"github.com/shmarray/shmarray/format"
@@ -26,7 +27,7 @@ import (
 // have already checked that this process may enter Go.
 
 //export shmarraygo_create
-func shmarraygo_create(name, dir *C.char, mode, flags C.uint32_t, capacity C.int64_t, out *C.uintptr_t, errBuf *C.char, errLen C.size_t) (rc C.int) {
+func shmarraygo_create(name, dir *C.char, mode, flags C.uint32_t, capacity C.int64_t, replaceIf *C.uint8_t, out *C.uintptr_t, errBuf *C.char, errLen C.size_t) (rc C.int) {
 	defer recoverInto(&rc, errBuf, errLen)
 	opts := &arena.CreateOptions{
 		Dir:            goString(dir),
@@ -34,6 +35,12 @@ func shmarraygo_create(name, dir *C.char, mode, flags C.uint32_t, capacity C.int
 		Capacity:       int64(capacity),
 		Ephemeral:      flags&C.SHMARRAY_CREATE_EPHEMERAL != 0,
 		NoDataChecksum: flags&C.SHMARRAY_CREATE_NO_DATA_CHECKSUM != 0,
+		Replace:        flags&C.SHMARRAY_CREATE_REPLACE != 0,
+	}
+	if replaceIf != nil {
+		var id format.ID
+		copy(id[:], bytesAt(unsafe.Pointer(replaceIf), uint64(len(id))))
+		opts.ReplaceIf = &id
 	}
 	b, err := arena.Create(goString(name), opts)
 	if err != nil {
@@ -157,12 +164,36 @@ func shmarraygo_builder_set_metadata(h C.uintptr_t, keys, values **C.char, count
 	return fail(builder(h).SetMetadata(m), errBuf, errLen)
 }
 
+// shmarraygo_builder_publish publishes and, on success, writes the
+// published segment's identity into id (16 bytes) and version.
+//
 //export shmarraygo_builder_publish
-func shmarraygo_builder_publish(h C.uintptr_t, errBuf *C.char, errLen C.size_t) (rc C.int) {
+func shmarraygo_builder_publish(h C.uintptr_t, id *C.uint8_t, version *C.uint64_t, fd *C.int, errBuf *C.char, errLen C.size_t) (rc C.int) {
 	defer recoverInto(&rc, errBuf, errLen)
 	handle := cgo.Handle(h)
 	defer handle.Delete()
-	return fail(handle.Value().(*arena.Builder).Publish(), errBuf, errLen)
+	b := handle.Value().(*arena.Builder)
+	if fd == nil {
+		if err := b.Publish(); err != nil {
+			return fail(err, errBuf, errLen)
+		}
+	} else {
+		f, err := b.PublishFile()
+		if err != nil {
+			return fail(err, errBuf, errLen)
+		}
+		// The descriptor becomes the caller's: os.File must not close it.
+		dup, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+		f.Close()
+		if err != nil {
+			return fail(fmt.Errorf("%w: segment %q was published, but its descriptor could not be handed out: %v", format.ErrIO, b.Name(), err), errBuf, errLen)
+		}
+		*fd = C.int(dup)
+	}
+	published := b.ID()
+	copy(bytesAt(unsafe.Pointer(id), uint64(len(published))), published[:])
+	*version = C.uint64_t(b.Version())
+	return C.SHMARRAY_OK
 }
 
 //export shmarraygo_builder_discard

@@ -20,7 +20,7 @@ static int probe(const sa_dir *d, const char *name, sa_procview *v, sa_listed *l
                  struct stat *st) {
   int fd = sa_dir_open_entry(d, name, st);
   if (fd < 0) return 0;
-  uint8_t buf[SA_HEADER_SIZE];
+  uint8_t buf[SA_HEADER_SIZE_ID]; /* with the identity of a 1.2 file */
   ssize_t n = pread(fd, buf, sizeof buf, 0);
   close(fd);
   sa_header h;
@@ -35,6 +35,8 @@ static int probe(const sa_dir *d, const char *name, sa_procview *v, sa_listed *l
   e->array_count = h.array_count;
   e->creator_pid = h.creator_pid;
   e->created_ns = h.created_ns;
+  memcpy(e->id, h.id, SA_ID_LEN);
+  e->version = h.version;
   switch (sa_creator(v, h.creator_pid, h.creator_start)) {
   case SA_CREATOR_ALIVE:
     e->creator_alive = 1;
@@ -166,7 +168,12 @@ static int remove_error(int r, const char *op, const char *name, const char *pat
   return SHMARRAY_OK;
 }
 
-int shmarray_unlink(const char *name, const char *dir, char *err, size_t err_len) {
+/* shmarray_unlink (id NULL) and shmarray_unlink_version: the file opened
+ * relative to the directory must start with the magic and, for a version,
+ * hold that id in its header; the name is unlinked only while it still
+ * holds that file. */
+static int unlink_segment(const char *name, const char *dir, const uint8_t *id, char *err,
+                          size_t err_len) {
   int rc = sa_check_name(name, err, err_len);
   if (rc) return rc;
   sa_dir d;
@@ -176,26 +183,52 @@ int shmarray_unlink(const char *name, const char *dir, char *err, size_t err_len
     sa_dir_close(&d);
     return sa_fail(SHMARRAY_INTERNAL, err, err_len, "out of memory");
   }
+  char want[SA_ID_HEX_LEN], have[SA_ID_HEX_LEN];
+  if (id) sa_id_hex(id, want);
   struct stat st;
   int fd = sa_dir_open_entry(&d, name, &st);
   if (fd == SA_NOT_REGULAR) {
     rc = sa_fail(SHMARRAY_NOT_A_SEGMENT, err, err_len,
                  "segment \"%s\": %s is not a regular file; not removed", name, path);
+  } else if (fd < 0 && errno == ENOENT && id) {
+    rc = sa_fail(SHMARRAY_STALE, err, err_len,
+                 "segment \"%s\": unlink names id %s, no segment has that name now", name, want);
   } else if (fd < 0) {
     rc = sa_os_error(errno, "unlink", name, path, err, err_len);
   } else {
-    char magic[8];
-    ssize_t n = pread(fd, magic, sizeof magic, 0);
+    uint8_t buf[SA_HEADER_SIZE_ID]; /* the identity of a 1.2 file */
+    ssize_t n = pread(fd, buf, id ? sizeof buf : 8, 0);
     close(fd);
-    if (n != (ssize_t)sizeof magic || memcmp(magic, "SHMARRAY", 8) != 0)
+    sa_header h;
+    if (n < 8 || memcmp(buf, "SHMARRAY", 8) != 0) {
       rc = sa_fail(SHMARRAY_NOT_A_SEGMENT, err, err_len,
                    "%s is not a shmarray segment; not removed", path);
-    else
+    } else if (id) {
+      /* Any other header problem still reads the identity where there is
+       * one; an id all zero (a 1.0 or 1.1 file) matches only an id all zero. */
+      sa_read_header(buf, (size_t)n, &h, NULL, 0);
+      if (memcmp(h.id, id, SA_ID_LEN) != 0)
+        rc = sa_fail(SHMARRAY_STALE, err, err_len,
+                     "segment \"%s\": unlink names id %s, the name holds version %llu (id %s) now; "
+                     "nothing was removed",
+                     name, want, (unsigned long long)h.version, sa_id_hex(h.id, have));
+    }
+    if (rc == SHMARRAY_OK)
       rc = remove_error(sa_dir_remove(&d, name, &st), "unlink", name, path, err, err_len);
   }
   free(path);
   sa_dir_close(&d);
   return rc;
+}
+
+int shmarray_unlink(const char *name, const char *dir, char *err, size_t err_len) {
+  return unlink_segment(name, dir, NULL, err, err_len);
+}
+
+int shmarray_unlink_version(const char *name, const char *dir, const uint8_t id[16], char *err,
+                            size_t err_len) {
+  if (!id) return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len, "id must not be NULL");
+  return unlink_segment(name, dir, id, err, err_len);
 }
 
 /* The writer's pid in a fallback temporary name ".shmarray-tmp-PID-..."

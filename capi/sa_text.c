@@ -105,3 +105,13 @@ const char *sa_quote(const void *s, size_t n, size_t max, char *buf, size_t len)
   snprintf(buf + at, len - at, n > max ? "\"..." : "\"");
   return buf;
 }
+
+const char *sa_id_hex(const uint8_t id[SA_ID_LEN], char buf[SA_ID_HEX_LEN]) {
+  static const char digits[] = "0123456789abcdef";
+  for (unsigned i = 0; i < SA_ID_LEN; i++) {
+    buf[2 * i] = digits[id[i] >> 4];
+    buf[2 * i + 1] = digits[id[i] & 15];
+  }
+  buf[2 * SA_ID_LEN] = '\0';
+  return buf;
+}

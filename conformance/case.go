@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/shmarray/shmarray/format"
@@ -27,11 +28,32 @@ type Case struct {
 	Description string         `json:"description"`
 	Metadata    []KV           `json:"metadata"`
 	Layout      *SegmentLayout `json:"layout,omitempty"`
-	Arrays      []Array        `json:"arrays"`
+	// Identity is the segment's id and version (spec §4, minor >= 2);
+	// nil for a 1.0 or 1.1 file, which has none (id zero, version 0).
+	Identity *Identity `json:"identity,omitempty"`
+	Arrays   []Array   `json:"arrays"`
 	// Patch, if set, edits the laid-out bytes without changing any value
 	// (the header checksum is recomputed afterwards); the description says
 	// what it does. It makes the hostile-but-valid vectors.
 	Patch func(p *patch) `json:"-"`
+}
+
+// Identity is a segment's id (32 lowercase hex digits) and version (a
+// decimal string, as integers are in values: a u64 does not fit a JSON
+// number everywhere).
+type Identity struct {
+	ID      string `json:"id"`
+	Version string `json:"version"`
+}
+
+// parse returns the id and version of i.
+func (i *Identity) parse() (format.ID, uint64, error) {
+	id, err := format.ParseID(i.ID)
+	if err != nil {
+		return id, 0, err
+	}
+	v, err := strconv.ParseUint(i.Version, 10, 64)
+	return id, v, err
 }
 
 // Array is one array of a Case. Values has shape[0] entries; an entry is
@@ -209,6 +231,9 @@ func (c *Case) Marshal() []byte {
 	fmt.Fprintf(&b, "  \"metadata\": %s,\n", compact(nonNilKV(c.Metadata)))
 	if c.Layout != nil {
 		fmt.Fprintf(&b, "  \"layout\": %s,\n", compact(c.Layout))
+	}
+	if c.Identity != nil {
+		fmt.Fprintf(&b, "  \"identity\": %s,\n", compact(c.Identity))
 	}
 	if len(c.Arrays) == 0 {
 		b.WriteString("  \"arrays\": []\n}\n")

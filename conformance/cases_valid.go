@@ -23,6 +23,7 @@ func ValidCases() []*Case {
 	cases = append(cases, textCases()...)
 	cases = append(cases, tensorCases()...)
 	cases = append(cases, structureCases()...)
+	cases = append(cases, identityCases()...)
 	for _, c := range cases {
 		c.Format = FormatID
 	}
@@ -310,8 +311,9 @@ func structureCases() []*Case {
 			col("timestamp", "timestamp", ints(nil, nil)).unit("ms").tz("UTC"),
 			tensor("tensor", "float32", []int64{3, 2}, rows([]int64{3, 2}, nil, 0, 1, 2)),
 		}},
-		{Name: "future_minor", Description: "A file of minor version 3 (a later 1.x): header_size 200 and record_size 256 with unknown bytes (covered by the checksum), non-zero reserved fields and flag bits, record bytes 168-191 set to 0xEE (index_kind 0xEE, a kind a reader does not know and ignores); data from offset 256.",
+		{Name: "future_minor", Description: "A file of minor version 3 (a later 1.x): header_size 200 and record_size 256; header bytes 128-199 are all 0x5A, which a 1.2 reader reads as the identity (id 5a...5a, version 0x5A5A5A5A5A5A5A5A) and then reserved and unknown bytes (all covered by the checksum); non-zero reserved fields and flag bits, record bytes 168-191 set to 0xEE (index_kind 0xEE, a kind a reader does not know and ignores); data from offset 256.",
 			Layout:   &SegmentLayout{HeaderSize: 200, RecordSize: 256, Minor: 3, Reserved: true},
+			Identity: &Identity{ID: strings.Repeat("5a", 16), Version: "6510615555426900570"},
 			Metadata: []KV{{"minor", "3"}},
 			Arrays: []Array{
 				col("int32", "int32", ints(1, 2, 3)).meta(KV{"k", "v"}),
@@ -387,5 +389,28 @@ func structureCases() []*Case {
 		{Name: "ephemeral_flag", Description: "The EPHEMERAL header flag is set; it means nothing to a reader.",
 			Layout: &SegmentLayout{Ephemeral: true},
 			Arrays: []Array{col("x", "uint8", ints(1))}},
+	}
+}
+
+// identityCases: files of version 1.2, whose 192-byte header holds the
+// segment's id and version (spec §4). Every other case is a 1.0 or 1.1
+// file, whose identity readers report as zero.
+func identityCases() []*Case {
+	return []*Case{
+		{Name: "identity_first_version", Description: "A 1.2 file as a writer publishes it the first time under a name: header_size 192, id 0123456789abcdeffedcba9876543210, version 1; data from offset 192.",
+			Identity: &Identity{ID: "0123456789abcdeffedcba9876543210", Version: "1"},
+			Metadata: []KV{{"source", "identity"}},
+			Arrays: []Array{
+				col("x", "int64", ints(1, 2, 3)),
+				col("s", "utf8", strs("a", nil, "ccc")),
+			}},
+		{Name: "identity_max_version", Description: "A 1.2 file of version 2^64-1 and id ff...ff: the version is a u64, read whole.",
+			Identity: &Identity{ID: strings.Repeat("ff", 16), Version: "18446744073709551615"},
+			Arrays:   []Array{col("f", "float64", f64(0.5, nil))}},
+		{Name: "identity_zero", Description: "A 1.2 file whose id is all zero and version 0 (a writer never writes them, readers do not check them): read as they are.",
+			Identity: &Identity{ID: strings.Repeat("00", 16), Version: "0"},
+			Arrays:   []Array{col("b", "bool", bools(true, false))}},
+		{Name: "identity_empty_segment", Description: "A 1.2 file with zero arrays and no metadata: the 192-byte header alone, id 00000000000000000000000000000001, version 7.",
+			Identity: &Identity{ID: strings.Repeat("00", 15) + "01", Version: "7"}},
 	}
 }

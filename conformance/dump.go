@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -21,6 +22,7 @@ import (
 // item, tokens separated by one space:
 //
 //	segment arrays=<N> metadata=<M>
+//	identity <id> <version>                      32 lowercase hex digits, decimal (zero id and 0 for minor < 2)
 //	metadata <key> <value>                       M lines, stored order
 //	array <i> <name> type=<t> [unit=<u>] [tz=<s>] [width=<w>] shape=<d0,d1,...> nulls=<k> metadata=<m>
 //	metadata <key> <value>                       m lines
@@ -71,9 +73,54 @@ func arrayLine(i int, name string, dt format.DType, shape []int64, nulls int64, 
 	return b.String()
 }
 
+// IdentityLine is the dump line of a segment's identity.
+func IdentityLine(id format.ID, version uint64) string {
+	return fmt.Sprintf("identity %s %d", id, version)
+}
+
+// WrittenIdentity is the identity line expected of a segment that a writer
+// published from a case: its id is random, so any id but zero matches, and
+// its version is 1 (a first publish). WrittenDump puts it in an expected
+// dump, Written in a dump read back.
+const WrittenIdentity = "identity ? 1"
+
+var writtenIdentity = regexp.MustCompile(`^identity ([0-9a-f]{32}) 1$`)
+
+// WrittenDump is the dump expected of a segment written from c: as
+// ExpectedDump, with WrittenIdentity for the identity line.
+func WrittenDump(c *Case) ([]string, error) {
+	out, err := ExpectedDump(c)
+	if err == nil {
+		out[1] = WrittenIdentity
+	}
+	return out, err
+}
+
+// Written replaces, in the dump of a written segment, an identity line of a
+// first publish with a non-zero id by WrittenIdentity (any other stays, and
+// differs from what WrittenDump expects).
+func Written(lines []string) []string {
+	out := append([]string(nil), lines...)
+	if len(out) > 1 {
+		if m := writtenIdentity.FindStringSubmatch(out[1]); m != nil && m[1] != strings.Repeat("0", 32) {
+			out[1] = WrittenIdentity
+		}
+	}
+	return out
+}
+
 // ExpectedDump is the canonical dump of the content c describes.
 func ExpectedDump(c *Case) ([]string, error) {
 	out := []string{fmt.Sprintf("segment arrays=%d metadata=%d", len(c.Arrays), len(c.Metadata))}
+	var id format.ID
+	var version uint64
+	if c.Identity != nil {
+		var err error
+		if id, version, err = c.Identity.parse(); err != nil {
+			return nil, fmt.Errorf("case %q: identity: %w", c.Name, err)
+		}
+	}
+	out = append(out, IdentityLine(id, version))
 	for _, kv := range c.Metadata {
 		out = append(out, "metadata "+Text(kv[0])+" "+Text(kv[1]))
 	}
@@ -160,7 +207,7 @@ func expectedScalar(dt format.DType, v any) (string, error) {
 // cannot describe (0 elements per row, which Segment.Array refuses), from
 // the raw buffers of Segment.Buffers.
 func SegmentDump(s *arena.Segment) ([]string, error) {
-	out := []string{fmt.Sprintf("segment arrays=%d metadata=%d", s.Len(), len(s.Metadata()))}
+	out := []string{fmt.Sprintf("segment arrays=%d metadata=%d", s.Len(), len(s.Metadata())), IdentityLine(s.ID(), s.Version())}
 	for _, kv := range s.Metadata() {
 		out = append(out, "metadata "+Text(kv.Key)+" "+Text(kv.Value))
 	}

@@ -8,7 +8,8 @@ import (
 	"github.com/shmarray/shmarray/format"
 )
 
-// Vector lays out c as a segment file the way a 1.0 writer does (spec §3):
+// Vector lays out c as a segment file the way a 1.0 writer does (spec §3),
+// or a 1.2 writer when c has an identity:
 // the header, then each array's validity, offsets and data buffers at
 // multiples of 64 from the first multiple of 64 past the header, zero
 // padded, then the metadata area from format.Encode. created_ns,
@@ -21,6 +22,15 @@ func Vector(c *Case) ([]byte, error) {
 		lay = *c.Layout
 	}
 	headerSize := uint32(format.HeaderSize)
+	seal := format.Seal{Metadata: kvs(c.Metadata), Legacy: c.Identity == nil}
+	if c.Identity != nil {
+		// A 1.2 file: the header holds the identity.
+		var err error
+		if seal.ID, seal.Version, err = c.Identity.parse(); err != nil {
+			return nil, fmt.Errorf("case %q: identity: %w", c.Name, err)
+		}
+		headerSize = format.HeaderSizeID
+	}
 	if lay.HeaderSize > headerSize {
 		headerSize = lay.HeaderSize
 	}
@@ -58,8 +68,8 @@ func Vector(c *Case) ([]byte, error) {
 	if lay.Ephemeral {
 		flags |= format.FlagEphemeral
 	}
-	metaOff := uint64(len(file))
-	header, meta, h, err := format.Encode(&format.Seal{Arrays: descs, Metadata: kvs(c.Metadata), MetaOffset: metaOff, Flags: flags})
+	seal.Arrays, seal.MetaOffset, seal.Flags = descs, uint64(len(file)), flags
+	header, meta, h, err := format.Encode(&seal)
 	if err != nil {
 		return nil, fmt.Errorf("case %q: %w", c.Name, err)
 	}
@@ -173,6 +183,12 @@ func reshape(lay *SegmentLayout, h *format.Header, meta []byte) ([]byte, []byte,
 	format.PutHeader(header, h)
 	for k := format.HeaderSize; k < int(headerSize); k++ {
 		header[k] = 0x5A // bytes of a later minor's header: covered by the checksum, meaning unknown
+	}
+	if h.Minor >= format.MinorIdentity && headerSize >= format.HeaderSizeID {
+		// The identity, as the case gives it (the rest stays 0x5A: reserved
+		// or unknown bytes).
+		copy(header[128:144], h.ID[:])
+		binary.LittleEndian.PutUint64(header[144:], h.Version)
 	}
 	if lay.Reserved {
 		binary.LittleEndian.PutUint32(header[108:], 0xDEADBEEF)

@@ -39,6 +39,9 @@ func Decode(b []byte) (*Segment, error) {
 	if h.HeaderSize < HeaderSize {
 		return nil, errorf(BadSize, "header_size is %d, at least %d expected", h.HeaderSize, HeaderSize)
 	}
+	if h.Minor >= MinorIdentity && h.HeaderSize < HeaderSizeID {
+		return nil, errorf(BadSize, "header_size is %d, at least %d expected in a version 1.%d file", h.HeaderSize, HeaderSizeID, h.Minor)
+	}
 	if size < uint64(h.HeaderSize) {
 		return nil, errorf(Truncated, "file is %d bytes, shorter than its %d-byte header", size, h.HeaderSize)
 	}

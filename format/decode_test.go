@@ -21,7 +21,7 @@ func TestDecodeSample(t *testing.T) {
 	assert.Equal(t, int64(3), ints.Length)
 	assert.Equal(t, int64(1), ints.NullCount)
 	assert.Equal(t, []KV{{"unit", "cm"}}, ints.Metadata)
-	assert.Equal(t, uint64(HeaderSize), ints.Validity.Offset)
+	assert.Equal(t, uint64(HeaderSizeID), ints.Validity.Offset)
 
 	cube := s.Arrays[s.Lookup("cube")]
 	assert.Equal(t, []int64{2, 2, 3}, cube.Shape)
@@ -42,7 +42,7 @@ func TestDecodeEmptySegment(t *testing.T) {
 	s, err := Decode(b)
 	require.NoError(t, err)
 	assert.Empty(t, s.Arrays)
-	assert.Equal(t, HeaderSize, len(b), "zero arrays and no metadata: the header is the whole file")
+	assert.Equal(t, HeaderSizeID, len(b), "zero arrays and no metadata: the header is the whole file")
 }
 
 // corruption edits a valid sample segment; resealed corruptions fix the
@@ -134,7 +134,7 @@ var structuralCases = []corruption{
 		setRec(2, 24, 8, 9)(b)
 		setRec(2, 104, 8, 9)(b)
 		setRec(2, 32, 8, 1)(b)
-		setRec(2, 40, 8, 128)(b)
+		setRec(2, 40, 8, HeaderSizeID)(b)
 		return setRec(2, 48, 8, 1)(b)
 	}, true, BadSize},
 	{"data too short", setRec(0, 80, 8, 23), true, BadSize},
@@ -146,7 +146,7 @@ var structuralCases = []corruption{
 	{"shape product overflows", setRec(3, 112, 8, 1<<62), true, BadSize},
 	{"offsets too short", setRec(1, 64, 8, 12), true, BadSize},
 	{"offsets on int", func(b []byte) []byte {
-		setRec(0, 56, 8, 128)(b)
+		setRec(0, 56, 8, HeaderSizeID)(b)
 		return setRec(0, 64, 8, 8)(b)
 	}, true, BadSize},
 	{"misaligned buffer", setRec(0, 72, 8, 200), true, Misaligned},

@@ -10,7 +10,8 @@
 // What lives here:
 //   - errors.go:   the numbered error table shared with C and Python.
 //   - types.go:    type codes and their widths, Arrow and NumPy names.
-//   - header.go:   the fixed 128-byte header.
+//   - header.go:   the fixed header (128 bytes, 192 with the identity of 1.2).
+//   - id.go:       the segment id and its text form.
 //   - record.go:   directory and key/value records.
 //   - names.go:    rules for segment, array and metadata names.
 //   - decode.go:   structural validation (run at every attach, O(arrays)).

@@ -15,6 +15,14 @@ type Seal struct {
 	Created    int64  // Unix nanoseconds
 	PID        uint32
 	StartTime  uint64 // creator start time in clock ticks since boot, or 0
+	// ID and Version are the segment's identity. A writer that decides
+	// them only at publish leaves them zero and calls SetIdentity then.
+	ID      ID
+	Version uint64
+	// Legacy writes a 1.0 file (1.1 with an index): the 128-byte header
+	// without identity. Only the conformance suite sets it, to lay out the
+	// vectors of those minor versions.
+	Legacy bool
 }
 
 // Encode lays out the metadata area (directory, key/value table, string
@@ -25,7 +33,11 @@ type Seal struct {
 // Encode checks what a writer could get wrong (names, counts, sizes) and
 // returns INVALID_ARGUMENT for it; it trusts the buffers' offsets.
 func Encode(s *Seal) (header []byte, meta []byte, h Header, err error) {
-	if s.MetaOffset%Alignment != 0 || s.MetaOffset < HeaderSize {
+	headerSize := uint64(HeaderSizeID)
+	if s.Legacy {
+		headerSize = HeaderSize
+	}
+	if s.MetaOffset%Alignment != 0 || s.MetaOffset < headerSize {
 		return nil, nil, h, errorf(InvalidArgument, "metadata offset %d must be a multiple of %d past the header", s.MetaOffset, Alignment)
 	}
 	if len(s.Arrays) > MaxArrays {
@@ -38,8 +50,8 @@ func Encode(s *Seal) (header []byte, meta []byte, h Header, err error) {
 	if nkv > MaxKV {
 		return nil, nil, h, errorf(InvalidArgument, "%d metadata pairs, the limit is %d", nkv, MaxKV)
 	}
-	// Minor 1 only when some array has an index, so that a segment without
-	// one is a 1.0 file byte for byte (spec §12).
+	// A legacy file is minor 1 only when some array has an index, so that
+	// one without is a 1.0 file byte for byte (spec §12).
 	minor := uint16(0)
 	dirLen := uint64(len(s.Arrays)) * RecordSize
 	kvLen := uint64(nkv) * KVRecordSize
@@ -110,8 +122,11 @@ func Encode(s *Seal) (header []byte, meta []byte, h Header, err error) {
 	}
 	meta = make([]byte, 0, dirLen+kvLen+uint64(len(st.b)))
 	meta = append(append(append(meta, dir...), kvs...), st.b...)
+	if !s.Legacy {
+		minor = Minor
+	}
 	h = Header{
-		Major: Major, Minor: minor, HeaderSize: HeaderSize,
+		Major: Major, Minor: minor, HeaderSize: uint32(headerSize),
 		FileSize:         s.MetaOffset + uint64(len(meta)),
 		Flags:            s.Flags | FlagSealed,
 		ArrayCount:       uint32(len(s.Arrays)),
@@ -129,10 +144,13 @@ func Encode(s *Seal) (header []byte, meta []byte, h Header, err error) {
 		CreatorPID:       s.PID,
 		CreatorStartTime: s.StartTime,
 	}
+	if !s.Legacy {
+		h.ID, h.Version = s.ID, s.Version
+	}
 	if len(s.Metadata) == 0 {
 		h.SegKVFirst = 0
 	}
-	header = make([]byte, HeaderSize)
+	header = make([]byte, headerSize)
 	PutHeader(header, &h)
 	h.Checksum = Checksum(header, meta)
 	PutHeader(header, &h)

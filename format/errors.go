@@ -38,6 +38,9 @@ const (
 	Forked             Code = 20
 	IOError            Code = 21
 	Internal           Code = 22
+	// Stale: the name no longer refers to the version the caller named
+	// (a pinned attach, a conditional replace).
+	Stale Code = 23
 )
 
 // Sentinel errors, one per code. errors.Is(err, ErrNotFound) holds for any
@@ -65,6 +68,7 @@ var (
 	ErrForked             error = Forked
 	ErrIO                 error = IOError
 	ErrInternal           error = Internal
+	ErrStale              error = Stale
 )
 
 // ErrInvalidSegment is the category of codes 6..18: the bytes of a segment
@@ -99,6 +103,7 @@ var codeNames = [...]string{
 	Forked:             "FORKED",
 	IOError:            "IO_ERROR",
 	Internal:           "INTERNAL",
+	Stale:              "STALE",
 }
 
 var codeTexts = [...]string{
@@ -125,6 +130,7 @@ var codeTexts = [...]string{
 	Forked:             "called in a forked child",
 	IOError:            "I/O error",
 	Internal:           "internal error",
+	Stale:              "stale version",
 }
 
 // Codes lists every code of the table in order, for bindings and tests.

@@ -17,7 +17,9 @@ func TestCodes(t *testing.T) {
 		seen[c.Name()] = true
 	}
 	assert.Equal(t, "NOT_FOUND", NotFound.Name())
-	assert.Equal(t, 23, len(Codes()))
+	assert.Equal(t, 24, len(Codes()))
+	assert.Equal(t, "STALE", Stale.Name())
+	assert.False(t, Stale.InvalidSegment(), "a stale version is not a broken file")
 }
 
 func TestCodeWrapping(t *testing.T) {

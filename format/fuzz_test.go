@@ -23,12 +23,13 @@ import (
 //	                     every mutation reaches the checks behind it
 //	FuzzValidSegmentName segment names, the only bytes that become paths
 
-// FuzzReadHeader decodes the fixed header: it fails only with the codes it
-// documents, and every field it decodes is written back unchanged by
-// PutHeader (which zeroes the reserved bytes).
+// FuzzReadHeader decodes the fixed header, identity included: it fails
+// only with the codes it documents, and every field it decodes is written
+// back unchanged by PutHeader (which zeroes the reserved bytes, and the
+// identity bytes of a header that has none).
 func FuzzReadHeader(f *testing.F) {
 	for _, s := range fuzzSeeds(f) {
-		f.Add(s[:min(len(s), HeaderSize)])
+		f.Add(s[:min(len(s), HeaderSizeID)])
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		h, err := ReadHeader(b)
@@ -43,11 +44,24 @@ func FuzzReadHeader(f *testing.F) {
 		if len(b) < HeaderSize || string(b[:len(Magic)]) != Magic || h.Major != Major {
 			t.Fatalf("ReadHeader accepted %d bytes starting %q, major %d", len(b), b[:min(len(b), 8)], h.Major)
 		}
-		out := make([]byte, HeaderSize)
+		n := HeaderSize
+		if len(b) >= HeaderSizeID {
+			n = HeaderSizeID
+		}
+		out := make([]byte, n)
 		PutHeader(out, &h)
-		want := bytes.Clone(b[:HeaderSize])
+		want := bytes.Clone(b[:n])
 		clear(want[108:112])
 		clear(want[124:128])
+		if n == HeaderSizeID {
+			clear(want[152:192])
+			if h.Minor < MinorIdentity || h.HeaderSize < HeaderSizeID {
+				clear(want[128:152]) // no identity: read as zero
+			}
+		}
+		if (h.Minor < MinorIdentity || h.HeaderSize < HeaderSizeID) && (!h.ID.IsZero() || h.Version != 0) {
+			t.Fatalf("an identity read from a version 1.%d header of %d bytes", h.Minor, h.HeaderSize)
+		}
 		if !bytes.Equal(out, want) {
 			t.Fatalf("header fields do not round-trip:\n in  %x\n out %x", want, out)
 		}
@@ -65,23 +79,29 @@ type tables struct {
 	segFirst, segCount uint32
 }
 
-// layout lays out a file around a metadata area: a 128-byte sealed header
-// describing it with the table positions of g, the data area, zero padding
-// to a multiple of 64, then meta; the checksum is right.
+// layout lays out a file around a metadata area: a sealed header (128
+// bytes, 192 with an identity from minor 2 on) describing it with the table
+// positions of g, the data area, zero padding to a multiple of 64, then
+// meta; the checksum is right.
 func layout(data, meta []byte, g tables) []byte {
-	file := make([]byte, HeaderSize, HeaderSize+len(data)+Alignment+len(meta))
+	hs := HeaderSize
+	if g.minor >= MinorIdentity {
+		hs = HeaderSizeID
+	}
+	file := make([]byte, hs, hs+len(data)+Alignment+len(meta))
 	file = append(file, data...)
 	for len(file)%Alignment != 0 {
 		file = append(file, 0)
 	}
 	metaOff := uint64(len(file))
 	file = append(file, meta...)
-	h := Header{Major: Major, Minor: g.minor, HeaderSize: HeaderSize, FileSize: uint64(len(file)), Flags: FlagSealed,
+	h := Header{Major: Major, Minor: g.minor, HeaderSize: uint32(hs), FileSize: uint64(len(file)), Flags: FlagSealed,
 		ArrayCount: g.arrays, MetaOffset: metaOff, MetaLength: uint64(len(meta)),
 		DirectoryOffset: metaOff + g.dir, RecordSize: RecordSize, KVCount: g.kvs, KVOffset: metaOff + g.kv,
-		StrtabOffset: metaOff + g.str, StrtabLength: g.strN, SegKVFirst: g.segFirst, SegKVCount: g.segCount}
+		StrtabOffset: metaOff + g.str, StrtabLength: g.strN, SegKVFirst: g.segFirst, SegKVCount: g.segCount,
+		ID: ID{0xA5, byte(g.arrays)}, Version: uint64(g.kvs)}
 	PutHeader(file, &h)
-	h.Checksum = Checksum(file[:HeaderSize], meta)
+	h.Checksum = Checksum(file[:hs], meta)
 	PutHeader(file, &h)
 	return file
 }
@@ -94,11 +114,11 @@ func layout(data, meta []byte, g tables) []byte {
 func FuzzDecodeDirectory(f *testing.F) {
 	for _, s := range fuzzSeeds(f) {
 		h, err := ReadHeader(s)
-		if err != nil || h.MetaOffset < HeaderSize || h.MetaOffset > uint64(len(s)) || h.MetaLength > uint64(len(s))-h.MetaOffset {
+		if err != nil || h.HeaderSize < HeaderSize || h.MetaOffset < uint64(h.HeaderSize) || h.MetaOffset > uint64(len(s)) || h.MetaLength > uint64(len(s))-h.MetaOffset {
 			continue
 		}
 		m := h.MetaOffset
-		f.Add(s[HeaderSize:m], s[m:m+h.MetaLength], h.Minor, h.ArrayCount, h.KVCount,
+		f.Add(s[h.HeaderSize:m], s[m:m+h.MetaLength], h.Minor, h.ArrayCount, h.KVCount,
 			h.DirectoryOffset-m, h.KVOffset-m, h.StrtabOffset-m, h.StrtabLength, h.SegKVFirst, h.SegKVCount)
 	}
 	f.Fuzz(func(t *testing.T, data, meta []byte, minor uint16, arrays, kvs uint32, dir, kv, str, strN uint64, segFirst, segCount uint32) {
@@ -193,14 +213,16 @@ func checkDecoded(t *testing.T, b []byte) {
 	reencode(t, b, s)
 }
 
-// reencode writes the metadata area of s again as a 1.0 writer would, after
+// reencode writes the metadata area of s again as a writer would (a 1.0
+// writer for a header shorter than the 1.2 one), after
 // the data area of b, and checks that it decodes to the same arrays and
 // metadata: Decode accepts nothing that Encode cannot express.
 func reencode(t *testing.T, b []byte, s *Segment) {
 	want := normalized(s.Arrays)
 	h := s.Header
 	header, meta, nh, err := Encode(&Seal{Arrays: want, Metadata: s.Metadata, MetaOffset: h.MetaOffset,
-		Flags: h.Flags & FlagEphemeral, Created: h.CreatedNanos, PID: h.CreatorPID, StartTime: h.CreatorStartTime})
+		Flags: h.Flags & FlagEphemeral, Created: h.CreatedNanos, PID: h.CreatorPID, StartTime: h.CreatorStartTime,
+		ID: h.ID, Version: h.Version, Legacy: h.HeaderSize < HeaderSizeID})
 	if err != nil {
 		t.Fatalf("a decoded segment does not encode again: %v", err)
 	}

@@ -10,10 +10,14 @@ const (
 	Magic = "SHMARRAY"
 	Major = 1
 	// Minor is the newest minor version this package reads and writes: 1.1
-	// adds hash indexes. Encode writes minor 0 for a segment without an
-	// index, so that it is a 1.0 file byte for byte.
-	Minor          = 1
-	HeaderSize     = 128 // bytes of the v1.0 header
+	// adds hash indexes, 1.2 the segment's identity (id and version in
+	// header bytes [128, 192)). Encode writes minor 2 for every segment.
+	Minor = 2
+	// MinorIdentity is the first minor version whose header holds the
+	// segment's id and version; a file of an older minor has neither.
+	MinorIdentity  = 2
+	HeaderSize     = 128 // bytes of the v1.0 header: the least any header has
+	HeaderSizeID   = 192 // bytes of the v1.2 header: the least a minor >= 2 header has
 	RecordSize     = 192 // bytes of a v1.0 directory record
 	KVRecordSize   = 16  // bytes of a key/value record
 	Alignment      = 64  // every non-empty buffer and the metadata area start at a multiple of this
@@ -55,7 +59,17 @@ type Header struct {
 	CreatorPID       uint32
 	CreatorStartTime uint64
 	Checksum         uint32
+	// ID and Version are the segment's identity (spec §4): zero in a file
+	// of minor < 2, which has none.
+	ID      ID
+	Version uint64
 }
+
+// Header offsets of the identity (minor >= 2).
+const (
+	idOffset      = 128
+	versionOffset = 144
+)
 
 // Sealed reports whether the writer finished the segment.
 func (h *Header) Sealed() bool { return h.Flags&FlagSealed != 0 }
@@ -66,10 +80,17 @@ func (h *Header) Ephemeral() bool { return h.Flags&FlagEphemeral != 0 }
 
 var le = binary.LittleEndian
 
-// PutHeader writes h into b[0:HeaderSize], checksum field included as is.
+// PutHeader writes h into b[0:HeaderSize], checksum field included as is,
+// and when h.Minor >= 2 and b holds HeaderSizeID bytes, the identity into
+// b[128:192) (the reserved bytes up to 192 zeroed).
 func PutHeader(b []byte, h *Header) {
 	_ = b[HeaderSize-1]
 	clear(b[:HeaderSize])
+	if h.Minor >= MinorIdentity && len(b) >= HeaderSizeID {
+		clear(b[HeaderSize:HeaderSizeID])
+		copy(b[idOffset:], h.ID[:])
+		le.PutUint64(b[versionOffset:], h.Version)
+	}
 	copy(b[0:8], Magic)
 	le.PutUint16(b[8:], h.Major)
 	le.PutUint16(b[10:], h.Minor)
@@ -93,10 +114,13 @@ func PutHeader(b []byte, h *Header) {
 	le.PutUint32(b[checksumOffset:], h.Checksum)
 }
 
-// ReadHeader decodes the fields of the first HeaderSize bytes of b. It checks
-// only what it must to decode them: the magic (NOT_A_SEGMENT), the major
-// version (UNSUPPORTED_VERSION) and that b holds a whole header (TRUNCATED).
-// It is enough for listing; Decode does the rest.
+// ReadHeader decodes the fields of the first HeaderSize bytes of b, and the
+// identity from bytes [128, 152) when the file has one: minor >= 2, a
+// header_size of at least HeaderSizeID, and b that long (else ID and
+// Version stay zero). It checks only what it must to decode them: the magic
+// (NOT_A_SEGMENT), the major version (UNSUPPORTED_VERSION) and that b holds
+// a 1.0 header (TRUNCATED). It is enough for listing; Decode does the rest,
+// BAD_SIZE for a minor >= 2 header too short for its identity included.
 func ReadHeader(b []byte) (Header, error) {
 	var h Header
 	if len(b) < len(Magic) || string(b[:len(Magic)]) != Magic {
@@ -131,7 +155,30 @@ func ReadHeader(b []byte) (Header, error) {
 	h.CreatorPID = le.Uint32(b[104:])
 	h.CreatorStartTime = le.Uint64(b[112:])
 	h.Checksum = le.Uint32(b[checksumOffset:])
+	if h.Minor >= MinorIdentity && h.HeaderSize >= HeaderSizeID && len(b) >= HeaderSizeID {
+		copy(h.ID[:], b[idOffset:])
+		h.Version = le.Uint64(b[versionOffset:])
+	}
 	return h, nil
+}
+
+// SetIdentity writes id and version into header, the first HeaderSizeID or
+// more bytes of a sealed minor >= 2 segment, and recomputes its checksum over
+// header and meta, the segment's metadata area. It is how a writer gives a
+// sealed segment the identity it decides only when it publishes (spec
+// §10.3). INVALID_ARGUMENT for a header without room for an identity.
+func SetIdentity(header, meta []byte, id ID, version uint64) error {
+	h, err := ReadHeader(header)
+	if err != nil {
+		return err
+	}
+	if h.Minor < MinorIdentity || h.HeaderSize < HeaderSizeID || uint64(len(header)) < uint64(h.HeaderSize) {
+		return errorf(InvalidArgument, "a version 1.%d header of %d bytes has no room for an identity", h.Minor, h.HeaderSize)
+	}
+	copy(header[idOffset:], id[:])
+	le.PutUint64(header[versionOffset:], version)
+	le.PutUint32(header[checksumOffset:], Checksum(header[:h.HeaderSize], meta))
+	return nil
 }
 
 // Checksum computes the header-and-metadata CRC-32 (spec §9): the header

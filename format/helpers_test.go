@@ -15,8 +15,9 @@ type testArray struct {
 	validity, offsets, data []byte
 }
 
-// buildSegment lays out arrays the way a writer does: buffers from offset
-// 128 at multiples of 64, then the metadata area, header last.
+// buildSegment lays out arrays the way a writer does: buffers from the end
+// of the header (192 bytes, 128 for a Legacy seal) at multiples of 64, then
+// the metadata area, header last.
 func buildSegment(t testing.TB, arrays []testArray, md []KV) []byte {
 	t.Helper()
 	file, err := layoutSegment(arrays, Seal{Metadata: md, Created: 1, PID: 2, StartTime: 3}, nil)
@@ -29,7 +30,10 @@ func buildSegment(t testing.TB, arrays []testArray, md []KV) []byte {
 // array's buffers are placed and may place more (an index table) with place,
 // the file so far being file().
 func layoutSegment(arrays []testArray, seal Seal, extra func(d *ArrayDesc, file func() []byte, place func([]byte) Buffer) error) ([]byte, error) {
-	file := make([]byte, HeaderSize)
+	file := make([]byte, HeaderSizeID)
+	if seal.Legacy {
+		file = file[:HeaderSize]
+	}
 	place := func(b []byte) Buffer {
 		if len(b) == 0 {
 			return Buffer{}

@@ -37,7 +37,7 @@ extern "C" {
 /* ---- Versions ---------------------------------------------------------- */
 
 #define SHMARRAY_FORMAT_MAJOR 1
-#define SHMARRAY_FORMAT_MINOR 1
+#define SHMARRAY_FORMAT_MINOR 2
 
 /* Library version, e.g. "0.2.0" (the file VERSION of the source tree).
  * Static storage. */
@@ -70,6 +70,9 @@ uint32_t shmarray_format_version(void);
 #define SHMARRAY_FORKED              20
 #define SHMARRAY_IO_ERROR            21
 #define SHMARRAY_INTERNAL            22
+/* STALE: the name no longer holds the version the caller named (a pinned
+ * attach, a conditional replace, shmarray_unlink_version). */
+#define SHMARRAY_STALE               23
 
 /* The spec name of a code ("NOT_FOUND"), or "UNKNOWN". Static storage. */
 const char *shmarray_error_name(int code);
@@ -180,6 +183,10 @@ typedef struct shmarray_attach_options {
   const char *dir;        /* NULL or "": $SHMARRAY_DIR, else /dev/shm */
   const uint32_t *owners; /* owner_count trusted uids, read during the call */
   size_t owner_count;     /* 0: no owner check */
+  const uint8_t *pin_id;  /* NULL: attach whatever version the name holds;
+                             else 16 bytes: the id of the one version to
+                             attach (see shmarray_attach_with) */
+  uint64_t pin_version;   /* with pin_id: that version's number (messages) */
 } shmarray_attach_options;
 
 /*
@@ -193,6 +200,42 @@ typedef struct shmarray_attach_options {
  */
 int shmarray_attach_with(const char *name, const shmarray_attach_options *opts,
                          shmarray_segment **out, char *err, size_t err_len);
+/* With pin_id set, the attach succeeds only if the name holds exactly that
+ * version (same id and version); otherwise STALE, nothing attached, with a
+ * message naming the version wanted and the one the name holds now (or
+ * that no segment has the name now). This is how a handle passed to
+ * another process (a pickled segment) reads the version it named and never
+ * another one; attach by name without a pin to follow the latest. */
+
+/* ---- Identity and versions (format 1.2, spec §4) ------------------------
+ * Every segment published by a 1.2 writer has a random 16-byte id and a
+ * version: 1 at the first publish under a name, +1 at each replace. A file
+ * of an older minor version has neither (id all zero, version 0). */
+
+/* The id and version of the attached segment, read at attach. Either
+ * pointer may be NULL. INVALID_ARGUMENT if seg is NULL. */
+int shmarray_identity(const shmarray_segment *seg, uint8_t id[16], uint64_t *version);
+
+/* Whether the segment's name (in the directory it was attached from) still
+ * holds the file that was mapped: one stat of the path (fstatat, no link
+ * followed) compared with the mapped file's st_dev and st_ino. *current
+ * becomes 1 if so, 0 if the name holds another file or none (replaced or
+ * unlinked). It does not read the file. Errors: INVALID_ARGUMENT (NULL
+ * arguments), PERMISSION_DENIED, IO_ERROR. */
+int shmarray_is_current(const shmarray_segment *seg, int *current, char *err, size_t err_len);
+
+/*
+ * Attach the segment file open as `fd` (any descriptor open for reading; it
+ * is read with pread and mapped, never closed or kept), as shmarray_attach
+ * attaches the file it opens: the same checks, no owner check, no pin.
+ * `name` and `dir` (NULL or "": $SHMARRAY_DIR, else /dev/shm) say where the
+ * file is published, for messages and shmarray_is_current. It is how a writer reads exactly the file it
+ * published (shmarray_builder_publish_with's fd), even if another process
+ * replaced it under the name at once. Nothing is looked up by name.
+ * Errors: INVALID_ARGUMENT (name, a closed fd), NOT_A_SEGMENT and the other
+ * invalid-segment codes. */
+int shmarray_attach_fd(int fd, const char *name, const char *dir, shmarray_segment **out,
+                       char *err, size_t err_len);
 
 /* The owner (st_uid) and permission bits (st_mode & 0777) of the file when
  * it was attached, from fstat of the descriptor that was mapped. Either
@@ -384,6 +427,16 @@ int shmarray_export_stream(shmarray_segment *seg, struct ArrowArrayStream *out,
  * the call), NOT_A_SEGMENT, PERMISSION_DENIED, IO_ERROR. */
 int shmarray_unlink(const char *name, const char *dir, char *err, size_t err_len);
 
+/* shmarray_unlink of one version: removes `name` only if the name holds
+ * the segment whose id is `id` (16 bytes), read from the header of the
+ * file opened relative to the directory, and only while the name still
+ * holds that file. Otherwise STALE (another version, or no segment has the
+ * name now) and nothing is removed: a creator's "unlink when I exit" never
+ * removes a version someone else published since. Errors: as
+ * shmarray_unlink, with STALE instead of NOT_FOUND for a missing name. */
+int shmarray_unlink_version(const char *name, const char *dir, const uint8_t id[16],
+                            char *err, size_t err_len);
+
 /* Segments in `dir`, from their headers (no mapping). */
 typedef struct shmarray_list_entry {
   char name[256];
@@ -398,6 +451,9 @@ typedef struct shmarray_list_entry {
                              process (pid 0, another pid namespace, a /proc
                              that hides it; spec §10.5): never an orphan;
                              creator_alive is then 0 */
+  uint8_t id[16];         /* the segment's id (format 1.2); zero for an
+                             older file or an unreadable header */
+  uint64_t version;       /* its version; 0 for an older file */
 } shmarray_list_entry;
 
 /* *out is an array of *count entries sorted by name, to free with
@@ -442,11 +498,16 @@ typedef struct shmarray_builder shmarray_builder;
 
 #define SHMARRAY_CREATE_EPHEMERAL        1u /* record "unlink when I exit" */
 #define SHMARRAY_CREATE_NO_DATA_CHECKSUM 2u /* skip per-array data CRCs */
+#define SHMARRAY_CREATE_REPLACE          4u /* publish even if the name is taken,
+                                               as its next version */
 
 typedef struct shmarray_create_options {
   uint32_t mode;     /* file mode; 0 means 0600. 0640 and 0660 allowed. */
   uint32_t flags;    /* SHMARRAY_CREATE_* */
   int64_t capacity;  /* bytes to reserve at once (fail early); 0: grow */
+  const uint8_t *replace_if; /* NULL, or 16 bytes: publish only while the
+                                name holds the segment with this id (implies
+                                SHMARRAY_CREATE_REPLACE); else STALE */
 } shmarray_create_options;
 
 /* Start segment `name` in `dir` (NULL or "": $SHMARRAY_DIR, else /dev/shm).
@@ -530,9 +591,32 @@ int shmarray_builder_set_metadata(shmarray_builder *b,
                                   char *err, size_t err_len);
 
 /* Seal and publish atomically: readers see the whole segment or nothing.
- * EXISTS if the name was taken meanwhile (never replaces). Frees b in every
- * case. */
+ * Without SHMARRAY_CREATE_REPLACE: EXISTS if the name was taken meanwhile
+ * (never replaces). With it (spec §10.3): the new segment becomes the
+ * name's next version atomically: an attach by name at any moment finds
+ * the complete old version or the complete new one, never nothing; readers
+ * of the old version keep it until they close it. Concurrent replacers are
+ * serialized (each publishes, versions strictly increase). With replace_if:
+ * STALE, nothing published, unless the name holds that id. Frees b in
+ * every case. */
 int shmarray_builder_publish(shmarray_builder *b, char *err, size_t err_len);
+
+/* What shmarray_builder_publish_with tells about the segment it published. */
+typedef struct shmarray_published {
+  uint8_t id[16];    /* the new segment's id */
+  uint64_t version;  /* its version: 1 for a first publish, else the
+                        replaced version's + 1 */
+} shmarray_published;
+
+/* shmarray_builder_publish that, on success, also fills *out (may be
+ * NULL) and sets *fd (may be NULL) to a new descriptor of the very file
+ * published, to read only, which the caller closes: attach it with
+ * shmarray_attach_fd to read exactly the version published, whatever is
+ * published under the name next. (While the name still holds the file,
+ * the descriptor is opened through the name, so that a mapping of it
+ * shows under its path in /proc/PID/maps.) Frees b in every case. */
+int shmarray_builder_publish_with(shmarray_builder *b, shmarray_published *out, int *fd,
+                                  char *err, size_t err_len);
 
 /* Abandon an unpublished segment: nothing is left behind. Frees b. NULL is
  * ignored. */

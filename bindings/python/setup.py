@@ -80,6 +80,9 @@ class BuildNative(build_ext):
             macros=ext.define_macros, include_dirs=[str(capi)], extra_postargs=CFLAGS,
             depends=[str(p) for p in capi.glob("*.h")])
         ext.include_dirs = [str(capi)] + list(ext.include_dirs)
+        # The core's files count for "up to date" too: else a change to
+        # capi/sa_*.c alone leaves the extension linked from the old objects.
+        ext.depends = list(ext.depends) + [str(capi / f) for f in CORE] + [str(p) for p in capi.glob("*.h")]
         super().build_extension(ext)
 
 

@@ -229,10 +229,10 @@ func TestLsAndGC(t *testing.T) {
 	table := ok(t, "ls", "--dir", dir)
 	lines := strings.Split(strings.TrimSpace(table), "\n")
 	require.Len(t, lines, 4, table)
-	assert.Regexp(t, `^NAME\s+SIZE\s+ARRAYS\s+ROWS\s+CREATOR\s+AGE$`, lines[0])
-	assert.Regexp(t, `^eph\s+\d+ B\s+1\s+3\s+\d+ exited \(orphan\)\s+\d+s$`, lines[1])
-	assert.Regexp(t, `^ragged\s.*\s2\s+-\s+\d+ alive\s`, lines[2], "rows differ: -; the creator is this test")
-	assert.Regexp(t, `^table\s.*\s2\s+3\s+\d+ exited\s`, lines[3])
+	assert.Regexp(t, `^NAME\s+SIZE\s+ARRAYS\s+ROWS\s+VERSION\s+CREATOR\s+AGE\s+ID$`, lines[0])
+	assert.Regexp(t, `^eph\s+\d+ B\s+1\s+3\s+1\s+\d+ exited \(orphan\)\s+\d+s\s+[0-9a-f]{32}$`, lines[1])
+	assert.Regexp(t, `^ragged\s.*\s2\s+-\s+1\s+\d+ alive\s`, lines[2], "rows differ: -; the creator is this test")
+	assert.Regexp(t, `^table\s.*\s2\s+3\s+1\s+\d+ exited\s`, lines[3])
 
 	var listed []lsEntry
 	require.NoError(t, json.Unmarshal([]byte(ok(t, "ls", "--json", "--dir", dir)), &listed))
@@ -290,7 +290,11 @@ func TestInfo(t *testing.T) {
 	var seg infoSegment
 	require.NoError(t, json.Unmarshal([]byte(ok(t, "info", "table", "--json", "--dir", dir)), &seg))
 	assert.Equal(t, "table", seg.Name)
-	assert.Equal(t, "1.0", seg.FormatVersion)
+	assert.Equal(t, "1.2", seg.FormatVersion)
+	assert.Equal(t, uint64(1), seg.Version)
+	require.NotNil(t, seg.ID)
+	assert.Regexp(t, `^[0-9a-f]{32}$`, *seg.ID)
+	assert.Regexp(t, `(?m)^version\s+1 \(id `+*seg.ID+`\)$`, text)
 	assert.Equal(t, []string{}, seg.Indexes)
 	assert.Equal(t, map[string]string{"source": "cli-test"}, seg.Metadata)
 	require.Len(t, seg.Arrays, 13)

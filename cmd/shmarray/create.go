@@ -31,6 +31,13 @@ date32, timestamp, else utf8); --type overrides them. Empty fields, NULL and
 null are nulls in non-text columns. On a terminal a progress bar appears for
 imports that take more than a few seconds.
 
+With --replace, an existing segment NAME is replaced by the import, as its
+next version, atomically: a process attaching NAME at any moment gets the
+old version or the new one, never nothing; processes reading the old
+version keep it until they close it. --replace-if ID replaces only while
+NAME still holds the version with that id (see shmarray info NAME), and
+fails otherwise, naming the version NAME holds.
+
 Types for --type: bool, int8, int16, int32, int64, uint8, uint16, uint32,
 uint64, float16, float32, float64, utf8, large_utf8, binary (base64 text),
 date32, timestamp[s|ms|us|ns] or timestamp[UNIT, ZONE].`
@@ -57,7 +64,7 @@ var loaders = map[string]func(ctx context.Context, b *arena.Builder, in *input) 
 }
 
 func cmdCreate(e *env, args []string) error {
-	f := newFlags("create", "NAME --from FILE [--format csv|arrow|parquet|npy] [--type COL=TYPE]... [--index COL]...", createAbout)
+	f := newFlags("create", "NAME --from FILE [--format csv|arrow|parquet|npy] [--type COL=TYPE]... [--index COL]... [--replace | --replace-if ID]", createAbout)
 	from := f.String("from", "", "the input `FILE`; \"-\" reads stdin (then --format is needed)")
 	formatName := f.String("format", "", "input `format`: csv, arrow, parquet or npy (default: from the file name or contents)")
 	var indexes, types listFlag
@@ -66,6 +73,8 @@ func cmdCreate(e *env, args []string) error {
 	delim := f.String("delimiter", "", "CSV: the field delimiter, one `character` or \"tab\" (default \",\", tab for .tsv)")
 	noHeader := f.Bool("no-header", false, "CSV: the first line is data; columns are named f0, f1, ...")
 	arrayName := f.String("name", "", ".npy: the array's `name` (default: the file name without .npy)")
+	replace := f.Bool("replace", false, "replace the segment NAME if it exists, as its next version (atomically)")
+	replaceIf := f.String("replace-if", "", "replace NAME only while it holds the version whose id is `ID` (32 hex digits, as info prints it)")
 	pos, err := f.parse(e, args)
 	if err != nil {
 		return err
@@ -96,14 +105,25 @@ func cmdCreate(e *env, args []string) error {
 		return f.fail("%v", err)
 	}
 	in.csv.used = kind == "csv"
-	return create(e, name, f.dir, kind, in)
+	opts := &arena.CreateOptions{Dir: f.dir, Replace: *replace}
+	if *replaceIf != "" {
+		if *replace {
+			return f.fail("give --replace or --replace-if, not both")
+		}
+		id, err := format.ParseID(*replaceIf)
+		if err != nil {
+			return f.fail("--replace-if %q: an id is 32 lowercase hex digits, as shmarray info and ls print it", *replaceIf)
+		}
+		opts.ReplaceIf = &id
+	}
+	return create(e, name, kind, in, opts)
 }
 
-// create runs one import: builder, signals, loader, publish.
-func create(e *env, name, dir, kind string, in *input) error {
+// create runs one import with opts: builder, signals, loader, publish.
+func create(e *env, name, kind string, in *input, opts *arena.CreateOptions) error {
 	what := fmt.Sprintf("create %q", name)
+	dir := opts.Dir
 	started := time.Now()
-	opts := &arena.CreateOptions{Dir: dir}
 	if st, err := os.Stat(in.path); err == nil && st.Mode().IsRegular() {
 		// The reservation (address space only) must hold what the input
 		// expands to: up to 8 bytes of int64 or float64 per byte of CSV.
@@ -150,11 +170,17 @@ func create(e *env, name, dir, kind string, in *input) error {
 		return segmentError(what, name, dir, err)
 	}
 	if ctx.Err() != nil {
-		// The signal came while publishing: honour it all the same.
-		_ = arena.Unlink(name, dir)
+		if opts.Replace || opts.ReplaceIf != nil {
+			// The version replaced is gone: removing the new one would
+			// leave nothing under the name.
+			return &cliError{what: what, why: fmt.Sprintf("interrupted, but only after version %d was published; it stays", b.Version()), status: statusInterrupted}
+		}
+		// The signal came while publishing: honour it all the same, and
+		// remove only the version published here.
+		_ = arena.UnlinkVersion(name, dir, b.ID())
 		return interrupted()
 	}
-	return reportCreated(e, name, dir, time.Since(started))
+	return reportCreated(e, name, dir, b.ID(), b.Version(), time.Since(started))
 }
 
 // importError explains a failed load: errors of the segment (NO_SPACE,
@@ -182,9 +208,15 @@ func importError(what, name, dir string, in *input, err error) error {
 	return &cliError{what: what, why: in.path + ": " + reason(err), fix: "check that the file is complete and in the format given"}
 }
 
-// reportCreated prints one line about the new segment.
-func reportCreated(e *env, name, dir string, took time.Duration) error {
-	s, err := arena.Attach(name, dir)
+// reportCreated prints one line about the new segment, version version
+// with id id (attached pinned to it: a later version may have replaced it
+// already, and this line is about the one published here).
+func reportCreated(e *env, name, dir string, id format.ID, version uint64, took time.Duration) error {
+	s, err := arena.AttachWith(name, &arena.AttachOptions{Dir: dir, Pin: &arena.Pin{ID: id, Version: version}})
+	if format.CodeOf(err) == format.Stale {
+		fmt.Fprintf(e.stdout, "created %q in %s: version %d (id %s), already replaced, in %s\n", name, arena.Dir(dir), version, id, roundDuration(took))
+		return nil
+	}
 	if err != nil {
 		return segmentError(fmt.Sprintf("create %q", name), name, dir, err)
 	}
@@ -198,7 +230,7 @@ func reportCreated(e *env, name, dir string, took time.Duration) error {
 	if n, ok := commonLength(s.Arrays()); ok {
 		rows = countText(n) + " rows"
 	}
-	fmt.Fprintf(e.stdout, "created %q in %s: %d arrays, %s, %s in %s\n", name, arena.Dir(dir), s.Len(), rows, sizeText(size), roundDuration(took))
+	fmt.Fprintf(e.stdout, "created %q in %s: version %d (id %s), %d arrays, %s, %s in %s\n", name, arena.Dir(dir), version, id, s.Len(), rows, sizeText(size), roundDuration(took))
 	return nil
 }
 

@@ -3,8 +3,9 @@
 // and removes them.
 //
 //	shmarray create prices --from prices.parquet   # Arrow IPC, Parquet, CSV or .npy in
-//	shmarray ls                                    # what is there, and who made it
-//	shmarray info prices                           # arrays, types, shapes, metadata
+//	shmarray create prices --from p.csv --replace  # its next version, atomically
+//	shmarray ls                                    # what is there, versions, who made it
+//	shmarray info prices                           # version, arrays, types, shapes, metadata
 //	shmarray head prices -n 5                      # the first rows as a table
 //	shmarray verify prices                         # full validation and checksums
 //	shmarray export prices --to prices.arrow       # Arrow IPC, Parquet or CSV out
@@ -15,7 +16,8 @@
 // --help. Errors print one line, "shmarray: <what>: <why> (<fix>)", and exit
 // with status 1; a command line the tool cannot parse exits with status 2;
 // an import interrupted by SIGINT or SIGTERM exits with status 130 and
-// leaves nothing behind.
+// leaves nothing behind (a replace interrupted after its publish keeps the
+// version it published: the one it replaced is gone).
 //
 // Imports stream: record batches are read one at a time and appended to
 // buffers allocated inside the unpublished segment (column.go), so the data

@@ -68,7 +68,9 @@ func segmentError(what, name, dir string, err error) *cliError {
 		fix = "list the segments there with: shmarray ls" + dirArg(dir)
 	case code == format.Exists:
 		why = fmt.Sprintf("a segment %q already exists in %s", name, dir)
-		fix = "choose another name, or remove the old segment with: shmarray rm " + name + dirArg(dir)
+		fix = "choose another name, replace it with --replace, or remove the old segment with: shmarray rm " + name + dirArg(dir)
+	case code == format.Stale:
+		fix = "see the version it holds with: shmarray info " + name + dirArg(dir)
 	case code == format.PermissionDenied:
 		fix = "check the owner and mode of the file with ls -l, or use --dir"
 	case code == format.UnsupportedVersion:

@@ -14,7 +14,8 @@ import (
 
 const infoAbout = `
 Describes one segment from its header and directory (no data is read):
-size, format version, creator and age, the segment's metadata, and for each
+size, format version, version and id (see create --replace), creator and
+age, the segment's metadata, and for each
 array its name, type, length, null count, shape and metadata, and which
 arrays carry a hash index (built with create --index).`
 
@@ -33,6 +34,8 @@ type infoSegment struct {
 	Path          string            `json:"path"`
 	Size          int64             `json:"size"`
 	FormatVersion string            `json:"format_version"`
+	ID            *string           `json:"id"`      // 32 hex digits; null for a 1.0 or 1.1 file (no identity)
+	Version       uint64            `json:"version"` // 0 for a 1.0 or 1.1 file
 	Created       time.Time         `json:"created"`
 	CreatorPID    uint32            `json:"creator_pid"`
 	CreatorAlive  bool              `json:"creator_alive"`
@@ -73,7 +76,8 @@ func describeSegment(s *arena.Segment, dir string) infoSegment {
 	seg := infoSegment{
 		Name: s.Name(), Path: s.Path(), Size: int64(h.FileSize),
 		FormatVersion: fmt.Sprintf("%d.%d", h.Major, h.Minor),
-		Created:       time.Unix(0, h.CreatedNanos), CreatorPID: h.CreatorPID,
+		ID:            idText(s.ID()), Version: s.Version(),
+		Created: time.Unix(0, h.CreatedNanos), CreatorPID: h.CreatorPID,
 		Ephemeral: h.Ephemeral(), Metadata: kvMap(s.Metadata()), Indexes: []string{},
 	}
 	// Whether the creator lives is what List computes (pid and start time).
@@ -115,6 +119,11 @@ func writeInfo(e *env, seg infoSegment) error {
 	head.add("path", seg.Path)
 	head.add("size", fmt.Sprintf("%s (%s bytes)", sizeText(seg.Size), countText(seg.Size)))
 	head.add("format", seg.FormatVersion)
+	if seg.ID != nil {
+		head.add("version", fmt.Sprintf("%d (id %s)", seg.Version, *seg.ID))
+	} else {
+		head.add("version", "none (a format 1.0 or 1.1 file has no identity)")
+	}
 	head.add("created", fmt.Sprintf("%s (%s ago)", seg.Created.Local().Format("2006-01-02 15:04:05 MST"), ageText(time.Since(seg.Created))))
 	head.add("creator", fmt.Sprintf("pid %d (%s)", seg.CreatorPID, alive))
 	head.add("ephemeral", yesNo(seg.Ephemeral))

@@ -11,9 +11,11 @@ import (
 
 const lsAbout = `
 Lists the segments of the directory, sorted by name: file size, number of
-arrays, rows (the length all arrays share, "-" when they differ), the pid of
-the process that created the segment and whether it still runs, and the
-segment's age. An ephemeral segment whose creator has exited is marked
+arrays, rows (the length all arrays share, "-" when they differ), the
+version (1 at the first publish, one more at each create --replace), the pid
+of the process that created the segment and whether it still runs, the
+segment's age and its id ("-" for a file of format 1.0 or 1.1, which has no
+identity). An ephemeral segment whose creator has exited is marked
 "orphan": gc removes those. A creator that cannot be judged from here (it
 ran in another pid namespace) is "unknown". Files that are not segments
 are not shown.`
@@ -30,6 +32,8 @@ type lsEntry struct {
 	CreatorUnknown bool      `json:"creator_unknown"` // not judged from here (another pid namespace): never an orphan
 	Ephemeral      bool      `json:"ephemeral"`
 	Orphan         bool      `json:"orphan"`
+	ID             *string   `json:"id"`      // 32 hex digits; null for a 1.0 or 1.1 file (no identity)
+	Version        uint64    `json:"version"` // 0 for a 1.0 or 1.1 file
 	Created        time.Time `json:"created"`
 	AgeSeconds     float64   `json:"age_seconds"`
 	Error          string    `json:"error,omitempty"` // set for a file that is not a valid segment
@@ -61,7 +65,7 @@ func cmdLs(e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "no segments in %s\n", arena.Dir(f.dir))
 		return nil
 	}
-	t := &table{header: []string{"NAME", "SIZE", "ARRAYS", "ROWS", "CREATOR", "AGE"}, right: []bool{false, true, true, true, false, true}}
+	t := &table{header: []string{"NAME", "SIZE", "ARRAYS", "ROWS", "VERSION", "CREATOR", "AGE", "ID"}, right: []bool{false, true, true, true, true, false, true, false}}
 	for _, en := range entries {
 		rows := "-"
 		if en.Rows != nil {
@@ -81,7 +85,11 @@ func cmdLs(e *env, args []string) error {
 		if en.Error != "" {
 			rows = "invalid"
 		}
-		t.add(en.Name, sizeText(en.Size), strconv.Itoa(en.Arrays), rows, creator, ageText(time.Duration(en.AgeSeconds*float64(time.Second))))
+		version, id := "-", "-"
+		if en.ID != nil {
+			version, id = strconv.FormatUint(en.Version, 10), *en.ID
+		}
+		t.add(en.Name, sizeText(en.Size), strconv.Itoa(en.Arrays), rows, version, creator, ageText(time.Duration(en.AgeSeconds*float64(time.Second))), id)
 	}
 	if err := t.write(e.stdout); err != nil {
 		return err
@@ -102,6 +110,7 @@ func describeListed(info arena.Info, dir string, now time.Time) lsEntry {
 		CreatorPID: info.CreatorPID, CreatorAlive: info.CreatorAlive, CreatorUnknown: info.CreatorUnknown,
 		Ephemeral: info.Ephemeral, Orphan: info.Orphan(),
 		Created: info.Created, AgeSeconds: now.Sub(info.Created).Seconds(),
+		ID: idText(info.ID), Version: info.Version,
 	}
 	if info.Err != nil {
 		en.Error = reason(info.Err)
@@ -117,6 +126,16 @@ func describeListed(info arena.Info, dir string, now time.Time) lsEntry {
 		en.Rows = &n
 	}
 	return en
+}
+
+// idText is the text form of a segment id, nil for the zero id (a file
+// of format 1.0 or 1.1, which has no identity).
+func idText(id format.ID) *string {
+	if id.IsZero() {
+		return nil
+	}
+	s := id.String()
+	return &s
 }
 
 // commonLength is the length all arrays share; false when they differ or

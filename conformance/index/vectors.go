@@ -278,7 +278,7 @@ func (v *vector) build() ([]byte, error) {
 		}
 		descs[i] = d
 	}
-	header, meta, h, err := format.Encode(&format.Seal{Arrays: descs, MetaOffset: uint64(len(file))})
+	header, meta, h, err := format.Encode(&format.Seal{Arrays: descs, MetaOffset: uint64(len(file)), Legacy: true})
 	if err != nil {
 		return nil, fmt.Errorf("vector %q: %w", v.name, err)
 	}

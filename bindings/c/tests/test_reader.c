@@ -349,7 +349,7 @@ static void test_versions_and_names(void) {
   /* The Makefile passes the file VERSION in: the library must say the same. */
   CHECK(strcmp(shmarray_version(), SHMARRAY_EXPECTED_VERSION) == 0, "version %s, VERSION says %s",
         shmarray_version(), SHMARRAY_EXPECTED_VERSION);
-  CHECK(shmarray_format_version() == 0x10001u, "format version %x", shmarray_format_version());
+  CHECK(shmarray_format_version() == 0x10002u, "format version %x", shmarray_format_version());
   CHECK(strcmp(shmarray_error_name(SHMARRAY_OK), "OK") == 0, "name of 0");
   CHECK(strcmp(shmarray_error_name(SHMARRAY_NOT_FOUND), "NOT_FOUND") == 0, "name of 2");
   CHECK(strcmp(shmarray_error_name(SHMARRAY_INTERNAL), "INTERNAL") == 0, "name of 22");

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import gc
 import math
+import os
 import threading
 import warnings
 import weakref
@@ -24,15 +25,16 @@ from ._convert import add_value, encode, writing_dir, NUMERIC_CODES, T_FIXED_SIZ
     T_DURATION, UNITS
 from ._errors import ClosedError, InvalidArgumentError
 from ._exit import remove_at_exit
-from ._segment import Segment, attach
+from ._segment import Segment, attach_published, parse_id
 
 
 class Builder(_lib.Discardable):
     """A segment called ``name``, not visible to anyone until :meth:`publish`.
 
-    ``dir``, ``mode`` and ``unlink_on_exit`` are as for :func:`shmarray.create`.
-    Used as a context manager, the builder is discarded at the end of the
-    block unless it was published; nothing is ever left under the name.
+    ``dir``, ``mode``, ``unlink_on_exit``, ``replace`` and ``replace_if``
+    are as for :func:`shmarray.create`. Used as a context manager, the
+    builder is discarded at the end of the block unless it was published;
+    nothing is ever left under the name.
 
     This runs Go code in libshmarray.so: in a child forked from a process
     that already did, it raises :class:`~shmarray.ForkedError`.
@@ -51,10 +53,13 @@ class Builder(_lib.Discardable):
     """
 
     def __init__(self, name: str, *, dir: str | None = None, mode: int = 0o600,
-                 unlink_on_exit: bool = False):
+                 unlink_on_exit: bool = False, replace: bool = False, replace_if=None):
+        replace_id = None if replace_if is None else parse_id(replace_if)
         self._lib = _lib.lib()
         self.name, self.dir, self._unlink_on_exit = name, writing_dir(dir), unlink_on_exit
-        opts = _lib.CreateOptions(mode=mode, flags=_lib.CREATE_EPHEMERAL if unlink_on_exit else 0)
+        flags = (_lib.CREATE_EPHEMERAL if unlink_on_exit else 0) | \
+            (_lib.CREATE_REPLACE if replace or replace_id is not None else 0)
+        opts = _lib.CreateOptions(mode=mode, flags=flags, replace_if=replace_id)
         err = _lib.err_buffer()
         handle = ctypes.c_void_p()
         _lib.check(self._lib.shmarray_create(encode(name, "segment name"), encode(self.dir, "dir"), ctypes.byref(opts),
@@ -156,9 +161,15 @@ class Builder(_lib.Discardable):
         return alive
 
     def publish(self) -> Segment:
-        """Seal and publish the segment atomically (never replacing one of the
-        same name: :class:`~shmarray.ExistsError`), and return it attached.
-        Arrays from :meth:`empty` must be gone: their memory is unmapped here."""
+        """Seal and publish the segment atomically, and return it attached:
+        the very version published (its :attr:`~Segment.id` and
+        :attr:`~Segment.version`). Without ``replace`` an existing segment of
+        the same name is never replaced (:class:`~shmarray.ExistsError`);
+        with it, this becomes the name's next version (see
+        :func:`shmarray.create`); with ``replace_if``, only while the name
+        holds that id (:class:`~shmarray.StaleSegmentError` otherwise,
+        nothing published). Arrays from :meth:`empty` must be gone: their
+        memory is unmapped here."""
         with self._lock:
             handle = self._live_handle()
             alive = self._still_filled()
@@ -169,10 +180,15 @@ class Builder(_lib.Discardable):
                     "their memory from this process (read them back from the published segment)")
             self._handle = None
             err = _lib.err_buffer()
-            _lib.check(self._lib.shmarray_builder_publish(handle, err, len(err)), err)
+            out, fd = _lib.Published(), ctypes.c_int(-1)
+            _lib.check(self._lib.shmarray_builder_publish_with(handle, ctypes.byref(out), ctypes.byref(fd),
+                                                                err, len(err)), err)
         if self._unlink_on_exit:
-            remove_at_exit(self.name, self.dir)
-        return attach(self.name, dir=self.dir)
+            remove_at_exit(self.name, self.dir, bytes(out.id))
+        try:
+            return attach_published(self.name, self.dir, fd.value)
+        finally:
+            os.close(fd.value)
 
     def discard(self) -> None:
         """Abandon the segment: nothing is published. Idempotent. If arrays from

@@ -422,7 +422,7 @@ STRUCTURAL = [
      "BAD_SIZE"),
     ("nd-size-overflow", _nd_overflow, True, "BAD_SIZE"),
     ("offsets-too-short", _set(("r", 2, R_O_LEN, "Q", 12)), True, "BAD_SIZE"),
-    ("offsets-on-int64", _set(("r", 0, R_O_OFF, "Q", 128), ("r", 0, R_O_LEN, "Q", 8)), True,
+    ("offsets-on-int64", _set(("r", 0, R_O_OFF, "Q", 192), ("r", 0, R_O_LEN, "Q", 8)), True,
      "BAD_SIZE"),
     ("array-kv-out-of-bounds", _array_kv_outside, True, "OUT_OF_BOUNDS"),
     ("array-kv-first-ignored", _array_kv_first_ignored, True, "OK"),

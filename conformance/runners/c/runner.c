@@ -160,6 +160,16 @@ static void run(const char *dir, const char *name) {
   size_t count = shmarray_array_count(seg);
   printf("segment arrays=%zu metadata=%zu\n", count,
          shmarray_metadata_count(seg, SHMARRAY_SEGMENT_METADATA));
+  uint8_t id[16];
+  uint64_t version;
+  if (shmarray_identity(seg, id, &version) != SHMARRAY_OK) {
+    puts("error INTERNAL dump shmarray_identity failed\nend");
+    shmarray_close(seg);
+    return;
+  }
+  fputs("identity ", stdout);
+  for (int k = 0; k < 16; k++) printf("%02x", id[k]);
+  printf(" %" PRIu64 "\n", version);
   put_metadata(seg, SHMARRAY_SEGMENT_METADATA);
   for (size_t i = 0; i < count; i++) {
     shmarray_array_info a;

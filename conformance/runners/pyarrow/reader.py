@@ -97,7 +97,11 @@ def read_mmap(path: str) -> list:
         return pa.py_buffer(mv[off:off + n]) if n else None
 
     seg_md = kv_range(seg_first, seg_count)
-    lines = [f"segment arrays={array_count} metadata={len(seg_md)}"]
+    # The identity (spec §4): header bytes 128-151, only in a file of minor >= 2.
+    seg_id, version = bytes(16), 0
+    if _minor >= 2 and _hsize >= 192:
+        seg_id, version = bytes(mm[128:144]), struct.unpack_from("<Q", mm, 144)[0]
+    lines = [f"segment arrays={array_count} metadata={len(seg_md)}", f"identity {seg_id.hex()} {version}"]
     lines += [f"metadata {arrowdump.text(k)} {arrowdump.text(v)}" for k, v in seg_md]
     for i in range(array_count):
         rec = dir_off + i * rec_size
@@ -153,6 +157,8 @@ def _load():
         lib.shmarray_metadata.argtypes = [vp, sz, sz, ctypes.POINTER(ctypes.c_char_p), ctypes.POINTER(ctypes.c_char_p)]
         lib.shmarray_metadata.restype = ctypes.c_int
         lib.shmarray_error_name.argtypes, lib.shmarray_error_name.restype = [ctypes.c_int], ctypes.c_char_p
+        lib.shmarray_identity.argtypes = [vp, ctypes.c_char_p, ctypes.POINTER(ctypes.c_uint64)]
+        lib.shmarray_identity.restype = ctypes.c_int
         _lib = lib
     return _lib
 
@@ -173,7 +179,11 @@ def read_cdata(dir_: str, name: str) -> list:
             lib.shmarray_metadata(seg, seg_all, j, ctypes.byref(k), ctypes.byref(v))
             seg_md.append((k.value.decode("utf-8"), v.value.decode("utf-8")))
         count = lib.shmarray_array_count(seg)
-        lines = [f"segment arrays={count} metadata={len(seg_md)}"]
+        seg_id, version = ctypes.create_string_buffer(16), ctypes.c_uint64()
+        rc = lib.shmarray_identity(seg, seg_id, ctypes.byref(version))
+        if rc:
+            raise _Fail(lib.shmarray_error_name(rc).decode(), "identity", "shmarray_identity failed")
+        lines = [f"segment arrays={count} metadata={len(seg_md)}", f"identity {seg_id.raw.hex()} {version.value}"]
         lines += [f"metadata {arrowdump.text(k)} {arrowdump.text(v)}" for k, v in seg_md]
         for i in range(count):
             schema = ctypes.create_string_buffer(72)  # struct ArrowSchema

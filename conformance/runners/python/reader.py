@@ -71,8 +71,13 @@ def _element_tokens(info, data: np.ndarray) -> list:
     return [str(v) for v in flat.tolist()]
 
 
+def identity_line(seg) -> str:
+    """The dump's identity line: seg.id (32 lowercase hex digits) and seg.version."""
+    return f"identity {seg.id} {seg.version}"
+
+
 def numpy_lines(seg) -> list:
-    lines = [f"segment arrays={len(seg)} metadata={len(seg.metadata)}"]
+    lines = [f"segment arrays={len(seg)} metadata={len(seg.metadata)}", identity_line(seg)]
     lines += [f"metadata {text(k)} {text(v)}" for k, v in seg.metadata.items()]
     for i, name in enumerate(seg.columns):
         info = seg.info(name)
@@ -116,7 +121,7 @@ def arrow_lines(seg) -> list:
     else:
         seg_md = list(seg.metadata.items())
         cols = [(n, seg.column_to_arrow(n), list(seg.info(n).metadata.items())) for n in seg.columns]
-    lines = [f"segment arrays={len(cols)} metadata={len(seg_md)}"]
+    lines = [f"segment arrays={len(cols)} metadata={len(seg_md)}", identity_line(seg)]
     lines += [f"metadata {text(k)} {text(v)}" for k, v in seg_md]
     for i, (name, arr, md) in enumerate(cols):
         arr.validate(full=True)
