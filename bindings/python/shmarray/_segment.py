@@ -20,6 +20,7 @@ import collections.abc
 import dataclasses
 import datetime
 import os
+import re
 import threading
 from typing import Iterable, Iterator
 
@@ -93,16 +94,18 @@ def _reattach(name: str, dir: str, owners: tuple | None = None, id: str | None =
     return seg
 
 
+# The text form of an id, exactly (spec §4): what Go's format.ParseID and
+# the CLI accept. bytes.fromhex alone would skip spaces and take upper case.
+_ID_TEXT = re.compile("[0-9a-f]{32}")
+
+
 def parse_id(value) -> bytes:
     """A segment id as its 16 bytes, from the text form (32 hex digits, as
     :attr:`Segment.id` gives it) or the bytes themselves."""
     if isinstance(value, (bytes, bytearray)) and len(value) == 16:
         return bytes(value)
-    if isinstance(value, str) and len(value) == 32:
-        try:
-            return bytes.fromhex(value)
-        except ValueError:
-            pass
+    if isinstance(value, str) and _ID_TEXT.fullmatch(value):
+        return bytes.fromhex(value)
     raise InvalidArgumentError(f"shmarray: invalid argument: segment id {value!r} is neither 32 hex "
                                "digits (as Segment.id and shmarray ls print it) nor 16 bytes")
 
@@ -244,7 +247,7 @@ class Segment(collections.abc.Mapping):
     >>> seg.close()
     """
 
-    __slots__ = ("_handle", "_pending", "_owner", "_owners", "_descs", "_derived", "_indexes",
+    __slots__ = ("_handle", "_pending", "_closed", "_owner", "_owners", "_descs", "_derived", "_indexes",
                  "__weakref__")
 
     def __init__(self, name: str, *, dir: str | os.PathLike | None = None,
@@ -255,6 +258,7 @@ class Segment(collections.abc.Mapping):
     def _init_state(self, owners) -> None:
         self._owners = owners
         self._handle = self._pending = self._owner = None
+        self._closed = False  # closed before its first use (an unpickled Segment)
         self._descs: dict[str, Desc] = {}
         self._derived: dict[tuple, np.ndarray] = {}  # computed once: bool and date32 values
         self._indexes: dict = {}
@@ -272,7 +276,7 @@ class Segment(collections.abc.Mapping):
     def _first_use(self):
         with _first_use_lock:
             if self._handle is None:
-                if self._pending is None:
+                if self._closed:
                     raise ClosedError("shmarray: closed: the segment was closed before it was attached")
                 name, dir, owners, pin = self._pending
                 # Raises StaleSegmentError (and keeps the pin) if the name
@@ -303,11 +307,9 @@ class Segment(collections.abc.Mapping):
         return os.path.join(self.dir, self.name)
 
     def _pending_part(self, i: int):
-        """Part i of what an unpickled, not yet attached Segment will attach."""
-        pending = self._pending
-        if pending is None:
-            raise ClosedError("shmarray: closed: the segment was closed before it was attached")
-        return pending[i]
+        """Part i of what an unpickled, not yet attached Segment will attach
+        (kept after close, so that its name, directory and pin stay known)."""
+        return self._pending[i]
 
     @property
     def id(self) -> str:
@@ -330,9 +332,11 @@ class Segment(collections.abc.Mapping):
 
     def is_current(self) -> bool:
         """Whether the segment's name still holds this version: one ``stat``
-        of the name, compared with the file mapped (works after :meth:`close`
-        too). False once the name was replaced or unlinked. An unpickled
-        Segment not yet used attaches first (False if its version is gone).
+        of the name, compared with the file mapped. False once the name was
+        replaced or unlinked. An unpickled Segment not yet used attaches first
+        (False if its version, or for a pickle naming no version its name, is
+        gone). :class:`ClosedError` after :meth:`close`: the file is no longer
+        held then, so its inode number may already name another file.
 
         >>> import numpy as np, shmarray, tempfile
         >>> d = tempfile.mkdtemp()
@@ -346,9 +350,12 @@ class Segment(collections.abc.Mapping):
         [0, 1, 2]
         >>> v1.close(); v2.close(); shmarray.unlink("doc-current", dir=d)
         """
+        if self.closed:
+            raise ClosedError(f"shmarray: closed: segment {self.name!r} was closed; attach it again "
+                              "(or keep it open) to ask whether it is current")
         try:
             h = self._h
-        except StaleSegmentError:
+        except (StaleSegmentError, NotFoundError):
             return False
         return h.is_current()
 
@@ -383,7 +390,7 @@ class Segment(collections.abc.Mapping):
     def closed(self) -> bool:
         """Whether :meth:`close` was called."""
         if self._handle is None:
-            return self._pending is None
+            return self._closed
         return self._handle.closed
 
     @property
@@ -638,10 +645,11 @@ class Segment(collections.abc.Mapping):
         :class:`ClosedError`. An unpickled Segment closed before its first use
         never attaches.
         """
-        if self._handle is None:
-            self._pending = None
-        else:
-            self._handle.close()
+        with _first_use_lock:  # not while a first use attaches on another thread
+            if self._handle is None:
+                self._closed = True
+            else:
+                self._handle.close()
         self._derived.clear()
         self._indexes.clear()
 
@@ -669,7 +677,8 @@ class Segment(collections.abc.Mapping):
         if self._handle is None and self._pending is not None:
             pin = self._pending[3]
             version = f"version {pin[1]}" if pin else "the latest version"
-            return f"<shmarray.Segment {self.name!r} at {self.path}: {version}, attached on first use>"
+            state = "closed before its first use" if self._closed else "attached on first use"
+            return f"<shmarray.Segment {self.name!r} at {self.path}: {version}, {state}>"
         if self.closed:
             return f"<shmarray.Segment {self.name!r} at {self.path} (closed)>"
         rows = self.num_rows
