@@ -164,7 +164,9 @@ func (r *Receiver) Publish() error {
 	}
 	err := r.verify()
 	if err == nil {
-		err = publishFile(r.d, r.fd, r.id, r.tmp, r.name)
+		err = withOwnLock(r.fd, r.name, r.path, false, func() error {
+			return publishFile(r.d, r.fd, r.id, r.tmp, r.name)
+		})
 	}
 	r.release()
 	return err
