@@ -303,6 +303,9 @@ func (d *dirHandle) publish(fd int, id fileID, tmp, name string, keepOnExist boo
 	if keepOnExist && errors.Is(err, unix.EEXIST) {
 		return err
 	}
+	if afterLink != nil && err == nil {
+		afterLink(d.join(name))
+	}
 	tmpHeld := true
 	if tmp != "" {
 		tmpHeld = d.remove(tmp, id) == nil
@@ -354,6 +357,10 @@ var errSwapped = errors.New("the temporary file was replaced by another file")
 // beforeLink, when set, runs in publish just before the link, with the
 // temporary file's path. Only tests set it.
 var beforeLink func(tmp string)
+
+// afterLink, when set, runs in publish right after a successful link,
+// before the name is verified, with the name's path. Only tests set it.
+var afterLink func(path string)
 
 // rename moves old to new within d: replacing new (a file or a symbolic
 // link, never followed) when replace is set, else failing with EEXIST if

@@ -20,10 +20,12 @@ import (
 // The writer's own lock and the edges of the replace protocol (spec §10.3
 // steps 5 and 8).
 
-// TestReceiveRacesReplacers: a Receiver publishing its copy while other
-// writers replace the same name never reports a swap (PERMISSION_DENIED):
-// it holds its file's lock until it has verified the name, so a replacer
-// cannot rename over the file in between.
+// TestReceiveRacesReplacers: a Receiver publishing its copy (after an
+// Unlink) while other writers replace the same name is ordinary
+// concurrency, never reported as a swap (PERMISSION_DENIED) on either side:
+// the receiver holds its file's lock until it has verified the name, so a
+// replacer cannot rename over the file in between; a replacer whose new
+// version the Unlink removed right away gets EXISTS.
 func TestReceiveRacesReplacers(t *testing.T) {
 	dir := tempDir(t)
 	file := sourceFile(t)
@@ -67,6 +69,45 @@ func TestReceiveRacesReplacers(t *testing.T) {
 	t.Logf("receive outcomes: %v", counts)
 	assert.Zero(t, counts[format.PermissionDenied], "a racing replacer is not a swap")
 	assert.NotZero(t, counts[format.OK])
+}
+
+// TestPublisherHoldsItsLockUntilVerified: between the link and the check
+// of the name, the file under the name is locked by its writer, Builder
+// and Receiver alike, so that a replacer waits instead of renaming over it.
+func TestPublisherHoldsItsLockUntilVerified(t *testing.T) {
+	dir := tempDir(t)
+	file := sourceFile(t)
+	for _, tc := range []struct {
+		name    string
+		publish func(name string) error
+	}{
+		{"builder", func(name string) error {
+			_, _ = publishInts(t, name, dir, arena.CreateOptions{}, 1)
+			return nil
+		}},
+		{"receiver", func(name string) error {
+			r, err := arena.Receive(name, int64(len(file)), &arena.ReceiveOptions{Dir: dir})
+			require.NoError(t, err)
+			_, err = r.WriteAt(file, 0)
+			require.NoError(t, err)
+			return r.Publish()
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var lockErr error
+			seen := false
+			defer arena.SetAfterLink(func(path string) {
+				f, err := os.Open(path)
+				require.NoError(t, err)
+				defer f.Close()
+				lockErr = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+				seen = true
+			})()
+			require.NoError(t, tc.publish(tc.name))
+			require.True(t, seen)
+			assert.ErrorIs(t, lockErr, unix.EWOULDBLOCK, "the writer holds the lock until the name is verified")
+		})
+	}
 }
 
 // TestPublishReleasesTheWritersLock: once the name is verified the writer's
