@@ -244,3 +244,24 @@ func TestIsCurrentAfterClose(t *testing.T) {
 	_, err = s.Refresh()
 	assert.Equal(t, format.Closed, format.CodeOf(err), "%v", err)
 }
+
+// TestPublishWithoutFlock: on a file system without flock a publication
+// that does not replace goes on without the writer's lock; a replace,
+// which needs it, fails with the error.
+func TestPublishWithoutFlock(t *testing.T) {
+	for _, errno := range []unix.Errno{unix.ENOLCK, unix.EOPNOTSUPP, unix.ENOSYS} {
+		t.Run(errno.Error(), func(t *testing.T) {
+			dir := tempDir(t)
+			noLeaks(t, dir)
+			defer arena.SetNoFlock(errno)()
+			_, v := publishInts(t, "nolock", dir, arena.CreateOptions{}, 1)
+			assert.Equal(t, uint64(1), v)
+			b, err := arena.Create("nolock", &arena.CreateOptions{Dir: dir, Replace: true})
+			require.NoError(t, err)
+			require.NoError(t, arena.AddSlice(b, "v", []int64{2}))
+			err = b.Publish()
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), errno.Error())
+		})
+	}
+}

@@ -59,7 +59,7 @@ func newSegmentID() format.ID {
 // replace goes on without it, as no replacer can lock the file there
 // either; a replace cannot.
 func withOwnLock(fd int, name, path string, replace bool, publish func() error) error {
-	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	if err := flockOwn(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		if replace || !noFlock(err) {
 			return osError("lock", name, path, err)
 		}
@@ -68,6 +68,10 @@ func withOwnLock(fd int, name, path string, replace bool, publish func() error) 
 	defer func() { _ = unix.Flock(fd, unix.LOCK_UN) }()
 	return publish()
 }
+
+// flockOwn is flock(2) of withOwnLock. Only tests replace it, to play a
+// file system without flock.
+var flockOwn = unix.Flock
 
 // noFlock reports whether err says that the file system has no flock.
 func noFlock(err error) bool {
