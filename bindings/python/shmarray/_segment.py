@@ -110,6 +110,15 @@ def parse_id(value) -> bytes:
                                "digits (as Segment.id and shmarray ls print it) nor 16 bytes")
 
 
+def attach_pinned(name: str, dir: str, id: bytes, version: int) -> "Segment":
+    """The version (id, version) of name, attached now by name
+    (:class:`StaleSegmentError` if the name holds another)."""
+    seg = Segment.__new__(Segment)
+    seg._init_state(None)
+    seg._attached(_native.attach(name, dir, None, (id, version)))
+    return seg
+
+
 def attach_published(name: str, dir: str, fd: int) -> "Segment":
     """The segment a Builder has just published, attached from the
     descriptor of the very file published (not by name, which another

@@ -540,3 +540,26 @@ def test_an_unpickled_segment_closed_before_use(shm_dir, seg_name):
     for use in (lambda: u["a"], lambda: len(u), u.is_current):
         with pytest.raises(shmarray.ClosedError):
             use()
+
+
+def test_publish_without_a_descriptor_attaches_the_version_by_name(shm_dir, seg_name):
+    """When libshmarray could keep no descriptor of the published file (out
+    of descriptors: fd -1), publish attaches that version by name, pinned."""
+    b = shmarray.Builder(seg_name, dir=shm_dir)
+    real = b._lib
+
+    class NoDescriptor:  # the library, but publish hands out no descriptor
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def shmarray_builder_publish_with(self, handle, out, fd, err, n):
+            rc = real.shmarray_builder_publish_with(handle, out, fd, err, n)
+            os.close(fd._obj.value)
+            fd._obj.value = -1
+            return rc
+
+    b._lib = NoDescriptor()
+    b.add("a", _columns(5)["a"])
+    b.add("b", _columns(5)["b"])
+    with b.publish() as seg:
+        assert seg.version == 1 and _consistent(seg) == 5
