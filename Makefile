@@ -2,7 +2,8 @@
 # `make demo` is the one-command tour. Both work on a fresh Linux machine
 # with Go, gcc, make and Python 3: Go modules come from the module proxy and
 # the Python test environment (.venv: numpy, pyarrow, pytest, pytest-timeout,
-# setuptools, dask[distributed]) from PyPI, on first use.
+# setuptools, dask[distributed], and the Arrow consumers the interop tests
+# hand segments to: pandas, polars, duckdb, nanoarrow) from PyPI, on first use.
 
 GO        ?= go
 # The one source of the version: the Go module (package shmarray),
@@ -70,9 +71,12 @@ $(BUILD)/%: bindings/c/tests/%.c bindings/c/tests/check.h bindings/c/tests/commo
 ## venv: the Python environment for tests and the demo
 venv: $(VENV)/.ready
 
-$(VENV)/.ready: bindings/python/pyproject.toml
+# packaging/test_wheel.py installs the same into each wheel-test venv.
+PY_TEST_DEPS := numpy pyarrow pytest pytest-timeout "setuptools>=77" 'dask[distributed]' pandas polars duckdb nanoarrow
+
+$(VENV)/.ready: bindings/python/pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check numpy pyarrow pytest pytest-timeout "setuptools>=77" 'dask[distributed]'
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(PY_TEST_DEPS)
 	@touch $@
 
 ## lint: gofmt and go vet must be clean

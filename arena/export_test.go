@@ -38,6 +38,23 @@ func SetBeforeLink(f func(tmp string)) (restore func()) {
 	return func() { beforeLink = old }
 }
 
+// SetNoFlock makes the writer's lock of its own file fail with err, as on a
+// file system without flock, until restore is called.
+func SetNoFlock(err error) (restore func()) {
+	old := flockOwn
+	flockOwn = func(int, int) error { return err }
+	return func() { flockOwn = old }
+}
+
+// SetAfterLink makes publication call f, with the name's path, right after
+// it links the file and before it verifies the name, until restore is
+// called.
+func SetAfterLink(f func(path string)) (restore func()) {
+	old := afterLink
+	afterLink = f
+	return func() { afterLink = old }
+}
+
 // SetBeforeRename makes a replacing publication call f, with the hidden
 // name's path, while it holds the lock, just before the rename that
 // publishes, until restore is called.

@@ -183,17 +183,22 @@ func shmarraygo_builder_publish(h C.uintptr_t, id *C.uint8_t, version *C.uint64_
 			return fail(err, errBuf, errLen)
 		}
 	} else {
+		// Published without a descriptor (a *NoFileError: out of
+		// descriptors, say) is success with *fd = -1: the caller attaches
+		// by name, pinned to the identity written below.
+		*fd = -1
 		f, err := b.PublishFile()
-		if err != nil {
+		var noFile *arena.NoFileError
+		if err != nil && !errors.As(err, &noFile) {
 			return fail(err, errBuf, errLen)
 		}
-		// The descriptor becomes the caller's: os.File must not close it.
-		dup, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0)
-		f.Close()
-		if err != nil {
-			return fail(fmt.Errorf("%w: segment %q was published, but its descriptor could not be handed out: %v", format.ErrIO, b.Name(), err), errBuf, errLen)
+		if f != nil {
+			// The descriptor becomes the caller's: os.File must not close it.
+			if dup, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0); err == nil {
+				*fd = C.int(dup)
+			}
+			f.Close()
 		}
-		*fd = C.int(dup)
 	}
 	published := b.ID()
 	copy(bytesAt(unsafe.Pointer(id), uint64(len(published))), published[:])

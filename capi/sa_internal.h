@@ -134,6 +134,9 @@ SA_HIDDEN const char *sa_type_name(unsigned type);
 /* ---- Text (sa_text.c) --------------------------------------------------- */
 
 SA_HIDDEN int sa_is_ascii(const uint8_t *p, size_t n);
+/* The well-formed UTF-8 sequence of 2 to 4 bytes at p[0, n) (its first byte
+ * not ASCII): its length, with its code point in *cp; 0 if there is none. */
+SA_HIDDEN size_t sa_utf8_decode(const uint8_t *p, size_t n, uint32_t *cp);
 /* Well-formed UTF-8 (spec §5.3, Go's utf8.Valid). */
 SA_HIDDEN int sa_utf8_valid(const uint8_t *p, size_t n);
 /* UTF-8 without NUL: the rule for every string of the string table. */

@@ -620,7 +620,11 @@ typedef struct shmarray_published {
  * shmarray_attach_fd to read exactly the version published, whatever is
  * published under the name next. (While the name still holds the file,
  * the descriptor is opened through the name, so that a mapping of it
- * shows under its path in /proc/PID/maps.) Frees b in every case. */
+ * shows under its path in /proc/PID/maps.) If the segment was published
+ * but no descriptor could be kept (out of descriptors), it still returns
+ * SHMARRAY_OK, with *out filled and *fd = -1: attach by name pinned to
+ * out's id and version (shmarray_attach_options), which says STALE if the
+ * name holds another version by then. Frees b in every case. */
 int shmarray_builder_publish_with(shmarray_builder *b, shmarray_published *out, int *fd,
                                   char *err, size_t err_len);
 

@@ -114,7 +114,7 @@ setup(
     ext_modules=[Extension(
         "shmarray._native",
         sources=sorted(str(p.relative_to(HERE)) for p in (HERE / "native").glob("*.c")),
-        depends=["native/native.h"],
+        depends=["native/native.h", "native/dlpack.h"],
         include_dirs=["native"],
         define_macros=[("Py_LIMITED_API", "0x03090000"),
                        ("SHMARRAY_VERSION", f'"{VERSION}"')],

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -205,6 +206,40 @@ static void test_publish_fd(void) {
   shmarray_unlink("fd", dir, NULL, 0);
 }
 
+/* Published when no descriptor is left to keep: still SHMARRAY_OK, with the
+ * identity and fd -1, and the version attaches by name, pinned. */
+static void test_publish_without_descriptors(void) {
+  char err[1024] = "";
+  shmarray_builder *b = NULL;
+  int64_t value = 9;
+  CHECK(shmarray_create("nofd", dir, NULL, &b, err, sizeof err) == SHMARRAY_OK, "create: %s", err);
+  if (!b) return;
+  shmarray_array_spec spec = {.type = SHMARRAY_TYPE_INT64, .length = 1, .data = &value};
+  CHECK(shmarray_builder_add(b, "n", &spec, err, sizeof err) == SHMARRAY_OK, "add: %s", err);
+  struct rlimit old, low;
+  CHECK(getrlimit(RLIMIT_NOFILE, &old) == 0, "getrlimit");
+  low = old;
+  low.rlim_cur = 256;
+  CHECK(setrlimit(RLIMIT_NOFILE, &low) == 0, "setrlimit");
+  int fillers[256], n = 0;
+  while (n < 256 && (fillers[n] = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0) n++;
+  shmarray_published p = {{0}, 0};
+  int fd = -2;
+  int rc = shmarray_builder_publish_with(b, &p, &fd, err, sizeof err);
+  while (n > 0) close(fillers[--n]);
+  CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0, "restore the limit");
+  CHECK(rc == SHMARRAY_OK, "published without a descriptor to keep: %s", err);
+  CHECK(fd == -1 && p.version == 1 && !is_zero(p.id), "fd -1 and the identity (fd %d, version %llu)",
+        fd, (unsigned long long)p.version);
+  if (fd >= 0) close(fd);
+  shmarray_attach_options opts = {.dir = dir, .pin_id = p.id, .pin_version = p.version};
+  shmarray_segment *seg = NULL;
+  rc = shmarray_attach_with("nofd", &opts, &seg, err, sizeof err);
+  CHECK(rc == SHMARRAY_OK && value_of(seg) == 9, "the version attaches pinned: %s", err);
+  if (seg) shmarray_close(seg);
+  shmarray_unlink("nofd", dir, NULL, 0);
+}
+
 /* A 1.2 file whose header_size is below 192: BAD_SIZE, with the message Go
  * gives, byte for byte. */
 static void test_short_identity_header(void) {
@@ -288,6 +323,7 @@ int main(int argc, char **argv) {
   test_identity_replace_pin();
   test_short_identity_header();
   test_publish_fd();
+  test_publish_without_descriptors();
   char err[1024] = "";
   CHECK(publish("ro", 1, 0, NULL, NULL, err, sizeof err) == SHMARRAY_OK, "publish ro: %s", err);
   read_only();

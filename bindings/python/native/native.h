@@ -89,6 +89,8 @@ int native_index_init(PyObject *module);
 int native_strings_init(PyObject *module);
 int native_listing_init(PyObject *module);
 int native_output_init(PyObject *module);
+int native_capsule_init(PyObject *module); /* capsule.c: requested_schema */
+int native_dlpack_init(PyObject *module);  /* dlpack.c: DLPack 1.0 export */
 
 /* The open segment of a handle, or NULL with ClosedError set. */
 shmarray_segment *native_segment(HandleObject *h);

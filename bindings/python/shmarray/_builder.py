@@ -26,7 +26,7 @@ from ._convert import add_value, encode, writing_dir, NUMERIC_CODES, T_FIXED_SIZ
 from ._errors import ClosedError, InvalidArgumentError, NotFoundError
 from ._exit import remove_at_exit
 from ._output import OutputHandle, _adopt
-from ._segment import Segment, attach_published, parse_id
+from ._segment import Segment, attach_pinned, attach_published, parse_id
 
 
 class Builder(_lib.Discardable):
@@ -242,6 +242,11 @@ class Builder(_lib.Discardable):
                                                                 err, len(err)), err)
         if self._unlink_on_exit:
             remove_at_exit(self.name, self.dir, bytes(out.id))
+        if fd.value < 0:
+            # Published, but no descriptor of the file could be kept (out of
+            # descriptors): attach by name, pinned to the version published
+            # (StaleSegmentError if a racer has replaced it already).
+            return attach_pinned(self.name, self.dir, bytes(out.id), out.version)
         try:
             return attach_published(self.name, self.dir, fd.value)
         finally:

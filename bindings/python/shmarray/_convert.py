@@ -110,7 +110,21 @@ def _to_spec(col: str, value):
     elif isinstance(value, (list, tuple)):
         if all(v is None or isinstance(v, (str, bytes)) for v in value):
             return _strings_spec(col, value)
-        value = np.asarray(value)
+        try:
+            arr = np.asarray(value)
+        except (ValueError, OverflowError):  # rows of unequal length, or an int NumPy cannot hold
+            arr = None
+        # Numbers (bools and ints promote, as in NumPy) need no look at each
+        # value; anything else is checked value by value, to name the problem.
+        if arr is None or arr.dtype.kind not in "biufcmM":
+            _check_items(col, value, "a list")
+        if arr is None:  # only lists of lists pass the check: NumPy found them ragged
+            raise InvalidArgumentError(
+                f"shmarray: invalid argument: column {col!r} is a list of lists of unequal lengths (ragged); "
+                "a segment holds flat columns and N-D arrays (list types are planned: issue 17, lists and "
+                "dictionaries): pad the rows to one length for a 2-D array, or store the flat values and the "
+                "row lengths as two columns")
+        value = arr
     elif not isinstance(value, np.ndarray):
         raise InvalidArgumentError(
             f"shmarray: invalid argument: column {col!r}: {type(value).__name__} is not supported; "
@@ -119,13 +133,22 @@ def _to_spec(col: str, value):
         return _unicode_spec(col, value, mask)
     if value.dtype.kind in "OU":
         flat = value.ravel().tolist()
-        if value.ndim != 1 or not all(v is None or isinstance(v, (str, bytes)) for v in flat):
+        strings = value.ndim == 1 and all(v is None or isinstance(v, (str, bytes)) for v in flat)
+        if not strings and value.ndim == 1 and value.dtype.kind == "O":
+            _check_items(col, flat, "an object array", mask)  # raises for what a column cannot hold
+            # Numbers, bools or NumPy scalars of one kind: the array NumPy makes of them.
+            value = np.array(flat if mask is None else [0 if m else v for v, m in zip(flat, mask.tolist())])
+        elif not strings:
             raise InvalidArgumentError(
                 f"shmarray: invalid argument: column {col!r}: an object or unicode array must be 1-D "
                 "and hold only str, bytes or None")
-        if mask is not None:
-            flat = [None if m else v for v, m in zip(flat, mask.tolist())]
-        return _strings_spec(col, flat)
+        else:
+            if mask is not None:
+                flat = [None if m else v for v, m in zip(flat, mask.tolist())]
+            return _strings_spec(col, flat)
+        if value.dtype.kind == "O":
+            raise InvalidArgumentError(
+                f"shmarray: invalid argument: column {col!r}: its objects make no NumPy array of one type")
     if value.ndim == 0:
         raise InvalidArgumentError(f"shmarray: invalid argument: column {col!r}: a 0-d array has no rows; "
                                    "wrap it as np.atleast_1d(x)")
@@ -171,6 +194,97 @@ def _to_spec(col: str, value):
         spec.validity = bitmap.ctypes.data
         keep.append(bitmap)
     return spec, keep
+
+
+def _kind(v) -> str:
+    """The kind of one Python value, for the checks of _check_items."""
+    if v is None:
+        return "None"
+    if isinstance(v, (bool, np.bool_)):
+        return "bool"
+    if isinstance(v, (int, np.integer)):
+        return "int"
+    if isinstance(v, (float, np.floating)):
+        return "float"
+    if isinstance(v, str):
+        return "str"
+    if isinstance(v, bytes):
+        return "bytes"
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return "list"
+    return type(v).__name__
+
+
+# Kinds a column may hold together: numbers promote, as in NumPy (a list of
+# bools and ints, whose array is numeric, is never checked value by value);
+# nothing else is converted (["a", 1] is refused, never stored as strings).
+_COMPATIBLE = [{"int", "float"}, {"str", "None"}, {"bytes", "None"}]
+
+
+def first_kinds(values, masked=None) -> dict[str, int]:
+    """The row where each kind of value (_kind) first appears, skipping
+    masked rows; "int>64" for an integer beyond 64 bits (and none after it)."""
+    first: dict[str, int] = {}
+    for i, v in enumerate(values):
+        if masked is not None and masked[i]:
+            continue
+        k = _kind(v)
+        first.setdefault(k, i)
+        if k == "int" and not -2**63 <= v < 2**64:
+            first["int>64"] = i
+            break
+    return first
+
+
+def found(first: dict[str, int]) -> str:
+    """'str at row 0, int at row 1' from first_kinds."""
+    return ", ".join(f"{k} at row {i}" for k, i in sorted(first.items(), key=lambda x: x[1]))
+
+
+def _check_items(col, values, what: str, mask=None) -> None:
+    """Refuse, naming the column, the row and the fix, the Python values a
+    column cannot hold: mixed types, None among numbers, integers beyond 64
+    bits, nested values (lists of unequal length, dicts) and other objects.
+    Lists of equal length stay allowed: they are an N-D array."""
+    masked = mask.tolist() if mask is not None and mask.ndim == 1 else None
+    first = first_kinds(values, masked)
+    big = first.get("int>64")
+    if big is not None:
+        raise InvalidArgumentError(
+            f"shmarray: invalid argument: column {col!r} has the integer {values[big]} at row {big}, beyond 64 "
+            "bits (int64 and uint64 are the widest integers a segment holds); store it as a str, as a float "
+            "(losing precision), or split it into two 64-bit columns")
+    kinds = set(first)
+    if kinds == {"list"} and what == "a list":
+        return  # equal lengths make an N-D array; NumPy's error for ragged ones is replaced below
+    if "list" in kinds or "dict" in kinds:
+        k = "list" if "list" in kinds else "dict"
+        fix = ("store the flat values and the row lengths as two columns" if k == "list" else
+               "store each key as its own column")
+        raise InvalidArgumentError(
+            f"shmarray: invalid argument: column {col!r} has a {k} at row {first[k]}: a segment holds flat "
+            f"columns (list and struct types are planned: issue 17, lists and dictionaries); {fix}")
+    if "None" in kinds and kinds & {"int", "float", "bool"}:
+        num = next(k for k in ("int", "float", "bool") if k in kinds)
+        raise InvalidArgumentError(
+            f"shmarray: invalid argument: column {col!r} has None at row {first['None']} in {what} of "
+            f"{num}; NumPy has no None among numbers: give a numpy.ma.masked_array (masked slots are "
+            "nulls) or a pyarrow array (pa.array(values)), which keep the nulls")
+    plain = {"int", "float", "bool", "str", "bytes", "None"}
+    if kinds <= plain and (len(kinds) <= 1 or any(kinds <= ok for ok in _COMPATIBLE)):
+        return
+    if len(kinds) == 1 and isinstance(values[first[next(iter(kinds))]], np.generic):
+        return  # NumPy scalars of one kind (datetime64...): NumPy makes the array
+    if len(kinds) > 1:
+        raise InvalidArgumentError(
+            f"shmarray: invalid argument: column {col!r} mixes types ({found(first)}); a column holds one type and "
+            "nothing is converted silently: convert the values first (e.g. [str(v) for v in values]) or "
+            "store them as separate columns")
+    k = next(iter(kinds))
+    raise InvalidArgumentError(
+        f"shmarray: invalid argument: column {col!r} holds {k} values (row {first[k]}), which a segment "
+        "cannot store from a list; give a NumPy array of a supported dtype (datetime64 for dates and "
+        "times) or a pyarrow array")
 
 
 def _temporal(col, value, mask, spec):

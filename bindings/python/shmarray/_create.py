@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from ._builder import Builder
 from ._convert import items
 from ._errors import InvalidArgumentError
+from ._pandas import table_metadata, tabular
 from ._segment import Segment
 
 
@@ -26,7 +27,15 @@ def create(name: str, columns, *, dir: str | None = None, mode: int = 0o600,
     * a list of ``str`` / ``bytes`` / ``None`` (a utf8 or binary array);
     * a ``pyarrow.Array`` or ``ChunkedArray``;
 
-    or ``columns`` is a ``pyarrow.Table`` (field metadata is kept).
+    or ``columns`` is a ``pyarrow.Table``, a pandas or polars DataFrame, or
+    any object with ``__arrow_c_stream__`` (converted with pyarrow). Field
+    metadata is kept, and the schema metadata becomes segment metadata (under
+    ``metadata``, which wins): for a pandas frame that is the ``pandas``
+    entry through which :meth:`Segment.to_pandas` restores the index and the
+    dtypes. Categorical, list and struct columns are refused (planned: lists
+    and dictionaries), as are lists mixing types (nothing is converted to
+    strings silently), None among numbers, and integers beyond 64 bits: each
+    :class:`~shmarray.InvalidArgumentError` names the column and the fix.
 
     Nothing is visible under ``name`` until the segment is complete. An
     existing segment is never replaced (:class:`~shmarray.ExistsError`)
@@ -76,6 +85,8 @@ def create(name: str, columns, *, dir: str | None = None, mode: int = 0o600,
     shmarray.StaleSegmentError: shmarray: stale version: segment "doc-create": replace_if names id ..., the name holds version 2 (id ...) now
     >>> seg.close(); new.close(); shmarray.unlink("doc-create", dir=d)
     """
+    columns = tabular(columns)  # a DataFrame or an Arrow stream as a pyarrow Table
+    metadata = {**table_metadata(columns), **(metadata or {})}
     columns = items(columns)
     if isinstance(index, str):
         index = [index]

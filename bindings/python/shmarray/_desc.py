@@ -8,6 +8,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import _native
+
 # Type codes of spec §6 used here (the type table itself is the core's).
 BOOL, UTF8, LARGE_UTF8, FIXED_SIZE_BINARY, DATE32, TIMESTAMP, DURATION = 1, 13, 14, 17, 18, 20, 21
 UNITS = ("s", "ms", "us", "ns")
@@ -50,6 +52,28 @@ class Desc(NamedTuple):
         if t in (TIMESTAMP, DURATION):
             return np.dtype(f"{NUMPY[t]}[{UNITS[self.unit]}]")
         return np.dtype(NUMPY[t])
+
+
+class Described:
+    """``name``, ``type`` and ``null_count`` of an array object from its
+    Desc (``self._d``): shared by StringColumn and Column."""
+
+    __slots__ = ()
+
+    @property
+    def name(self) -> str:
+        """The array's name."""
+        return self._d.name
+
+    @property
+    def type(self) -> str:
+        """The spec's type name (``"int64"``, ``"utf8"``...)."""
+        return _native.type_names[self._d.type]
+
+    @property
+    def null_count(self) -> int:
+        """Number of null slots (from the directory)."""
+        return self._d.null_count
 
 
 def view(mem, dtype, count: int, buf: tuple) -> np.ndarray:

@@ -20,6 +20,7 @@ import collections.abc
 import dataclasses
 import datetime
 import os
+import re
 import threading
 from typing import Iterable, Iterator
 
@@ -27,6 +28,7 @@ import numpy as np
 
 from . import _native
 from ._desc import BOOL, DATE32, DURATION, OFFSETS, TIMESTAMP, UNITS, Desc, created, readonly, view
+from ._column import Column, check_requested
 from ._errors import ClosedError, InvalidArgumentError, NotFoundError, StaleSegmentError
 from ._index import Index
 from ._strings import StringColumn
@@ -92,18 +94,29 @@ def _reattach(name: str, dir: str, owners: tuple | None = None, id: str | None =
     return seg
 
 
+# The text form of an id, exactly (spec §4): what Go's format.ParseID and
+# the CLI accept. bytes.fromhex alone would skip spaces and take upper case.
+_ID_TEXT = re.compile("[0-9a-f]{32}")
+
+
 def parse_id(value) -> bytes:
     """A segment id as its 16 bytes, from the text form (32 hex digits, as
     :attr:`Segment.id` gives it) or the bytes themselves."""
     if isinstance(value, (bytes, bytearray)) and len(value) == 16:
         return bytes(value)
-    if isinstance(value, str) and len(value) == 32:
-        try:
-            return bytes.fromhex(value)
-        except ValueError:
-            pass
+    if isinstance(value, str) and _ID_TEXT.fullmatch(value):
+        return bytes.fromhex(value)
     raise InvalidArgumentError(f"shmarray: invalid argument: segment id {value!r} is neither 32 hex "
                                "digits (as Segment.id and shmarray ls print it) nor 16 bytes")
+
+
+def attach_pinned(name: str, dir: str, id: bytes, version: int) -> "Segment":
+    """The version (id, version) of name, attached now by name
+    (:class:`StaleSegmentError` if the name holds another)."""
+    seg = Segment.__new__(Segment)
+    seg._init_state(None)
+    seg._attached(_native.attach(name, dir, None, (id, version)))
+    return seg
 
 
 def attach_published(name: str, dir: str, fd: int) -> "Segment":
@@ -243,7 +256,7 @@ class Segment(collections.abc.Mapping):
     >>> seg.close()
     """
 
-    __slots__ = ("_handle", "_pending", "_owner", "_owners", "_descs", "_derived", "_indexes",
+    __slots__ = ("_handle", "_pending", "_closed", "_owner", "_owners", "_descs", "_derived", "_indexes",
                  "__weakref__")
 
     def __init__(self, name: str, *, dir: str | os.PathLike | None = None,
@@ -254,6 +267,7 @@ class Segment(collections.abc.Mapping):
     def _init_state(self, owners) -> None:
         self._owners = owners
         self._handle = self._pending = self._owner = None
+        self._closed = False  # closed before its first use (an unpickled Segment)
         self._descs: dict[str, Desc] = {}
         self._derived: dict[tuple, np.ndarray] = {}  # computed once: bool and date32 values
         self._indexes: dict = {}
@@ -271,7 +285,7 @@ class Segment(collections.abc.Mapping):
     def _first_use(self):
         with _first_use_lock:
             if self._handle is None:
-                if self._pending is None:
+                if self._closed:
                     raise ClosedError("shmarray: closed: the segment was closed before it was attached")
                 name, dir, owners, pin = self._pending
                 # Raises StaleSegmentError (and keeps the pin) if the name
@@ -302,11 +316,9 @@ class Segment(collections.abc.Mapping):
         return os.path.join(self.dir, self.name)
 
     def _pending_part(self, i: int):
-        """Part i of what an unpickled, not yet attached Segment will attach."""
-        pending = self._pending
-        if pending is None:
-            raise ClosedError("shmarray: closed: the segment was closed before it was attached")
-        return pending[i]
+        """Part i of what an unpickled, not yet attached Segment will attach
+        (kept after close, so that its name, directory and pin stay known)."""
+        return self._pending[i]
 
     @property
     def id(self) -> str:
@@ -329,9 +341,11 @@ class Segment(collections.abc.Mapping):
 
     def is_current(self) -> bool:
         """Whether the segment's name still holds this version: one ``stat``
-        of the name, compared with the file mapped (works after :meth:`close`
-        too). False once the name was replaced or unlinked. An unpickled
-        Segment not yet used attaches first (False if its version is gone).
+        of the name, compared with the file mapped. False once the name was
+        replaced or unlinked. An unpickled Segment not yet used attaches first
+        (False if its version, or for a pickle naming no version its name, is
+        gone). :class:`ClosedError` after :meth:`close`: the file is no longer
+        held then, so its inode number may already name another file.
 
         >>> import numpy as np, shmarray, tempfile
         >>> d = tempfile.mkdtemp()
@@ -345,9 +359,12 @@ class Segment(collections.abc.Mapping):
         [0, 1, 2]
         >>> v1.close(); v2.close(); shmarray.unlink("doc-current", dir=d)
         """
+        if self.closed:
+            raise ClosedError(f"shmarray: closed: segment {self.name!r} was closed; attach it again "
+                              "(or keep it open) to ask whether it is current")
         try:
             h = self._h
-        except StaleSegmentError:
+        except (StaleSegmentError, NotFoundError):
             return False
         return h.is_current()
 
@@ -382,7 +399,7 @@ class Segment(collections.abc.Mapping):
     def closed(self) -> bool:
         """Whether :meth:`close` was called."""
         if self._handle is None:
-            return self._pending is None
+            return self._closed
         return self._handle.closed
 
     @property
@@ -586,14 +603,44 @@ class Segment(collections.abc.Mapping):
 
     def __arrow_c_stream__(self, requested_schema=None):
         """The Arrow PyCapsule Interface: an ``arrow_array_stream`` capsule of
-        every array as one record batch, zero-copy (``pyarrow.table(seg)``).
-        ``requested_schema`` is not applied: the stream has the segment's
-        own schema, which the consumer may cast."""
+        every array as one record batch, zero-copy, made by the C core (no
+        pyarrow needed): ``pyarrow.table(seg)``, ``polars.DataFrame(seg)``,
+        ``duckdb.sql("select ... from seg")``. The stream holds the mapping
+        until the consumer releases it. ``requested_schema`` may be None or
+        the segment's own schema; any other is refused
+        (:class:`InvalidArgumentError`): shmarray does not cast."""
+        if requested_schema is not None:
+            check_requested(self._h.export_schema(), requested_schema, f"segment {self.name!r}")
         return self._h.export_stream()
 
     def __arrow_c_schema__(self):
         """The Arrow PyCapsule Interface: the ``arrow_schema`` capsule of the stream."""
         return self._h.export_schema()
+
+    def column(self, name: str) -> Column:
+        """Array ``name`` as a :class:`Column`: the Arrow PyCapsule Interface
+        (``__arrow_c_array__``) and DLPack (``__dlpack__``) of one array.
+
+        >>> import shmarray
+        >>> with shmarray.attach("example") as seg:
+        ...     seg.column("qty")
+        <shmarray.Column 'qty' of 'example': int64, 3 rows, 1 nulls>
+        """
+        return Column._new(self._h, self._desc(name), self.name)
+
+    def to_pandas(self, *, check_offsets: bool = False, **kwargs):
+        """Every array as one pandas DataFrame, through pyarrow.
+
+        A segment created from a pandas DataFrame comes back as that frame:
+        its index, nullable dtypes (``Int64``, ``boolean``, ``string``) and
+        time zones are restored from the ``pandas`` entry of the segment
+        metadata. Numeric columns without nulls stay over the shared pages
+        (zero-copy, read-only: pandas copies on write); other columns are
+        converted. ``kwargs`` go to ``pyarrow.Table.to_pandas``
+        (``split_blocks=True`` unless given). Needs pandas and pyarrow.
+        """
+        from ._pandas import to_pandas
+        return to_pandas(self, check_offsets, **kwargs)
 
     # -- lifetime ---------------------------------------------------------
 
@@ -607,10 +654,11 @@ class Segment(collections.abc.Mapping):
         :class:`ClosedError`. An unpickled Segment closed before its first use
         never attaches.
         """
-        if self._handle is None:
-            self._pending = None
-        else:
-            self._handle.close()
+        with _first_use_lock:  # not while a first use attaches on another thread
+            if self._handle is None:
+                self._closed = True
+            else:
+                self._handle.close()
         self._derived.clear()
         self._indexes.clear()
 
@@ -638,7 +686,8 @@ class Segment(collections.abc.Mapping):
         if self._handle is None and self._pending is not None:
             pin = self._pending[3]
             version = f"version {pin[1]}" if pin else "the latest version"
-            return f"<shmarray.Segment {self.name!r} at {self.path}: {version}, attached on first use>"
+            state = "closed before its first use" if self._closed else "attached on first use"
+            return f"<shmarray.Segment {self.name!r} at {self.path}: {version}, {state}>"
         if self.closed:
             return f"<shmarray.Segment {self.name!r} at {self.path} (closed)>"
         rows = self.num_rows

@@ -8,12 +8,12 @@ import collections.abc
 import numpy as np
 
 from . import _native
-from ._desc import OFFSETS, Desc, view
+from ._desc import OFFSETS, Desc, Described, view
 
 __all__ = ["StringColumn"]
 
 
-class StringColumn(_native.StringColumn, collections.abc.Sequence):
+class StringColumn(Described, _native.StringColumn, collections.abc.Sequence):
     """A utf8, large_utf8, binary or large_binary array, read in place.
 
     Holds zero-copy NumPy views of the offsets (:attr:`offsets`, int32 or
@@ -45,21 +45,6 @@ class StringColumn(_native.StringColumn, collections.abc.Sequence):
         self = handle.strings(d.index, cls)
         self._mem, self._d = mem, d
         return self
-
-    @property
-    def name(self) -> str:
-        """The array's name."""
-        return self._d.name
-
-    @property
-    def type(self) -> str:
-        """The spec type name: utf8, large_utf8, binary or large_binary."""
-        return _native.type_names[self._d.type]
-
-    @property
-    def null_count(self) -> int:
-        """Number of null slots (from the directory)."""
-        return self._d.null_count
 
     @property
     def offsets(self) -> np.ndarray | None:

@@ -39,6 +39,19 @@ def go_program(tmp_path_factory, package: str, name: str) -> str:
     return str(out)
 
 
+def interop(name: str):
+    """Import an Arrow consumer of the interop tests (pandas, polars, duckdb,
+    nanoarrow). The test venv has them all, so a missing one fails; only
+    packaging/test_wheel.py, on a Python it found no wheel of the package
+    for, lists it in $SHMARRAY_NO_WHEEL, and then its tests skip."""
+    import importlib
+    import sys
+    if name in os.environ.get("SHMARRAY_NO_WHEEL", "").split(","):
+        pytest.skip(f"{name} has no wheel for Python {sys.version_info[0]}.{sys.version_info[1]} "
+                    "(packaging/test_wheel.py)", allow_module_level=True)
+    return importlib.import_module(name)
+
+
 def pytest_configure(config):
     os.environ.setdefault("SHMARRAY_DIR", "/dev/shm")
 

@@ -1292,7 +1292,8 @@ def test_import_loads_no_go(segdir):
     subprocess.run([sys.executable, "-c", code], env=env, check=True)
 
 
-@pytest.mark.parametrize("module", [_segment, shmarray._strings, shmarray._listing], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [_segment, shmarray._strings, shmarray._listing, shmarray._column],
+                         ids=lambda m: m.__name__)
 def test_doctests(segdir, monkeypatch, module):
     monkeypatch.setenv("SHMARRAY_DIR", segdir)
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)

@@ -75,13 +75,15 @@ def test_identity_and_replace(shm_dir, seg_name):
         b.add("b", _columns(3)["b"])
         v3 = b.publish()
     assert v3.version == 3 and _consistent(v3) == 3
-    for s in (v1, v2, latest, v3):
+    for s in (v1, v2, latest):
         s.close()
-    assert v1.is_current() is False  # works after close: one stat of the name
+    with pytest.raises(shmarray.ClosedError):  # its inode may name another file by now
+        v1.is_current()
     shmarray.unlink(seg_name, dir=shm_dir)
     assert not v3.is_current()
     with pytest.raises(shmarray.NotFoundError):
         v3.refresh()
+    v3.close()
 
 
 def test_replace_if(shm_dir, seg_name):
@@ -510,3 +512,54 @@ def test_is_current_costs_one_stat(shm_dir, seg_name, tmp_path):
     # (fstatat is newfstatat on x86-64 and arm64; glibc may use statx elsewhere)
     assert len(calls) == 100 and set(calls) <= {"newfstatat", "fstatat64", "statx"}, sorted(set(calls))
     shmarray.unlink(seg_name, dir=shm_dir)
+
+
+@pytest.mark.parametrize("bad", ["00 11 22 33 44 55 66 77 88 99 aa", "A" * 32, "0" * 31, "g" * 32, b"x" * 15, 7])
+def test_replace_if_takes_only_an_id(shm_dir, seg_name, bad):
+    """replace_if is 32 lowercase hex digits or 16 bytes, nothing that
+    bytes.fromhex would also take (spaces, upper case): C reads 16 bytes."""
+    shmarray.create(seg_name, _columns(1), dir=shm_dir).close()
+    with pytest.raises(shmarray.InvalidArgumentError, match="segment id"):
+        shmarray.create(seg_name, _columns(2), dir=shm_dir, replace_if=bad)
+    with shmarray.attach(seg_name, dir=shm_dir) as seg:
+        assert seg.version == 1
+
+
+def test_an_unpickled_segment_closed_before_use(shm_dir, seg_name):
+    """Closed before its first use, an unpickled Segment never attaches but
+    still knows its name, directory and pin, and pickles them again."""
+    with shmarray.create(seg_name, _columns(1), dir=shm_dir) as v1:
+        data, path, ident = pickle.dumps(v1), v1.path, (v1.id, v1.version)
+    u = pickle.loads(data)
+    u.close()
+    assert u.closed and (u.name, u.path, u.id, u.version) == (seg_name, path) + ident
+    assert "closed before its first use" in repr(u)
+    again = pickle.loads(pickle.dumps(u))
+    assert not again.closed and again.version == 1 and len(again) == 2
+    again.close()
+    for use in (lambda: u["a"], lambda: len(u), u.is_current):
+        with pytest.raises(shmarray.ClosedError):
+            use()
+
+
+def test_publish_without_a_descriptor_attaches_the_version_by_name(shm_dir, seg_name):
+    """When libshmarray could keep no descriptor of the published file (out
+    of descriptors: fd -1), publish attaches that version by name, pinned."""
+    b = shmarray.Builder(seg_name, dir=shm_dir)
+    real = b._lib
+
+    class NoDescriptor:  # the library, but publish hands out no descriptor
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def shmarray_builder_publish_with(self, handle, out, fd, err, n):
+            rc = real.shmarray_builder_publish_with(handle, out, fd, err, n)
+            os.close(fd._obj.value)
+            fd._obj.value = -1
+            return rc
+
+    b._lib = NoDescriptor()
+    b.add("a", _columns(5)["a"])
+    b.add("b", _columns(5)["b"])
+    with b.publish() as seg:
+        assert seg.version == 1 and _consistent(seg) == 5
