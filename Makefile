@@ -109,7 +109,7 @@ test-c-sanitized:
 
 test-python: venv lib native $(BUILD)/fill
 	@# A hung worker must fail the run, not stall CI.
-	PYTHONPATH=bindings/python timeout 1200 $(PY) -m pytest -q -rs bindings/python/tests
+	PYTHONPATH=bindings/python timeout 1200 $(PY) -m pytest -q -rs --timeout 600 --timeout-method thread bindings/python/tests
 
 ## conformance: readers × vectors and writers × readers matrices; fails on any red cell
 conformance: lib native venv
