@@ -31,6 +31,7 @@ def remove_at_exit(name: str, dir, id: bytes) -> None:
     if threading.current_thread() is threading.main_thread() and \
             signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _on_sigterm)
+        os.register_at_fork(after_in_child=_default_sigterm_in_child)
 
 
 def _remove_all() -> None:
@@ -45,3 +46,12 @@ def _remove_all() -> None:
 
 def _on_sigterm(signum, frame):
     raise SystemExit(128 + signum)
+
+
+def _default_sigterm_in_child() -> None:
+    """A forked child (a Pool worker, typically) has nothing of ours to
+    unlink, and whoever forked it expects SIGTERM to end it at once:
+    Pool.terminate does, and a worker running Python cleanup on SystemExit
+    instead can die holding the pool's queue lock and hang its siblings."""
+    if signal.getsignal(signal.SIGTERM) is _on_sigterm:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
