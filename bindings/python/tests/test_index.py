@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import shmarray
+import pools
 from shmarray import _index, _native
 
 TIMEOUT = 120
@@ -342,7 +343,7 @@ def test_lookup_in_workers(shm_dir, seg_name, method):
     ctx = mp.get_context(method)
     if method == "forkserver":
         ctx.set_forkserver_preload(["shmarray"])
-    with ctx.Pool(2) as pool:
+    with pools.pool(ctx, 2) as pool:
         out = pool.map_async(_lookup_worker, [seg] * 4).get(timeout=TIMEOUT)
     assert {(tuple(a), tuple(b)) for a, b, _ in out} == {((1, 2, -1), (1, 2))}
     seg.close()

@@ -32,6 +32,7 @@ import pytest
 import shmarray
 from conftest import go_program  # noqa: E402
 from shmarray import _native, _segment
+import pools
 
 
 # ---------------------------------------------------------------------------
@@ -1058,7 +1059,7 @@ def _worker_sum(seg) -> float:
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded")
 def test_segment_in_forked_workers(segdir):
     with shmarray.attach("basic", dir=segdir) as seg:
-        with multiprocessing.get_context("fork").Pool(2) as pool:
+        with pools.pool(multiprocessing.get_context("fork"), 2) as pool:
             assert pool.map(_worker_sum, [seg] * 4) == [10.5] * 4
 
 

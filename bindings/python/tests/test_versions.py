@@ -29,6 +29,7 @@ import pytest
 import shmarray
 
 from conftest import REPO
+import pools
 
 TIMEOUT = 120
 ROWS = 4096
@@ -206,7 +207,7 @@ def test_pool_with_queued_tasks_finishes(shm_dir, seg_name, tmp_path, method, ch
     seg = shmarray.create(seg_name, _columns(1), dir=shm_dir)
     flag = str(tmp_path / "go")
     ctx = mp.get_context(method)
-    with ctx.Pool(1) as pool:
+    with pools.pool(ctx, 1) as pool:
         blocker = pool.apply_async(_block_until, (flag,))
         queued = [pool.apply_async(_sum_a, (seg,)) for _ in range(6)]
         time.sleep(0.2)  # the tasks are pickled and in the pipe
