@@ -138,7 +138,7 @@ class Builder(_lib.Discardable):
             raw = (ctypes.c_ubyte * size.value).from_address(ptr.value)
             self._filled[name] = weakref.ref(raw)
             flat = np.frombuffer(raw, dtype=dt)
-            return _adopt(flat.reshape(shape), self._output(name, shape, dt), flat)
+            return _adopt(flat.reshape(shape), self._output(name, shape, dt), raw)
 
     def output(self, name: str) -> OutputHandle:
         """The :class:`~shmarray.OutputHandle` of array ``name`` (from
@@ -155,12 +155,14 @@ class Builder(_lib.Discardable):
         >>> h = b.output("y")
         >>> with h.open() as out:
         ...     out[2:] = [7, 8]                 # as a worker would
-        >>> seg = b.publish()                    # the with block ended the writing
+        >>> del out                              # the last array over the output: it closes
+        >>> seg = b.publish()                    # (publish waits for open outputs)
         >>> seg["y"].tolist()
         [0, 0, 7, 8]
         >>> seg.close(); shmarray.unlink("doc-out", dir=d)
         """
         with self._lock:
+            self._live_handle()  # ClosedError after publish or discard, as Go's Builder.Output
             handle = self._outputs.get(name)
             if handle is None:
                 raise NotFoundError(f"shmarray: not found: segment {self.name!r} has no array {name!r} from "
