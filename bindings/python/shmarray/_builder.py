@@ -96,7 +96,15 @@ class Builder(_lib.Discardable):
         ``dtype``: int8..int64, uint8..uint64, float16/32/64 (any shape),
         datetime64/timedelta64 in s, ms, us or ns, or ``S<n>`` (1-D). Arrays
         with nulls, bool, strings and dates (``datetime64[D]``) are copied in
-        with :meth:`add` instead."""
+        with :meth:`add` instead.
+
+        The first call gives the builder's file its hidden name in the
+        segment's directory (``.shmarray-tmp-PID-HEX-NAME``, never attached),
+        so that the array and its views pickle as an output handle even in a
+        forked child, which cannot name the file itself. If this process dies
+        before :meth:`publish` or :meth:`discard`, that file, as large as the
+        arrays, stays until :func:`shmarray.gc` (or ``shmarray gc``) removes
+        it; ``shmarray ls`` shows it as being built meanwhile."""
         shape = (int(shape),) if np.ndim(shape) == 0 else tuple(int(d) for d in shape)
         dt = np.dtype(dtype)
         spec = _lib.ArraySpec()
