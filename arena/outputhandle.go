@@ -86,6 +86,8 @@ func (h OutputHandle) wrong() string {
 	switch {
 	case h.Offset+h.Length < h.Offset:
 		return "offset + length overflows"
+	case format.ValidSegmentName(h.Name) != nil:
+		return "the segment name is not a valid segment name"
 	case !filepath.IsAbs(h.Dir) || filepath.Clean(h.Dir) != h.Dir:
 		return "the directory is not an absolute, clean path"
 	case !builderFileName(h.File, h.Name):

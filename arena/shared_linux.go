@@ -258,7 +258,7 @@ type OutputWriter struct {
 // OUT_OF_BOUNDS (the file is shorter than the array), NOT_FOUND (no such
 // directory), and the OS errors of mapping.
 func OpenOutput(h OutputHandle) (*OutputWriter, error) {
-	what := fmt.Sprintf("output %q of segment %q (%s)", h.Array, h.Name, h.Dir+"/"+h.File)
+	what := fmt.Sprintf("output %s of segment %q (file %s in %s)", format.Quote(h.Array), h.Name, h.File, format.Quote(h.Dir))
 	closed := func(why string) error {
 		return fmt.Errorf("%w: %s: %s; output handles open only until the segment is published (ask its builder for a new one, or attach the published segment to read it)", format.ErrClosed, what, why)
 	}

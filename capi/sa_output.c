@@ -72,6 +72,9 @@ static char *unhex(const char *s, size_t n) {
 typedef struct sa_token {
   uint64_t dev, ino, offset, length;
   char *dir, *file, *name, *array; /* malloc'ed */
+  /* dir and array quoted for messages (any byte but NUL may be in them;
+   * name is a valid segment name and file is checked, so they are plain) */
+  char qdir[SA_QUOTE_LEN(SA_QUOTE_NAME)], qarray[SA_QUOTE_LEN(SA_QUOTE_NAME)];
 } sa_token;
 
 static void token_free(sa_token *t) {
@@ -161,6 +164,8 @@ static int parse_token(const char *token, sa_token *t, char *err, size_t err_len
   const char *why = NULL;
   if (__builtin_add_overflow(t->offset, t->length, &end))
     why = "offset + length overflows";
+  else if (sa_check_name(t->name, t->qdir, sizeof t->qdir) != SHMARRAY_OK)
+    why = "the segment name is not a valid segment name";
   else if (!clean_abs_dir(t->dir))
     why = "the directory is not an absolute, clean path";
   else if (!builder_file_name(t->file, t->name))
@@ -170,16 +175,18 @@ static int parse_token(const char *token, sa_token *t, char *err, size_t err_len
     token_free(t);
     return token_fail(token, err, err_len, why);
   }
+  sa_quote(t->dir, strlen(t->dir), SA_QUOTE_NAME, t->qdir, sizeof t->qdir);
+  sa_quote(t->array, strlen(t->array), SA_QUOTE_NAME, t->qarray, sizeof t->qarray);
   return SHMARRAY_OK;
 }
 
 /* CLOSED for a handle that can no longer open. */
 static int closed_fail(const sa_token *t, const char *why, char *err, size_t err_len) {
   return sa_fail(SHMARRAY_CLOSED, err, err_len,
-                 "output \"%s\" of segment \"%s\" (%s/%s): %s; output handles open only until "
-                 "the segment is published (ask its builder for a new one, or attach the "
+                 "output %s of segment \"%s\" (file %s in %s): %s; output handles open only "
+                 "until the segment is published (ask its builder for a new one, or attach the "
                  "published segment to read it)",
-                 t->array, t->name, t->dir, t->file, why);
+                 t->qarray, t->name, t->file, t->qdir, why);
 }
 
 int shmarray_output_open(const char *token, shmarray_output **out, char *err, size_t err_len) {
@@ -221,9 +228,10 @@ int shmarray_output_open(const char *token, shmarray_output **out, char *err, si
                           : NULL;
   if (wrong) {
     rc = sa_fail(SHMARRAY_PERMISSION_DENIED, err, err_len,
-                 "output \"%s\" of segment \"%s\" (%s/%s): the name holds another file than "
-                 "the builder's (%s; someone else can rename files in %s); nothing was written",
-                 t.array, t.name, t.dir, t.file, wrong, t.dir);
+                 "output %s of segment \"%s\" (file %s in %s): the name holds another file than "
+                 "the builder's (%s; someone else can rename files in that directory); nothing "
+                 "was written",
+                 t.qarray, t.name, t.file, t.qdir, wrong);
     goto done;
   }
   /* Never wait: the builder holds LOCK_EX only while it publishes. */
@@ -245,9 +253,9 @@ int shmarray_output_open(const char *token, shmarray_output **out, char *err, si
   if (st.st_size < 0 || (uint64_t)st.st_size < t.offset + t.length ||
       t.length > (uint64_t)SIZE_MAX) {
     rc = sa_fail(SHMARRAY_OUT_OF_BOUNDS, err, err_len,
-                 "output \"%s\" of segment \"%s\" (%s/%s): bytes [%llu, %llu) lie beyond the "
-                 "file's %lld bytes (a handle of another segment?)",
-                 t.array, t.name, t.dir, t.file, (unsigned long long)t.offset,
+                 "output %s of segment \"%s\" (file %s in %s): bytes [%llu, %llu) lie beyond "
+                 "the file's %lld bytes (a handle of another segment?)",
+                 t.qarray, t.name, t.file, t.qdir, (unsigned long long)t.offset,
                  (unsigned long long)(t.offset + t.length), (long long)st.st_size);
     goto done;
   }

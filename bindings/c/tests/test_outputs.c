@@ -196,6 +196,8 @@ static void test_bad_tokens(void) {
       "shmout1:1:2:3:4:2f2f64:" FILE_S ":73:61",            /* "//d" */
       "shmout1:1:2:3:4:2f64:" FILE_S ":74:61",              /* segment "t", not the file's "s" */
       "shmout1:1:2:3:4:2f64:2e73686d61727261792d746d702d616e797468696e67:73:61", /* -anything */
+      "shmout1:1:2:3:4:2f64:" FILE_S ":2e2e:61",            /* segment "..": not a segment name */
+      "\x1b[31mshmout1:1:2:3:4:2f64:" FILE_S ":73:61",     /* a control character */
   };
   {
     char ok[512];
@@ -209,6 +211,7 @@ static void test_bad_tokens(void) {
     shmarray_output *o = (shmarray_output *)1;
     int rc = shmarray_output_open(bad[i], &o, err, sizeof err);
     CHECK(rc == SHMARRAY_INVALID_ARGUMENT && o == NULL, "token %zu refused (rc %d): %s", i, rc, err);
+    CHECK(!strchr(err, '\x1b'), "token %zu: no raw control character in the message", i);
   }
   CHECK(shmarray_output_open(NULL, NULL, err, sizeof err) == SHMARRAY_INVALID_ARGUMENT, "NULL");
   CHECK(shmarray_output_data(NULL, NULL) == NULL, "data of NULL");
