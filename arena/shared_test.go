@@ -256,7 +256,7 @@ func TestOutputToken(t *testing.T) {
 		{"other segment's name", with(func(h *arena.OutputHandle) { h.File = arena.TempPrefix + "12-0123456789abcdef-other" })},
 		{"short random", with(func(h *arena.OutputHandle) { h.File = arena.TempPrefix + "12-0123-seg" })},
 		{"uppercase random", with(func(h *arena.OutputHandle) { h.File = arena.TempPrefix + "12-0123456789ABCDEF-seg" })},
-		{"not a segment name", with(func(h *arena.OutputHandle) { h.Name, h.File = "..", arena.TempPrefix + "12-0123456789abcdef-.." })},
+		{"not a segment name", with(func(h *arena.OutputHandle) { h.Name, h.File = "..", arena.TempPrefix+"12-0123456789abcdef-.." })},
 		{"pid with leading zero", with(func(h *arena.OutputHandle) { h.File = arena.TempPrefix + "012-0123456789abcdef-seg" })},
 		{"empty", ""},
 		{"other prefix", strings.Replace(h.Token(), "shmout1", "shmout2", 1)},
