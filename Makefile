@@ -123,11 +123,13 @@ FUZZ_TARGETS := FuzzReadHeader FuzzDecodeDirectory FuzzDecode FuzzDecodeResealed
 
 fuzz-short:
 	@for t in $(FUZZ_TARGETS); do $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(TESTFUZZ) -fuzzminimizetime 1s ./format/ || exit 1; done
+	$(GO) test -run '^$$' -fuzz '^FuzzParseOutputToken$$' -fuzztime $(TESTFUZZ) -fuzzminimizetime 1s ./arena/
 	$(SANITIZE) $(GO) test -asan -run '^$$' -fuzz '^FuzzCReader$$' -fuzztime $(TESTCFUZZ) -fuzzminimizetime 1s ./capi/creader
 
 ## fuzz: each fuzz target for FUZZTIME (default 60s), the C reader's under the sanitizers
 fuzz:
 	@for t in $(FUZZ_TARGETS); do $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1s ./format/ || exit 1; done
+	$(GO) test -run '^$$' -fuzz '^FuzzParseOutputToken$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s ./arena/
 	$(SANITIZE) $(GO) test -asan -run '^$$' -fuzz '^FuzzCReader$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s ./capi/creader
 
 ## sdist, wheel: dist/shmarray-VERSION.tar.gz and the cp39-abi3 manylinux wheel (WHEEL_ARCH=x86_64|aarch64)

@@ -84,3 +84,6 @@ func SetLockTimeout(d time.Duration) (restore func()) {
 // MappingRefs is the reference count of s's mapping (1 for the segment's
 // own reference, one more per Arrow buffer alive), 0 once unmapped.
 func MappingRefs(s *Segment) int64 { return s.m.refs.Load() }
+
+// MapsWritable is mapsWritable, for its unit test.
+var MapsWritable = mapsWritable

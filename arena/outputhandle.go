@@ -3,6 +3,7 @@ package arena
 import (
 	"encoding/hex"
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -56,9 +57,9 @@ func ParseOutputToken(token string) (OutputHandle, error) {
 	}
 	var nums [4]uint64
 	for i := range nums {
-		v, err := strconv.ParseUint(f[1+i], 10, 64)
-		if err != nil {
-			return bad("field " + strconv.Itoa(2+i) + " is not a decimal number")
+		v, ok := tokenNumber(f[1+i])
+		if !ok {
+			return bad("field " + strconv.Itoa(2+i) + " is not a decimal number (digits only, no leading zero, at most 20)")
 		}
 		nums[i] = v
 	}
@@ -72,11 +73,60 @@ func ParseOutputToken(token string) (OutputHandle, error) {
 	}
 	h := OutputHandle{Dev: nums[0], Ino: nums[1], Offset: nums[2], Length: nums[3],
 		Dir: names[0], File: names[1], Name: names[2], Array: names[3]}
-	if h.Offset+h.Length < h.Offset {
-		return bad("offset + length overflows")
-	}
-	if !strings.HasPrefix(h.File, tempPrefix) || strings.ContainsRune(h.File, '/') {
-		return bad("the file is not a hidden " + tempPrefix + " name")
+	if why := h.wrong(); why != "" {
+		return bad(why)
 	}
 	return h, nil
+}
+
+// wrong says what makes h a handle no builder hands out ("" if nothing):
+// ParseOutputToken refuses such a token and OpenOutput such a handle
+// (spec §10.6 step 2).
+func (h OutputHandle) wrong() string {
+	switch {
+	case h.Offset+h.Length < h.Offset:
+		return "offset + length overflows"
+	case format.ValidSegmentName(h.Name) != nil:
+		return "the segment name is not a valid segment name"
+	case !filepath.IsAbs(h.Dir) || filepath.Clean(h.Dir) != h.Dir:
+		return "the directory is not an absolute, clean path"
+	case !builderFileName(h.File, h.Name):
+		return "the file is not the builder's hidden name (" + tempPrefix + "PID-HEX16[-NAME], NAME the segment's)"
+	}
+	return ""
+}
+
+// tokenNumber parses a number field of a token: decimal digits, at most
+// 20, no leading zero (the C core's parse_u64 has the same rule).
+func tokenNumber(s string) (uint64, bool) {
+	if len(s) == 0 || len(s) > 20 || (s[0] == '0' && len(s) > 1) {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	v, err := strconv.ParseUint(s, 10, 64)
+	return v, err == nil
+}
+
+// builderFileName reports whether file is a hidden name a builder of
+// segment name gives its file (spec §10.6): tempPrefix + PID (decimal, no
+// leading zero) + "-" + 16 lowercase hex digits, then nothing (the
+// fallback path's name) or "-" + name (hiddenName's). The C core's
+// builder_file_name has the same rule.
+func builderFileName(file, name string) bool {
+	rest, ok := strings.CutPrefix(file, tempPrefix)
+	if !ok {
+		return false
+	}
+	pid, rest, ok := strings.Cut(rest, "-")
+	if !ok || pid == "" || pid[0] == '0' || len(pid) > 10 || strings.Trim(pid, "0123456789") != "" {
+		return false
+	}
+	if len(rest) < 16 || strings.Trim(rest[:16], "0123456789abcdef") != "" {
+		return false
+	}
+	return rest[16:] == "" || rest[16:] == "-"+name
 }

@@ -99,18 +99,40 @@ func (b *Builder) waitWriters(timeout time.Duration) error {
 		return nil
 	}
 	deadline := time.Now().Add(timeout)
-	if err := lockWait(b.fd, timeout); err != nil {
-		if err == errLockTimeout {
+	locked := true
+	err := flockOwn(b.fd, unix.LOCK_EX|unix.LOCK_NB)
+	if err == unix.EWOULDBLOCK || err == unix.EINTR {
+		err = lockWait(b.fd, timeout)
+	}
+	if err != nil {
+		switch {
+		case err == errLockTimeout:
 			return b.writersError(timeout)
+		case !noFlock(err):
+			return osError("lock", b.name, b.path, err)
+		case b.shared:
+			return fmt.Errorf("%w: segment %q: the file system of %s has no flock (%v), which output handles need to hold publish off while they write; nothing was published (use a tmpfs directory such as /dev/shm for segments with shared outputs)", format.ErrIO, b.name, b.d.path, err)
 		}
-		return osError("lock", b.name, b.path, err)
+		// No handle was handed out, so none can hold the lock: publish
+		// without it, as before shared outputs (spec §10.6 step 4.1).
+		locked = false
 	}
 	// Holding LOCK_EX: no handle opens from here on (they never wait for
-	// the lock), so only mappings inherited by fork can still appear.
+	// the lock), so only mappings inherited by fork can still appear. No
+	// writer is concluded only from two complete scans in a row that find
+	// none (a fork racing the first scan shows in the second).
 	pause := time.Millisecond
-	for len(writableMappers(b.id)) > 0 {
+	for empty := 0; empty < 2; {
+		pids, complete := writableMappers(b.id, deadline)
+		if complete && len(pids) == 0 {
+			empty++
+			continue
+		}
+		empty = 0
 		if time.Now().After(deadline) {
-			_ = unix.Flock(b.fd, unix.LOCK_UN)
+			if locked {
+				_ = unix.Flock(b.fd, unix.LOCK_UN)
+			}
 			return b.writersError(timeout)
 		}
 		time.Sleep(pause)
@@ -126,7 +148,8 @@ func (b *Builder) waitWriters(timeout time.Duration) error {
 
 // writersError is the error of a wait for writers that timed out.
 func (b *Builder) writersError(timeout time.Duration) error {
-	pids := append(lockHolders(b.id), writableMappers(b.id)...)
+	mappers, _ := writableMappers(b.id, time.Now().Add(time.Second))
+	pids := append(lockHolders(b.id), mappers...)
 	slices.Sort(pids)
 	pids = slices.Compact(pids)
 	who := "unknown processes (not visible in /proc/locks or /proc/*/maps)"
@@ -170,13 +193,14 @@ func lockHolders(id fileID) []int {
 }
 
 // writableMappers lists the processes other than this one whose
-// /proc/PID/maps shows the file id mapped writable. Processes whose maps
-// cannot be read (other users') are left out: they cannot have opened a
-// file of mode 0600 of ours.
-func writableMappers(id fileID) []int {
+// /proc/PID/maps shows the file id mapped shared and writable, and whether
+// the scan was complete: it stops when deadline passes. Processes whose
+// maps cannot be read (other users') are left out: they cannot have opened
+// a file of mode 0600 of ours.
+func writableMappers(id fileID, deadline time.Time) ([]int, bool) {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return nil
+		return nil, true
 	}
 	want := fmt.Sprintf("%02x:%02x", unix.Major(id.dev), unix.Minor(id.dev))
 	ino := strconv.FormatUint(id.ino, 10)
@@ -187,6 +211,9 @@ func writableMappers(id fileID) []int {
 		if err != nil || pid == self {
 			continue
 		}
+		if time.Now().After(deadline) {
+			return pids, false
+		}
 		raw, err := os.ReadFile("/proc/" + e.Name() + "/maps")
 		if err != nil {
 			continue
@@ -195,15 +222,16 @@ func writableMappers(id fileID) []int {
 			pids = append(pids, pid)
 		}
 	}
-	return pids
+	return pids, true
 }
 
-// mapsWritable reports whether a /proc/PID/maps text has a writable
-// mapping of the file on device dev ("MAJ:MIN" in hex) with inode ino.
+// mapsWritable reports whether a /proc/PID/maps text has a shared writable
+// mapping ("rw-s": a private one never writes the file) of the file on
+// device dev ("MAJ:MIN" in hex) with inode ino.
 func mapsWritable(maps, dev, ino string) bool {
 	for _, line := range strings.Split(maps, "\n") {
 		f := strings.Fields(line)
-		if len(f) >= 5 && f[4] == ino && f[3] == dev && len(f[1]) > 1 && f[1][1] == 'w' {
+		if len(f) >= 5 && f[4] == ino && f[3] == dev && len(f[1]) > 3 && f[1][1] == 'w' && f[1][3] == 's' {
 			return true
 		}
 	}
@@ -230,16 +258,19 @@ type OutputWriter struct {
 // OUT_OF_BOUNDS (the file is shorter than the array), NOT_FOUND (no such
 // directory), and the OS errors of mapping.
 func OpenOutput(h OutputHandle) (*OutputWriter, error) {
-	what := fmt.Sprintf("output %q of segment %q (%s)", h.Array, h.Name, h.Dir+"/"+h.File)
+	what := fmt.Sprintf("output %s of segment %q (file %s in %s)", format.Quote(h.Array), h.Name, h.File, format.Quote(h.Dir))
 	closed := func(why string) error {
 		return fmt.Errorf("%w: %s: %s; output handles open only until the segment is published (ask its builder for a new one, or attach the published segment to read it)", format.ErrClosed, what, why)
+	}
+	if why := h.wrong(); why != "" {
+		return nil, fmt.Errorf("%w: %s: %s (pass the handle Builder.Output made, unchanged)", format.ErrInvalidArgument, what, why)
 	}
 	d, err := openDir(h.Dir, followDirLink)
 	if err != nil {
 		return nil, osError("open", h.Name, h.Dir, err)
 	}
 	defer d.close()
-	fd, err := unix.Openat(d.fd, h.File, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	fd, err := unix.Openat(d.fd, h.File, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if errors.Is(err, unix.ENOENT) {
 		return nil, closed("its file is gone: the segment was published or discarded")
 	}
@@ -255,8 +286,8 @@ func OpenOutput(h OutputHandle) (*OutputWriter, error) {
 	if err := unix.Fstat(fd, &st); err != nil {
 		return fail(osError("open", h.Name, d.join(h.File), err))
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG || idOf(&st) != (fileID{h.Dev, h.Ino}) {
-		return fail(fmt.Errorf("%w: %s: the name holds another file than the builder's (someone else can rename files in %s); nothing was written", format.ErrPermissionDenied, what, h.Dir))
+	if why := outputFileWrong(&st, h); why != "" {
+		return fail(fmt.Errorf("%w: %s: the name holds another file than the builder's (%s; someone else can rename files in %s); nothing was written", format.ErrPermissionDenied, what, why, h.Dir))
 	}
 	if err := unix.Flock(fd, unix.LOCK_SH|unix.LOCK_NB); err != nil {
 		if err == unix.EWOULDBLOCK {
@@ -286,6 +317,24 @@ func OpenOutput(h OutputHandle) (*OutputWriter, error) {
 	}
 	w.data = w.mem[h.Offset-start : h.Offset-start+h.Length : h.Offset-start+h.Length]
 	return w, nil
+}
+
+// outputFileWrong says why the file st is not the builder's file that h
+// names ("" if it is): a regular file of this process's effective user,
+// with one link (its hidden name), with h's device and inode (spec §10.6
+// step 3.2; the C core's output_file_wrong is the same).
+func outputFileWrong(st *stat, h OutputHandle) string {
+	switch {
+	case st.Mode&unix.S_IFMT != unix.S_IFREG:
+		return "not a regular file"
+	case st.Uid != uint32(os.Geteuid()):
+		return "not owned by this user"
+	case st.Nlink != 1:
+		return "it has " + strconv.FormatUint(uint64(st.Nlink), 10) + " links, not 1"
+	case idOf(st) != (fileID{h.Dev, h.Ino}):
+		return "another device and inode"
+	}
+	return ""
 }
 
 // Bytes is the array's memory: write the values there. It is valid until

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/shmarray/shmarray/arena"
 	"github.com/shmarray/shmarray/format"
@@ -175,7 +176,10 @@ func TestOutputErrors(t *testing.T) {
 	}{
 		{"other inode", func(h *arena.OutputHandle) { h.Ino++ }, format.ErrPermissionDenied},
 		{"beyond the file", func(h *arena.OutputHandle) { h.Offset = 1 << 40 }, format.ErrOutOfBounds},
-		{"missing file", func(h *arena.OutputHandle) { h.File = arena.TempPrefix + "1-00" }, format.ErrClosed},
+		{"missing file", func(h *arena.OutputHandle) { h.File = arena.TempPrefix + "1-0000000000000000" }, format.ErrClosed},
+		{"not the builder's name form", func(h *arena.OutputHandle) { h.File = arena.TempPrefix + "anything" }, format.ErrInvalidArgument},
+		{"relative directory", func(h *arena.OutputHandle) { h.Dir = "." }, format.ErrInvalidArgument},
+		{"unclean directory", func(h *arena.OutputHandle) { h.Dir += "/../" + filepath.Base(h.Dir) }, format.ErrInvalidArgument},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bad := h
@@ -184,6 +188,37 @@ func TestOutputErrors(t *testing.T) {
 			require.ErrorIs(t, err, tc.want)
 		})
 	}
+	path := filepath.Join(dir, h.File)
+	t.Run("two links", func(t *testing.T) {
+		other := filepath.Join(dir, "other-name")
+		require.NoError(t, os.Link(path, other))
+		defer os.Remove(other)
+		_, err := arena.OpenOutput(h)
+		require.ErrorIs(t, err, format.ErrPermissionDenied)
+		require.ErrorContains(t, err, "2 links")
+	})
+	t.Run("another user's file", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("needs root to give the file away")
+		}
+		require.NoError(t, os.Chown(path, 65534, 65534))
+		defer os.Chown(path, 0, 0)
+		_, err := arena.OpenOutput(h)
+		require.ErrorIs(t, err, format.ErrPermissionDenied)
+		require.ErrorContains(t, err, "not owned")
+	})
+	t.Run("a symbolic link", func(t *testing.T) {
+		link := h
+		link.File = arena.TempPrefix + "1-0000000000000000-errs"
+		require.NoError(t, os.Symlink(path, filepath.Join(dir, link.File)))
+		defer os.Remove(filepath.Join(dir, link.File))
+		_, err := arena.OpenOutput(link)
+		require.Error(t, err)
+		require.NotErrorIs(t, err, format.ErrClosed)
+	})
+	w, err := arena.OpenOutput(h)
+	require.NoError(t, err, "the unchanged handle opens")
+	require.NoError(t, w.Close())
 
 	require.NoError(t, b.Close())
 	require.Empty(t, hiddenFiles(t, dir), "discard removes the hidden name")
@@ -194,13 +229,35 @@ func TestOutputErrors(t *testing.T) {
 }
 
 func TestOutputToken(t *testing.T) {
-	h := arena.OutputHandle{Dir: "/dev/shm/a:b", File: arena.TempPrefix + "12-ab", Name: "seg", Dev: 27,
+	h := arena.OutputHandle{Dir: "/dev/shm/a:b", File: arena.TempPrefix + "12-0123456789abcdef-seg", Name: "seg", Dev: 27,
 		Ino: 1 << 40, Array: "x:y", Offset: 192, Length: 1 << 33}
 	got, err := arena.ParseOutputToken(h.Token())
 	require.NoError(t, err)
 	require.Equal(t, h, got)
+	fallback := h
+	fallback.File = arena.TempPrefix + "12-0123456789abcdef"
+	_, err = arena.ParseOutputToken(fallback.Token())
+	require.NoError(t, err, "the fallback path's name, without the segment name")
 	hexOf := func(s string) string { return fmt.Sprintf("%x", s) }
+	with := func(edit func(h *arena.OutputHandle)) string {
+		e := h
+		edit(&e)
+		return e.Token()
+	}
 	for _, tc := range []struct{ name, token string }{
+		{"leading zero", strings.Replace(h.Token(), ":27:", ":027:", 1)},
+		{"21 digits", strings.Replace(h.Token(), ":27:", ":000000000000000000027:", 1)},
+		{"a sign", strings.Replace(h.Token(), ":27:", ":+27:", 1)},
+		{"relative directory", with(func(h *arena.OutputHandle) { h.Dir = "dev/shm" })},
+		{"dot-dot directory", with(func(h *arena.OutputHandle) { h.Dir = "/dev/shm/../tmp" })},
+		{"trailing slash", with(func(h *arena.OutputHandle) { h.Dir = "/dev/shm/" })},
+		{"double slash", with(func(h *arena.OutputHandle) { h.Dir = "/dev//shm" })},
+		{"any hidden name", with(func(h *arena.OutputHandle) { h.File = arena.TempPrefix + "anything" })},
+		{"other segment's name", with(func(h *arena.OutputHandle) { h.File = arena.TempPrefix + "12-0123456789abcdef-other" })},
+		{"short random", with(func(h *arena.OutputHandle) { h.File = arena.TempPrefix + "12-0123-seg" })},
+		{"uppercase random", with(func(h *arena.OutputHandle) { h.File = arena.TempPrefix + "12-0123456789ABCDEF-seg" })},
+		{"not a segment name", with(func(h *arena.OutputHandle) { h.Name, h.File = "..", arena.TempPrefix+"12-0123456789abcdef-.." })},
+		{"pid with leading zero", with(func(h *arena.OutputHandle) { h.File = arena.TempPrefix + "012-0123456789abcdef-seg" })},
 		{"empty", ""},
 		{"other prefix", strings.Replace(h.Token(), "shmout1", "shmout2", 1)},
 		{"too few fields", "shmout1:1:2:3:4:" + hexOf("/d") + ":" + hexOf(".shmarray-tmp-1-a") + ":" + hexOf("s")},
@@ -267,7 +324,7 @@ func TestListShowsBuilding(t *testing.T) {
 // FuzzParseOutputToken: any text either fails INVALID_ARGUMENT or parses
 // to a handle whose Token parses back to the same handle.
 func FuzzParseOutputToken(f *testing.F) {
-	h := arena.OutputHandle{Dir: "/dev/shm", File: arena.TempPrefix + "1-00-s", Name: "s", Dev: 1, Ino: 2, Array: "a", Offset: 192, Length: 8}
+	h := arena.OutputHandle{Dir: "/dev/shm", File: arena.TempPrefix + "1-0000000000000000-s", Name: "s", Dev: 1, Ino: 2, Array: "a", Offset: 192, Length: 8}
 	f.Add(h.Token())
 	f.Add("shmout1:1:2:3:4:2f:2e:73:61")
 	f.Add("")
@@ -281,4 +338,39 @@ func FuzzParseOutputToken(f *testing.F) {
 		require.NoError(t, err)
 		require.Equal(t, got, again)
 	})
+}
+
+// TestOutputsWithoutFlock: on a file system without flock, a builder that
+// handed out no output handle publishes as before; one that did refuses,
+// naming the limitation.
+func TestOutputsWithoutFlock(t *testing.T) {
+	for _, errno := range []error{unix.ENOLCK, unix.EOPNOTSUPP, unix.ENOSYS} {
+		t.Run(errno.Error(), func(t *testing.T) {
+			dir := tempDir(t)
+			defer arena.SetNoFlock(errno)()
+			b := emptyBuilder(t, dir, "plain", 10)
+			require.NoError(t, b.Publish(), "no handle handed out: no lock needed")
+			b = emptyBuilder(t, dir, "shared", 10)
+			_, err := b.Output("a")
+			require.NoError(t, err)
+			err = b.Publish()
+			require.ErrorIs(t, err, format.ErrIO)
+			require.ErrorContains(t, err, "no flock")
+		})
+	}
+}
+
+// TestMapsWritable: only a shared writable mapping of the file counts.
+func TestMapsWritable(t *testing.T) {
+	line := func(perms string) string {
+		return "7f0000000000-7f0000001000 " + perms + " 00000000 00:1a 4242 /dev/shm/.shmarray-tmp-1-x\n"
+	}
+	for _, tc := range []struct {
+		perms string
+		want  bool
+	}{{"rw-s", true}, {"rw-p", false}, {"r--s", false}, {"r--p", false}} {
+		require.Equal(t, tc.want, arena.MapsWritable(line(tc.perms), "00:1a", "4242"), tc.perms)
+	}
+	require.False(t, arena.MapsWritable(line("rw-s"), "00:1b", "4242"), "other device")
+	require.False(t, arena.MapsWritable(line("rw-s"), "00:1a", "4243"), "other inode")
 }

@@ -29,10 +29,11 @@ struct shmarray_output {
   size_t len;
 };
 
-/* A decimal u64 of s[0, n): 1 on success (at least one digit, no overflow). */
+/* A decimal u64 of s[0, n): 1 on success (1 to 20 digits, no leading zero,
+ * no overflow; arena's tokenNumber has the same rule). */
 static int parse_u64(const char *s, size_t n, uint64_t *out) {
   uint64_t v = 0;
-  if (n == 0 || n > 20) return 0;
+  if (n == 0 || n > 20 || (s[0] == '0' && n > 1)) return 0;
   for (size_t i = 0; i < n; i++) {
     if (s[i] < '0' || s[i] > '9') return 0;
     if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, (uint64_t)(s[i] - '0'), &v))
@@ -71,6 +72,9 @@ static char *unhex(const char *s, size_t n) {
 typedef struct sa_token {
   uint64_t dev, ino, offset, length;
   char *dir, *file, *name, *array; /* malloc'ed */
+  /* dir and array quoted for messages (any byte but NUL may be in them;
+   * name is a valid segment name and file is checked, so they are plain) */
+  char qdir[SA_QUOTE_LEN(SA_QUOTE_NAME)], qarray[SA_QUOTE_LEN(SA_QUOTE_NAME)];
 } sa_token;
 
 static void token_free(sa_token *t) {
@@ -81,9 +85,43 @@ static void token_free(sa_token *t) {
 }
 
 static int token_fail(const char *token, char *err, size_t err_len, const char *why) {
+  char q[SA_QUOTE_LEN(40)];
   return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len,
-                 "output token \"%.40s\"...: %s (pass the token Builder.output made, unchanged)",
-                 token, why);
+                 "output token %s: %s (pass the token Builder.output made, unchanged)",
+                 sa_quote(token, strlen(token), 40, q, sizeof q), why);
+}
+
+/* 1 if dir is an absolute, clean path: "/" or "/" followed by components
+ * that are neither empty, "." nor "..", with no trailing "/" (Go's
+ * filepath.Clean leaves it unchanged). */
+static int clean_abs_dir(const char *dir) {
+  if (dir[0] != '/') return 0;
+  if (dir[1] == 0) return 1;
+  for (const char *p = dir + 1;;) {
+    const char *e = strchr(p, '/');
+    size_t n = e ? (size_t)(e - p) : strlen(p);
+    if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.')) return 0;
+    if (!e) return 1;
+    p = e + 1;
+  }
+}
+
+/* 1 if file is a hidden name a builder of segment name gives its file
+ * (spec §10.6): SA_TEMP_PREFIX + PID (decimal, no leading zero) + "-" + 16
+ * lowercase hex digits, then nothing (the fallback path's name) or "-" +
+ * name. arena's builderFileName has the same rule. */
+static int builder_file_name(const char *file, const char *name) {
+  size_t pre = strlen(SA_TEMP_PREFIX);
+  if (strncmp(file, SA_TEMP_PREFIX, pre) != 0) return 0;
+  const char *p = file + pre;
+  size_t digits = 0;
+  while (p[digits] >= '0' && p[digits] <= '9') digits++;
+  if (digits == 0 || digits > 10 || p[0] == '0' || p[digits] != '-') return 0;
+  p += digits + 1;
+  for (int i = 0; i < 16; i++)
+    if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f'))) return 0;
+  p += 16;
+  return p[0] == 0 || (p[0] == '-' && strcmp(p + 1, name) == 0);
 }
 
 /* Parses token into *t (zeroed first): INVALID_ARGUMENT on anything that
@@ -126,22 +164,29 @@ static int parse_token(const char *token, sa_token *t, char *err, size_t err_len
   const char *why = NULL;
   if (__builtin_add_overflow(t->offset, t->length, &end))
     why = "offset + length overflows";
-  else if (strncmp(t->file, SA_TEMP_PREFIX, strlen(SA_TEMP_PREFIX)) != 0 || strchr(t->file, '/'))
-    why = "the file is not a hidden " SA_TEMP_PREFIX " name";
+  else if (sa_check_name(t->name, t->qdir, sizeof t->qdir) != SHMARRAY_OK)
+    why = "the segment name is not a valid segment name";
+  else if (!clean_abs_dir(t->dir))
+    why = "the directory is not an absolute, clean path";
+  else if (!builder_file_name(t->file, t->name))
+    why = "the file is not the builder's hidden name (" SA_TEMP_PREFIX
+          "PID-HEX16[-NAME], NAME the segment's)";
   if (why) {
     token_free(t);
     return token_fail(token, err, err_len, why);
   }
+  sa_quote(t->dir, strlen(t->dir), SA_QUOTE_NAME, t->qdir, sizeof t->qdir);
+  sa_quote(t->array, strlen(t->array), SA_QUOTE_NAME, t->qarray, sizeof t->qarray);
   return SHMARRAY_OK;
 }
 
 /* CLOSED for a handle that can no longer open. */
 static int closed_fail(const sa_token *t, const char *why, char *err, size_t err_len) {
   return sa_fail(SHMARRAY_CLOSED, err, err_len,
-                 "output \"%s\" of segment \"%s\" (%s/%s): %s; output handles open only until "
-                 "the segment is published (ask its builder for a new one, or attach the "
+                 "output %s of segment \"%s\" (file %s in %s): %s; output handles open only "
+                 "until the segment is published (ask its builder for a new one, or attach the "
                  "published segment to read it)",
-                 t->array, t->name, t->dir, t->file, why);
+                 t->qarray, t->name, t->file, t->qdir, why);
 }
 
 int shmarray_output_open(const char *token, shmarray_output **out, char *err, size_t err_len) {
@@ -157,7 +202,7 @@ int shmarray_output_open(const char *token, shmarray_output **out, char *err, si
     token_free(&t);
     return rc;
   }
-  int fd = openat(d.fd, t.file, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  int fd = openat(d.fd, t.file, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
   struct stat st, now;
   uint8_t head[8];
   ssize_t got;
@@ -173,11 +218,20 @@ int shmarray_output_open(const char *token, shmarray_output **out, char *err, si
     rc = sa_os_error(errno, "open", t.name, d.path, err, err_len);
     goto done;
   }
-  if (!S_ISREG(st.st_mode) || (uint64_t)st.st_dev != t.dev || (uint64_t)st.st_ino != t.ino) {
+  /* The builder's file: a regular file of ours, its hidden name its only
+   * link, the device and inode of the token (arena's outputFileWrong). */
+  const char *wrong = !S_ISREG(st.st_mode)          ? "not a regular file"
+                      : st.st_uid != geteuid()      ? "not owned by this user"
+                      : st.st_nlink != 1            ? "it has several links, not 1"
+                      : (uint64_t)st.st_dev != t.dev || (uint64_t)st.st_ino != t.ino
+                          ? "another device and inode"
+                          : NULL;
+  if (wrong) {
     rc = sa_fail(SHMARRAY_PERMISSION_DENIED, err, err_len,
-                 "output \"%s\" of segment \"%s\" (%s/%s): the name holds another file than "
-                 "the builder's (someone else can rename files in %s); nothing was written",
-                 t.array, t.name, t.dir, t.file, t.dir);
+                 "output %s of segment \"%s\" (file %s in %s): the name holds another file than "
+                 "the builder's (%s; someone else can rename files in that directory); nothing "
+                 "was written",
+                 t.qarray, t.name, t.file, t.qdir, wrong);
     goto done;
   }
   /* Never wait: the builder holds LOCK_EX only while it publishes. */
@@ -199,9 +253,9 @@ int shmarray_output_open(const char *token, shmarray_output **out, char *err, si
   if (st.st_size < 0 || (uint64_t)st.st_size < t.offset + t.length ||
       t.length > (uint64_t)SIZE_MAX) {
     rc = sa_fail(SHMARRAY_OUT_OF_BOUNDS, err, err_len,
-                 "output \"%s\" of segment \"%s\" (%s/%s): bytes [%llu, %llu) lie beyond the "
-                 "file's %lld bytes (a handle of another segment?)",
-                 t.array, t.name, t.dir, t.file, (unsigned long long)t.offset,
+                 "output %s of segment \"%s\" (file %s in %s): bytes [%llu, %llu) lie beyond "
+                 "the file's %lld bytes (a handle of another segment?)",
+                 t.qarray, t.name, t.file, t.qdir, (unsigned long long)t.offset,
                  (unsigned long long)(t.offset + t.length), (long long)st.st_size);
     goto done;
   }

@@ -666,12 +666,14 @@ int shmarray_builder_wait_writers(shmarray_builder *b, int64_t timeout_ms, char 
 typedef struct shmarray_output shmarray_output;
 
 /* Open the output a token names (spec §10.6): the builder's file, checked
- * to be the one the token names (device and inode), locked shared so that
- * its segment is not published while this is open, and the array's bytes
- * mapped writable. Errors: INVALID_ARGUMENT (not a token), CLOSED (the
- * segment was published, is being published, or was discarded),
- * PERMISSION_DENIED (the name holds another file), OUT_OF_BOUNDS (the file
- * is shorter than the array), NOT_FOUND (no such directory). */
+ * to be the one the token names (a regular file of this effective uid with
+ * one link, its device and inode), locked shared so that its segment is not
+ * published while this is open, and the array's bytes mapped writable.
+ * Errors: INVALID_ARGUMENT (not a token the builder makes: absolute clean
+ * directory, the builder's hidden-name form), CLOSED (the segment was
+ * published, is being published, or was discarded), PERMISSION_DENIED (the
+ * name holds another file), OUT_OF_BOUNDS (the file is shorter than the
+ * array), NOT_FOUND (no such directory). */
 int shmarray_output_open(const char *token, shmarray_output **out, char *err, size_t err_len);
 
 /* The array's bytes, valid until shmarray_output_close; *len (may be NULL)

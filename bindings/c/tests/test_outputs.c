@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -177,6 +178,7 @@ static void test_outputs(void) {
 }
 
 static void test_bad_tokens(void) {
+  char err[1024];
   static const char *bad[] = {
       "", "shmout1", "shmout2:1:2:3:4:2f:2e:73:61", "shmout1:x:2:3:4:2f:2e:73:61",
       "shmout1:1:2:18446744073709551615:4:2f:2e7368:73:61",
@@ -184,16 +186,81 @@ static void test_bad_tokens(void) {
       "shmout1:1:2:3:4:2f:736567:73:61", /* "seg": not a hidden name */
       "shmout1:1:2:3:4:2f:2e7368:73:61:extra",
       "shmout1:99999999999999999999:2:3:4:2f:2e7368:73:61",
+      /* a valid token for comparison, then what the builder never makes: */
+      /* dir "/d", file ".shmarray-tmp-1-0123456789abcdef-s", name "s", array "a" */
+#define FILE_S "2e73686d61727261792d746d702d312d303132333435363738396162636465662d73"
+      "shmout1:01:2:3:4:2f64:" FILE_S ":73:61",             /* a leading zero */
+      "shmout1:1:2:3:4:64:" FILE_S ":73:61",                /* relative dir "d" */
+      "shmout1:1:2:3:4:2f642f2e2e2f65:" FILE_S ":73:61",    /* "/d/../e" */
+      "shmout1:1:2:3:4:2f642f:" FILE_S ":73:61",            /* "/d/" */
+      "shmout1:1:2:3:4:2f2f64:" FILE_S ":73:61",            /* "//d" */
+      "shmout1:1:2:3:4:2f64:" FILE_S ":74:61",              /* segment "t", not the file's "s" */
+      "shmout1:1:2:3:4:2f64:2e73686d61727261792d746d702d616e797468696e67:73:61", /* -anything */
+      "shmout1:1:2:3:4:2f64:" FILE_S ":2e2e:61",            /* segment "..": not a segment name */
+      "\x1b[31mshmout1:1:2:3:4:2f64:" FILE_S ":73:61",     /* a control character */
   };
-  char err[1024];
+  {
+    char ok[512];
+    snprintf(ok, sizeof ok, "shmout1:1:2:3:4:2f64:%s:73:61", FILE_S);
+    shmarray_output *o = NULL;
+    int rc = shmarray_output_open(ok, &o, err, sizeof err);
+    CHECK(rc == SHMARRAY_NOT_FOUND && o == NULL,
+          "the valid token parses (then /d is missing: rc %d): %s", rc, err);
+  }
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
     shmarray_output *o = (shmarray_output *)1;
     int rc = shmarray_output_open(bad[i], &o, err, sizeof err);
     CHECK(rc == SHMARRAY_INVALID_ARGUMENT && o == NULL, "token %zu refused (rc %d): %s", i, rc, err);
+    CHECK(!strchr(err, '\x1b'), "token %zu: no raw control character in the message", i);
   }
   CHECK(shmarray_output_open(NULL, NULL, err, sizeof err) == SHMARRAY_INVALID_ARGUMENT, "NULL");
   CHECK(shmarray_output_data(NULL, NULL) == NULL, "data of NULL");
   shmarray_output_close(NULL);
+}
+
+/* hex of s into out (2 * strlen(s) + 1 bytes). */
+static void hex(const char *s, char *out) {
+  for (; *s; s++, out += 2) sprintf(out, "%02x", (unsigned char)*s);
+  *out = 0;
+}
+
+/* A file that is not the builder's, under a name of the builder's form, is
+ * refused for what it is: several links, another owner (as root). */
+static void test_forged_files(void) {
+  char err[1024], path[400], other[400], token[2048], hd[800], hf[200];
+  const char *file = ".shmarray-tmp-1-0123456789abcdef-s";
+  snprintf(path, sizeof path, "%s/%s", dir, file);
+  snprintf(other, sizeof other, "%s/plain", dir);
+  static const char zeros[4096];
+  FILE *f = fopen(path, "w");
+  CHECK(f && fwrite(zeros, 1, sizeof zeros, f) == sizeof zeros && fclose(f) == 0, "write %s", path);
+  struct stat st;
+  CHECK(stat(path, &st) == 0, "stat %s", path);
+  hex(dir, hd);
+  hex(file, hf);
+  snprintf(token, sizeof token, "shmout1:%llu:%llu:0:8:%s:%s:73:61", (unsigned long long)st.st_dev,
+           (unsigned long long)st.st_ino, hd, hf);
+  shmarray_output *o = NULL;
+  int rc = shmarray_output_open(token, &o, err, sizeof err);
+  CHECK(rc == SHMARRAY_OK, "our own file of one link opens: %s", err);
+  shmarray_output_close(o);
+  o = NULL;
+  CHECK(link(path, other) == 0, "link %s", other);
+  rc = shmarray_output_open(token, &o, err, sizeof err);
+  CHECK(rc == SHMARRAY_PERMISSION_DENIED && o == NULL && strstr(err, "links"),
+        "a file with two links is refused (rc %d): %s", rc, err);
+  unlink(other);
+  if (geteuid() == 0) {
+    CHECK(chown(path, 65534, 65534) == 0, "chown");
+    rc = shmarray_output_open(token, &o, err, sizeof err);
+    CHECK(rc == SHMARRAY_PERMISSION_DENIED && o == NULL && strstr(err, "not owned"),
+          "another user's file is refused (rc %d): %s", rc, err);
+  }
+  unlink(path);
+  CHECK(symlink(other, path) == 0, "symlink");
+  rc = shmarray_output_open(token, &o, err, sizeof err);
+  CHECK(rc != SHMARRAY_OK && o == NULL, "a symbolic link is not followed (rc %d): %s", rc, err);
+  unlink(path);
 }
 
 int main(int argc, char **argv) {
@@ -227,6 +294,7 @@ int main(int argc, char **argv) {
   }
   test_outputs();
   test_bad_tokens();
+  test_forged_files();
   remove_test_dir(dir);
   printf("%d passed, %d failed\n", passed, failed);
   return failed != 0;

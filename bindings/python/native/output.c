@@ -5,11 +5,14 @@
  * the mapping and the shared lock go when the last of them does (never
  * earlier, so no view ever points at unmapped memory, and never later, so
  * publish stops waiting as soon as nothing here can write). */
+#include <string.h>
+
 #include "native.h"
 
 typedef struct {
   PyObject_HEAD
   shmarray_output *out;
+  int finished; /* finish() succeeded: the pages are read-only */
 } OutputObject;
 
 static PyTypeObject *Output_Type;
@@ -19,7 +22,9 @@ static int output_getbuffer(PyObject *self, Py_buffer *view, int flags) {
   size_t len = 0;
   void *data = shmarray_output_data(o->out, &len);
   static char empty;
-  return PyBuffer_FillInfo(view, self, data ? data : &empty, (Py_ssize_t)len, 0, flags);
+  /* After finish the pages are read-only: a writable view would fault at
+   * its first write, so none is made (BufferError for PyBUF_WRITABLE). */
+  return PyBuffer_FillInfo(view, self, data ? data : &empty, (Py_ssize_t)len, o->finished, flags);
 }
 
 static void output_dealloc(PyObject *self) {
@@ -32,14 +37,16 @@ static PyObject *output_finish(PyObject *self, PyObject *unused) {
   char err[NATIVE_ERR_LEN];
   int rc = shmarray_output_finish(((OutputObject *)self)->out, err, sizeof err);
   if (rc) return native_raise(rc, err);
+  ((OutputObject *)self)->finished = 1;
   Py_RETURN_NONE;
 }
 
 static PyMethodDef output_methods[] = {
     {"finish", output_finish, METH_NOARGS,
      "finish(): end writing: the pages turn read-only and the lock is released (publish may\n"
-     "proceed); views stay readable until the last of them is gone. Call it only when no\n"
-     "writable view can be used any more: a write then faults."},
+     "proceed); views stay readable until the last of them is gone, and new views are\n"
+     "read-only. Call it only when no writable view can be used any more: a write through\n"
+     "one made before then faults. shmarray's own code never calls it."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -65,6 +72,10 @@ static PyObject *output_open(PyObject *mod, PyObject *arg) {
   Py_ssize_t n;
   const char *token = PyUnicode_AsUTF8AndSize(arg, &n);
   if (!token) return NULL;
+  if ((size_t)n != strlen(token)) {
+    return native_raisef(SHMARRAY_INVALID_ARGUMENT,
+                         "output token holds a NUL byte (pass the token Builder.output made, unchanged)");
+  }
   char err[NATIVE_ERR_LEN];
   shmarray_output *out = NULL;
   int rc = shmarray_output_open(token, &out, err, sizeof err);
@@ -75,6 +86,7 @@ static PyObject *output_open(PyObject *mod, PyObject *arg) {
     return NULL;
   }
   o->out = out;
+  o->finished = 0;
   return (PyObject *)o;
 }
 

@@ -96,7 +96,15 @@ class Builder(_lib.Discardable):
         ``dtype``: int8..int64, uint8..uint64, float16/32/64 (any shape),
         datetime64/timedelta64 in s, ms, us or ns, or ``S<n>`` (1-D). Arrays
         with nulls, bool, strings and dates (``datetime64[D]``) are copied in
-        with :meth:`add` instead."""
+        with :meth:`add` instead.
+
+        The first call gives the builder's file its hidden name in the
+        segment's directory (``.shmarray-tmp-PID-HEX-NAME``, never attached),
+        so that the array and its views pickle as an output handle even in a
+        forked child, which cannot name the file itself. If this process dies
+        before :meth:`publish` or :meth:`discard`, that file, as large as the
+        arrays, stays until :func:`shmarray.gc` (or ``shmarray gc``) removes
+        it; ``shmarray ls`` shows it as being built meanwhile."""
         shape = (int(shape),) if np.ndim(shape) == 0 else tuple(int(d) for d in shape)
         dt = np.dtype(dtype)
         spec = _lib.ArraySpec()
@@ -138,7 +146,7 @@ class Builder(_lib.Discardable):
             raw = (ctypes.c_ubyte * size.value).from_address(ptr.value)
             self._filled[name] = weakref.ref(raw)
             flat = np.frombuffer(raw, dtype=dt)
-            return _adopt(flat.reshape(shape), self._output(name, shape, dt), flat)
+            return _adopt(flat.reshape(shape), self._output(name, shape, dt), raw)
 
     def output(self, name: str) -> OutputHandle:
         """The :class:`~shmarray.OutputHandle` of array ``name`` (from
@@ -155,12 +163,14 @@ class Builder(_lib.Discardable):
         >>> h = b.output("y")
         >>> with h.open() as out:
         ...     out[2:] = [7, 8]                 # as a worker would
-        >>> seg = b.publish()                    # the with block ended the writing
+        >>> del out                              # the last array over the output: it closes
+        >>> seg = b.publish()                    # (publish waits for open outputs)
         >>> seg["y"].tolist()
         [0, 0, 7, 8]
         >>> seg.close(); shmarray.unlink("doc-out", dir=d)
         """
         with self._lock:
+            self._live_handle()  # ClosedError after publish or discard, as Go's Builder.Output
             handle = self._outputs.get(name)
             if handle is None:
                 raise NotFoundError(f"shmarray: not found: segment {self.name!r} has no array {name!r} from "

@@ -16,11 +16,10 @@ a silent copy.
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 
 from . import _native
+from ._errors import InvalidArgumentError
 
 
 class OutputHandle:
@@ -52,61 +51,78 @@ class OutputHandle:
 
 class OpenOutput:
     """An :class:`OutputHandle` opened: ``__enter__`` maps the array and
-    returns it as a NumPy array; ``__exit__`` ends writing. The array turns
-    read-only, and if nothing else points into the mapping (no view of it
-    was kept, no other reference to the array), its pages turn read-only
-    too and the lock is released at once: publish may proceed, while the
-    array stays readable until it is gone. Otherwise the mapping, and the
-    lock that keeps publish waiting, go with the last NumPy array over it:
-    views kept past the block keep the output open (delete them, or let
-    the function that made them return)."""
+    returns it as a NumPy array; ``__exit__`` turns that array read-only.
+    The mapping, and the lock that keeps publish waiting, go with the last
+    NumPy array over it (never earlier: no view ever points at unmapped or
+    read-only memory that it could still write). In a worker function that
+    is when the function returns; in a process that goes on (the builder's
+    own, or a long-lived worker), ``del out`` and any view of it kept past
+    the block, or publish waits for this process (and names it)."""
 
     def __init__(self, handle: OutputHandle):
         self._handle = handle
         self._array: np.ndarray | None = None
-        self._flat: np.ndarray | None = None
-        self._mem = None
 
     def __enter__(self) -> np.ndarray:
         h = self._handle
-        self._mem = _native.output_open(h.token)
-        self._flat = np.frombuffer(self._mem, dtype=h.dtype)
-        self._array = _adopt(self._flat.reshape(h.shape), h, self._flat)
+        self._array = _open_array(h)
         return self._array
 
     def __exit__(self, *exc) -> None:
-        if self._array is None:
-            return
-        out, flat, mem = self._array, self._flat, self._mem
-        self._array = self._flat = self._mem = None
-        out.flags.writeable = False
-        # Every view's base is flat (NumPy collapses the chain). flat is
-        # held here and by out alone, and out here and by the with
-        # statement's target alone (plus getrefcount's argument): then no
-        # writable view of the memory is left, and writing can end now.
-        if sys.getrefcount(flat) <= 3 and sys.getrefcount(out) <= 3:
-            mem.finish()
+        if self._array is not None:
+            self._array.flags.writeable = False
+            self._array = None
+
+
+def _open_array(h: OutputHandle) -> "OutputArray":
+    """The array of h, opened writable. If it cannot be viewed as h says
+    (a shape or dtype that does not fit the bytes), the output is closed
+    again before the error propagates: nothing keeps it (and its lock)."""
+    mem = _native.output_open(h.token)
+    try:
+        flat = np.frombuffer(mem, dtype=h.dtype)
+        return _adopt(flat.reshape(h.shape), h, mem)
+    except BaseException:
+        flat = mem = None  # noqa: F841 (the traceback would keep them, and the lock)
+        raise
 
 
 class _Source:
-    """Where an OutputArray's memory lies: the handle of the whole array and
-    the address range of its mapping in this process."""
+    """Where an OutputArray's memory lies: the handle of the whole array, the
+    object that exports the mapping (a ``_native.Output``, or the builder's
+    ctypes array), and the address range of the whole array in it. Only an
+    array whose chain of bases ends at that very owner is a view of it."""
 
-    __slots__ = ("handle", "start", "end")
+    __slots__ = ("handle", "owner", "start", "end")
 
-    def __init__(self, handle: OutputHandle, start: int, end: int):
-        self.handle, self.start, self.end = handle, start, end
+    def __init__(self, handle: OutputHandle, owner, start: int, end: int):
+        self.handle, self.owner, self.start, self.end = handle, owner, start, end
 
 
-def _extent(a: np.ndarray) -> tuple[int, int]:
-    """The addresses [lo, hi) of the bytes array a reaches."""
-    lo = hi = a.__array_interface__["data"][0]
-    for n, s in zip(a.shape, a.strides):
+def _owner(a: np.ndarray):
+    """The object at the end of a's chain of bases: the exporter of the
+    memory of a view, None for an array that owns its data (a result NumPy
+    computed into new memory)."""
+    b = a
+    while isinstance(b, np.ndarray):
+        b = b.base
+    if isinstance(b, memoryview):
+        b = b.obj
+    return b
+
+
+def _extent(shape, strides, itemsize: int) -> tuple[int, int]:
+    """The byte offsets [lo, hi) that an array of shape and strides reaches,
+    relative to its first element (lo <= 0 with negative strides)."""
+    lo = hi = 0
+    for n, s in zip(shape, strides):
+        if n == 0:
+            return 0, 0
         if s < 0:
             lo += (n - 1) * s
         else:
             hi += (n - 1) * s
-    return lo, hi + a.itemsize
+    return lo, hi + itemsize
 
 
 class OutputArray(np.ndarray):
@@ -122,35 +138,53 @@ class OutputArray(np.ndarray):
     gone (publish waits for it)."""
 
     def __array_finalize__(self, obj) -> None:
-        self._shm_src = getattr(obj, "_shm_src", None)
+        # Only a real view of the segment's memory keeps the source: an
+        # OutputArray that NumPy computed into new memory has another owner.
+        src = getattr(obj, "_shm_src", None)
+        self._shm_src = src if src is not None and _owner(self) is src.owner else None
 
     def __reduce_ex__(self, protocol):
         src: _Source | None = getattr(self, "_shm_src", None)
-        if src is not None and self.size > 0:
-            lo, hi = _extent(self)
-            if src.start <= lo and hi <= src.end:
-                offset = self.__array_interface__["data"][0] - src.start
-                return _rebuild, (src.handle, offset, self.shape, self.strides, self.dtype)
+        if src is not None and self.size > 0 and _owner(self) is src.owner:
+            data = self.__array_interface__["data"][0]
+            lo, hi = _extent(self.shape, self.strides, self.itemsize)
+            if src.start <= data + lo and data + hi <= src.end:
+                return _rebuild, (src.handle, data - src.start, self.shape, self.strides, self.dtype)
         return np.asarray(self).__reduce_ex__(protocol)
 
     def __reduce__(self):
         return self.__reduce_ex__(2)
 
 
-def _adopt(a: np.ndarray, handle: OutputHandle, whole: np.ndarray) -> OutputArray:
-    """a as an OutputArray whose region is the memory of whole (the full
-    array of handle, mapped in this process)."""
+def _adopt(a: np.ndarray, handle: OutputHandle, owner) -> OutputArray:
+    """a, a view of the whole array of handle whose memory owner exports
+    (mapped in this process), as an OutputArray."""
+    whole = np.frombuffer(owner, dtype=np.uint8)
     start = whole.__array_interface__["data"][0]
     out = a.view(OutputArray)
-    out._shm_src = _Source(handle, start, start + whole.nbytes)
+    out._shm_src = _Source(handle, owner, start, start + whole.nbytes)
     return out
 
 
 def _rebuild(handle: OutputHandle, offset: int, shape, strides, dtype) -> OutputArray:
     """Unpickles an OutputArray: opens the handle (ClosedError once the
-    segment is published) and views the same region of it."""
+    segment is published) and views the same region of it. The region comes
+    from a pickle: it must lie inside the array (NumPy alone accepts a
+    negative offset) and hold no Python objects."""
+    dt = np.dtype(dtype)
+    shape, strides = tuple(int(n) for n in shape), tuple(int(s) for s in strides)
+    if dt.hasobject or len(shape) != len(strides) or any(n < 0 for n in shape) or int(offset) < 0:
+        raise InvalidArgumentError(f"shmarray: invalid argument: a pickled view of output {handle.array!r} "
+                                   f"of segment {handle.segment!r} is malformed (dtype {dt}, shape {shape}, "
+                                   f"strides {strides}, offset {offset}); pickle the array Builder.empty made, "
+                                   "or a view of it")
     mem = _native.output_open(handle.token)
-    whole = np.frombuffer(mem, dtype=np.uint8)
-    # ndarray checks that shape, strides and offset stay inside the buffer.
-    view = np.ndarray(shape, dtype=dtype, buffer=mem, offset=offset, strides=strides)
-    return _adopt(view, handle, whole)
+    size = len(memoryview(mem))
+    lo, hi = _extent(shape, strides, dt.itemsize)
+    if not (0 <= offset + lo and offset + hi <= size and offset <= size):
+        mem = None
+        raise InvalidArgumentError(f"shmarray: invalid argument: a pickled view of output {handle.array!r} "
+                                   f"of segment {handle.segment!r} reaches bytes [{offset + lo}, {offset + hi}) "
+                                   f"outside the array's {size} bytes (a view of another array?)")
+    view = np.ndarray(shape, dtype=dt, buffer=mem, offset=offset, strides=strides)
+    return _adopt(view, handle, mem)

@@ -2,6 +2,7 @@
 fill arrays of an unpublished segment in place; publish waits for them;
 nothing writes into a published segment unnoticed."""
 
+import ctypes
 import multiprocessing as mp
 import os
 import pickle
@@ -277,9 +278,9 @@ def test_outputs_of_a_replacing_builder(shm_dir, seg_name, method):
 
 
 def test_the_with_block_ends_writing(builder):
-    """At exit the array turns read-only and, when no view of it is left,
-    the lock goes at once; a view kept past the block keeps it until the
-    view is gone (publish names this process meanwhile)."""
+    """At exit the array turns read-only; the mapping and the lock go with
+    the last array over it, so publish waits (and names this process)
+    until they are gone."""
     builder.empty("x", 8, "int64")
     h = builder.output("x")
     with h.open() as out:
@@ -291,10 +292,106 @@ def test_the_with_block_ends_writing(builder):
         kept[:] = 7
     with pytest.raises(shmarray.IOFailureError, match=rf"processes {os.getpid()} \(this process"):
         builder.publish(timeout=0.3)
-    del kept, again  # the last arrays over that output: it closes
+    del kept, again, out  # the last arrays over those outputs: they close
     seg = builder.publish(timeout=10)
     try:
         assert seg["x"].tolist() == [5, 5, 7, 7, 5, 5, 5, 5]
-        assert out.tolist() == [5, 5, 7, 7, 5, 5, 5, 5], "the finished array still reads"
     finally:
         seg.close()
+
+
+def test_a_view_replacing_the_with_target_still_writes(shm_dir, seg_name):
+    """`out = out[lo:hi]` inside the block: the view outlives the block and
+    writes after it land in the segment (no early end of writing that
+    would make the pages read-only under it, SIGSEGV)."""
+    code = textwrap.dedent(f"""
+        import shmarray
+        b = shmarray.Builder({seg_name!r}, dir={shm_dir!r})
+        b.empty("x", 8, "int64")
+        h = b.output("x")
+        with h.open() as out:
+            out = out[2:4]
+            out[:] = 7
+        out[:] = 9  # the view is still writable, and still the segment
+        del out
+        seg = b.publish(timeout=10)
+        print(seg["x"].tolist())
+        seg.close()
+        shmarray.unlink({seg_name!r}, dir={shm_dir!r})
+    """)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert run.returncode == 0, f"worker died ({run.returncode}): {run.stderr}"
+    assert run.stdout.strip() == "[0, 0, 9, 9, 0, 0, 0, 0]"
+
+
+def test_a_token_with_a_nul_is_refused(builder):
+    """The C core would read the token only up to the NUL: refused."""
+    from shmarray import _native
+    builder.empty("x", 8, "int64")
+    with pytest.raises(shmarray.InvalidArgumentError, match="NUL"):
+        _native.output_open(builder.output("x").token + "\x00whatever")
+
+
+def test_finish_makes_new_views_read_only(builder):
+    from shmarray import _native
+    builder.empty("x", 8, "int64")
+    mem = _native.output_open(builder.output("x").token)
+    assert not memoryview(mem).readonly
+    mem.finish()
+    assert memoryview(mem).readonly
+    assert not np.frombuffer(mem, dtype=np.int64).flags.writeable
+    with pytest.raises(ValueError):
+        np.frombuffer(mem, dtype=np.int64).setflags(write=True)
+    with pytest.raises(TypeError, match="not writable"):
+        (ctypes.c_char * 8).from_buffer(mem)  # asks for PyBUF_WRITABLE
+    del mem
+    builder.publish(timeout=10).close()
+
+
+def test_open_with_a_wrong_shape_releases_the_output(builder):
+    builder.empty("x", 8, "int64")
+    h = builder.output("x")
+    wrong = shmarray.OutputHandle(h.token, h.segment, h.array, (3,), h.dtype)
+    with pytest.raises(ValueError):
+        wrong.open().__enter__()
+    builder.publish(timeout=2).close()  # nothing holds the lock
+
+
+def test_output_after_publish_is_closed(builder):
+    builder.empty("x", 8, "int64")
+    builder.publish(timeout=10).close()
+    with pytest.raises(shmarray.ClosedError):
+        builder.output("x")
+
+
+def test_computed_results_never_pickle_as_handles(builder):
+    """x * 2 is an OutputArray that owns new memory: it pickles as values,
+    even once the segment's mapping is gone and its addresses are reused."""
+    x = builder.empty("x", 1000, "float64")
+    x[:] = 1
+    y = x * 2
+    assert getattr(y, "_shm_src", None) is None
+    assert getattr(y[1:], "_shm_src", None) is None
+    assert getattr(x[1:], "_shm_src", None) is not None
+    del x
+    builder.publish(timeout=10).close()  # unmaps: y's address may now fall in that old range
+    z = pickle.loads(pickle.dumps(y))
+    assert type(z) is np.ndarray and z.tolist() == [2.0] * 1000
+
+
+@pytest.mark.parametrize("offset, shape, strides, dtype", [
+    (-8, (2,), (8,), "int64"),       # before the array
+    (0, (9,), (8,), "int64"),        # past its end
+    (8, (2,), (-16,), "int64"),      # a negative stride reaching before it
+    (0, (2,), (8,), "O"),            # Python objects
+])
+def test_malformed_pickled_views_are_refused(builder, offset, shape, strides, dtype):
+    from shmarray._output import _rebuild
+    builder.empty("x", 8, "int64")
+    h = builder.output("x")
+    with pytest.raises(shmarray.InvalidArgumentError):
+        _rebuild(h, offset, shape, strides, np.dtype(dtype))
+    ok = _rebuild(h, 56, (8,), (-8,), np.dtype("int64"))  # the whole array, reversed
+    assert ok.shape == (8,)
+    del ok
