@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import shmarray
+import pools
 
 METHODS = ["fork", "forkserver", "spawn"]
 N = 4000
@@ -61,7 +62,7 @@ def test_workers_fill_slices_through_handles(builder, shm_dir, method):
     h = builder.output("x")
     assert pickle.loads(pickle.dumps(h)).token == h.token
     bounds = [(i * N // 4, (i + 1) * N // 4) for i in range(4)]
-    with mp.get_context(method).Pool(2) as pool:
+    with pools.pool(mp.get_context(method), 2) as pool:
         pids = pool.starmap(_fill_handle, [(h, lo, hi) for lo, hi in bounds])
     assert os.getpid() not in pids
     seg = builder.publish(timeout=10)
@@ -79,7 +80,7 @@ def test_workers_fill_slices_through_handles(builder, shm_dir, method):
 def test_empty_views_are_not_copied_to_workers(builder, method):
     x = builder.empty("grid", (8, 100), "int32")
     jobs = [(x[i], i + 1) for i in range(8)] + [(x[:, ::7], -1)]  # rows, then a strided view
-    with mp.get_context(method).Pool(2) as pool:
+    with pools.pool(mp.get_context(method), 2) as pool:
         pool.starmap(_fill_view, jobs[:8])
         pool.starmap(_fill_view, jobs[8:])
     want = np.repeat(np.arange(1, 9, dtype="int32")[:, None], 100, axis=1)
@@ -262,7 +263,7 @@ def test_outputs_of_a_replacing_builder(shm_dir, seg_name, method):
     try:
         b.empty("x", N, "float64")
         h = b.output("x")
-        with mp.get_context(method).Pool(2) as pool:
+        with pools.pool(mp.get_context(method), 2) as pool:
             pool.starmap(_fill_handle, [(h, 0, N // 2), (h, N // 2, N)])
         seg = b.publish(timeout=10)
     finally:
