@@ -32,9 +32,9 @@ LIB_LDFLAGS := -extldflags=-Wl,--version-script=$(abspath capi/libshmarray.map)
 # shmarray._native: the C reader core (capi/sa_*.c) for Python, built in place.
 NATIVE    := bindings/python/shmarray/_native.abi3.so
 NATIVE_SRC := $(wildcard bindings/python/native/*.c bindings/python/native/*.h capi/sa_*.c capi/*.h) bindings/c/shmarray.h bindings/python/setup.py VERSION
-C_BINS    := $(BUILD)/worker $(BUILD)/writer $(BUILD)/test_reader $(BUILD)/test_capi $(BUILD)/test_gc $(BUILD)/test_index $(BUILD)/test_security $(BUILD)/demo-worker-c
+C_BINS    := $(BUILD)/worker $(BUILD)/writer $(BUILD)/fill $(BUILD)/test_reader $(BUILD)/test_capi $(BUILD)/test_gc $(BUILD)/test_index $(BUILD)/test_security $(BUILD)/test_versions $(BUILD)/test_outputs $(BUILD)/demo-worker-c
 
-.PHONY: all build lib native venv lint test test-go test-c test-c-sanitized test-python conformance golden fuzz fuzz-short bench bench-index demo clean sdist wheel wheels test-wheel test-wheels test-wheel-aarch64 test-sdist bench-dask
+.PHONY: all build lib native venv lint test test-go test-c test-c-sanitized test-python conformance golden fuzz fuzz-short bench bench-index bench-outputs demo clean sdist wheel wheels test-wheel test-wheels test-wheel-aarch64 test-sdist bench-dask
 
 all: build
 
@@ -65,7 +65,7 @@ $(NATIVE): $(NATIVE_SRC) $(VENV)/.ready
 $(BUILD)/%: bindings/c/examples/%.c bindings/c/shmarray.h $(LIB)
 	$(CC) $(CFLAGS_C) -o $@ $< $(LDFLAGS_C)
 
-$(BUILD)/%: bindings/c/tests/%.c bindings/c/tests/check.h bindings/c/shmarray.h $(LIB)
+$(BUILD)/%: bindings/c/tests/%.c bindings/c/tests/check.h bindings/c/tests/common.h bindings/c/shmarray.h $(LIB)
 	$(CC) $(CFLAGS_C) -o $@ $< $(LDFLAGS_C) -lpthread
 
 ## venv: the Python environment for tests and the demo
@@ -98,6 +98,8 @@ test-c: $(C_BINS)
 	./$(BUILD)/test_gc
 	./$(BUILD)/test_index
 	./$(BUILD)/test_security
+	./$(BUILD)/test_versions
+	./$(BUILD)/test_outputs
 	bindings/c/tests/run_examples.sh $(BUILD)
 
 # The C reader core beside the Go reference reader on every vector and corpus
@@ -105,9 +107,9 @@ test-c: $(C_BINS)
 test-c-sanitized:
 	$(SANITIZE) $(GO) test -asan -count=1 ./capi/creader
 
-test-python: venv lib native
+test-python: venv lib native $(BUILD)/fill
 	@# A hung worker must fail the run, not stall CI.
-	PYTHONPATH=bindings/python timeout 1200 $(PY) -m pytest -q -rs bindings/python/tests
+	PYTHONPATH=bindings/python timeout 1200 $(PY) -m pytest -q -rs --timeout 600 --timeout-method thread bindings/python/tests
 
 ## conformance: readers × vectors and writers × readers matrices; fails on any red cell
 conformance: lib native venv
@@ -121,11 +123,13 @@ FUZZ_TARGETS := FuzzReadHeader FuzzDecodeDirectory FuzzDecode FuzzDecodeResealed
 
 fuzz-short:
 	@for t in $(FUZZ_TARGETS); do $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(TESTFUZZ) -fuzzminimizetime 1s ./format/ || exit 1; done
+	$(GO) test -run '^$$' -fuzz '^FuzzParseOutputToken$$' -fuzztime $(TESTFUZZ) -fuzzminimizetime 1s ./arena/
 	$(SANITIZE) $(GO) test -asan -run '^$$' -fuzz '^FuzzCReader$$' -fuzztime $(TESTCFUZZ) -fuzzminimizetime 1s ./capi/creader
 
 ## fuzz: each fuzz target for FUZZTIME (default 60s), the C reader's under the sanitizers
 fuzz:
 	@for t in $(FUZZ_TARGETS); do $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 1s ./format/ || exit 1; done
+	$(GO) test -run '^$$' -fuzz '^FuzzParseOutputToken$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s ./arena/
 	$(SANITIZE) $(GO) test -asan -run '^$$' -fuzz '^FuzzCReader$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s ./capi/creader
 
 ## sdist, wheel: dist/shmarray-VERSION.tar.gz and the cp39-abi3 manylinux wheel (WHEEL_ARCH=x86_64|aarch64)
@@ -185,6 +189,10 @@ bench: build $(BUILD)/attach_bench $(VENV_BENCH)/.ready
 ## bench-index: the shared lookup index against dict (fork, spawn) and sqlite
 bench-index: lib venv
 	PYTHONPATH=bindings/python $(PY) bench/index_bench.py $(if $(BENCH_SCALE),--scale $(BENCH_SCALE))
+
+## bench-outputs: 1, 2, 4 workers fill a 1 GiB float64 result: shmarray output handles against pickled slices and shared_memory (docs/benchmarks-outputs.md); BENCH_SCALE, BENCH_REPS
+bench-outputs: lib native venv
+	PYTHONPATH=bindings/python:bench timeout 1800 $(PY) bench/outputs_bench.py --out docs/benchmarks-outputs.md $(if $(BENCH_SCALE),--scale $(BENCH_SCALE)) $(if $(BENCH_REPS),--reps $(BENCH_REPS))
 
 ## bench-dask: 1 GiB for 4 Dask workers, shmarray.dask against scatter(broadcast=True) and task arguments (docs/benchmarks-dask.md); BENCH_SCALE, BENCH_REPS
 bench-dask: lib native venv

@@ -100,6 +100,11 @@ type Builder struct {
 	// the identity published, zero until Publish succeeds
 	pubID      format.ID
 	pubVersion uint64
+	// Shared outputs (shared_linux.go): shared once Output linked tmp;
+	// quiet once waitWriters succeeded (no other process writes the file
+	// any more, and the builder holds its lock).
+	shared, quiet bool
+	writerTimeout time.Duration
 }
 
 // Create starts an unpublished segment called name. Nothing is visible
@@ -324,8 +329,12 @@ func (b *Builder) SetMetadata(md map[string]string) error {
 // name's next version (spec §10.3): readers attaching by name get the old
 // version or the new one, never nothing; with ReplaceIf, only while the
 // name holds that id (STALE otherwise). ID and Version then tell what was
-// published. After Publish the Builder is closed, whatever the outcome,
-// and memory from Allocator is gone.
+// published. Arrays that other processes may write (Output handles, or
+// AddEmpty memory a forked child inherited) are first waited for, as
+// WaitWriters does, for SetWriterTimeout's time: if that times out, the
+// error names the writers and the Builder stays open. Otherwise, after
+// Publish the Builder is closed, whatever the outcome, and memory from
+// Allocator is gone.
 func (b *Builder) Publish() error {
 	_, err := b.publish(false)
 	return err
@@ -339,7 +348,9 @@ func (b *Builder) Publish() error {
 // name still holds the file; else (already replaced) it is a duplicate of
 // the writer's descriptor, open for reading and writing: read through it
 // only. It never holds the writer's lock (spec §10.3 step 5). The caller
-// closes it.
+// closes it. If the segment was published but no descriptor could be kept,
+// the error is a *NoFileError, and ID and Version still tell what was
+// published.
 func (b *Builder) PublishFile() (*os.File, error) { return b.publish(true) }
 
 // publish is Publish, returning a duplicate of the file's descriptor on
@@ -350,20 +361,52 @@ func (b *Builder) publish(keep bool) (*os.File, error) {
 	if b.done {
 		return nil, b.closedError()
 	}
+	timeout := b.writerTimeout
+	if timeout == 0 {
+		timeout = DefaultWriterTimeout
+	}
+	if err := b.waitWriters(timeout); err != nil {
+		return nil, err // the builder stays open: writers may still finish
+	}
 	err := b.seal()
 	if err == nil {
 		err = b.publishVersion()
 	}
-	var f *os.File
-	if err == nil && keep {
-		f, err = b.publishedFile()
-	}
 	if err != nil {
 		b.pubID, b.pubVersion = format.ID{}, 0
+		b.release()
+		return nil, err
+	}
+	var f *os.File
+	if keep {
+		// Published: the identity stays whatever happens to the descriptor.
+		if f, err = b.publishedFile(); err != nil {
+			err = &NoFileError{Name: b.name, ID: b.pubID, Version: b.pubVersion, Err: err}
+		}
 	}
 	b.release()
 	return f, err
 }
+
+// NoFileError is the error of PublishFile when the segment was published
+// but no descriptor of its file could be kept (out of descriptors, for
+// one). It is not a failure of the publication: ID and Version tell what
+// was published, and a caller that wants that very version attaches it by
+// name pinned to them (AttachOptions.Pin), which says STALE if the
+// name holds another version by then. errors.Is sees the cause's code
+// (IO_ERROR, say) through it.
+type NoFileError struct {
+	Name    string
+	ID      format.ID
+	Version uint64
+	Err     error // why no descriptor could be kept
+}
+
+func (e *NoFileError) Error() string {
+	return fmt.Sprintf("segment %q was published as version %d (id %s), but no descriptor of its file could be kept (attach it by name, pinned to that id and version): %v", e.Name, e.Version, e.ID, e.Err)
+}
+
+func (e *NoFileError) Unwrap() error { return e.Err }
 
 // startFile opens the directory dir (resolved as by Dir) and creates in it
 // the unpublished file of segment name (createFile), after refusing at once
@@ -391,13 +434,14 @@ func startFile(op, name, dir string, mode os.FileMode, replace bool) (d *dirHand
 // unnamed one) its name in d, verified (dirHandle.publish), with the error a
 // writer reports (publishError).
 func publishFile(d *dirHandle, fd int, id fileID, tmp, name string) error {
-	return publishError(d, tmp, name, d.publish(fd, id, tmp, name))
+	return publishError(d, tmp, name, d.publish(fd, id, tmp, name, false))
 }
 
 // publishError is the error a writer reports for err from publishing the
 // file of hidden name tmp ("" for an unnamed one) under name in d:
-// PERMISSION_DENIED naming what was swapped, or the OS error as its code;
-// nil stays nil.
+// PERMISSION_DENIED naming what was swapped, EXISTS for a name another
+// process changed right after the publication (errRaced), or the OS error
+// as its code; nil stays nil.
 func publishError(d *dirHandle, tmp, name string, err error) error {
 	if err == errSwapped {
 		what := "its name was taken over, as it was linked,"
@@ -405,6 +449,9 @@ func publishError(d *dirHandle, tmp, name string, err error) error {
 			what = "its temporary file " + d.join(tmp) + " was replaced"
 		}
 		return fmt.Errorf("%w: segment %q: %s by a file that is not the writer's (someone else can rename files in %s); nothing was published (use a directory that only you can write to)", format.ErrPermissionDenied, name, what, d.path)
+	}
+	if err == errRaced {
+		return fmt.Errorf("%w: segment %q: the name was replaced or removed by another process right after this writer published it, so it does not hold this writer's version now (publish again if it should)", format.ErrExists, name)
 	}
 	if err != nil {
 		return osError("publish", name, d.join(name), err)

@@ -268,11 +268,14 @@ func (d *dirHandle) linkFD(fd int, name string) error {
 // publish gives the file open as fd (identity id) the name name in d,
 // never replacing an existing name, and verifies what it linked. tmp is the
 // file's hidden name on the fallback path ("" for an O_TMPFILE file).
+// keepOnExist keeps tmp when the link fails with EEXIST, for a replacer
+// that starts again and renames tmp over the name.
 //
 //  1. tmp must hold the file (device and inode, fstatat without following).
 //  2. Link the descriptor (linkFD); only where that is impossible, link tmp
 //     by name.
-//  3. Remove tmp if it still holds the file (it is left alone otherwise).
+//  3. Remove tmp if it still holds the file (it is left alone otherwise),
+//     unless keepOnExist and the link found the name taken.
 //  4. name must now hold the file. If it holds another one and step 2
 //     linked by name, that link is this call's and is removed (if it still
 //     holds that other file); after a descriptor link it is left alone.
@@ -280,8 +283,10 @@ func (d *dirHandle) linkFD(fd int, name string) error {
 //     call: name, which holds the writer's file, is removed again.
 //
 // Any swap seen is errSwapped, with nothing left published; an existing
-// name is EEXIST from the link.
-func (d *dirHandle) publish(fd int, id fileID, tmp, name string) error {
+// name is EEXIST from the link; a name that lost the writer's file to
+// another process after step 4's link (the file has no name left, or the
+// name holds nothing) is errRaced.
+func (d *dirHandle) publish(fd int, id fileID, tmp, name string, keepOnExist bool) error {
 	if tmp != "" {
 		if err := d.holds(tmp, id); err != nil {
 			return errSwapped
@@ -295,6 +300,12 @@ func (d *dirHandle) publish(fd int, id fileID, tmp, name string) error {
 	if byName {
 		err = unix.Linkat(d.fd, tmp, d.fd, name, 0)
 	}
+	if keepOnExist && errors.Is(err, unix.EEXIST) {
+		return err
+	}
+	if afterLink != nil && err == nil {
+		afterLink(d.join(name))
+	}
 	tmpHeld := true
 	if tmp != "" {
 		tmpHeld = d.remove(tmp, id) == nil
@@ -304,6 +315,14 @@ func (d *dirHandle) publish(fd int, id fileID, tmp, name string) error {
 	}
 	st, err := d.lstat(name)
 	if err != nil || idOf(&st) != id {
+		// The writer's own file was linked (by descriptor, or by a name
+		// that still held it) and has since lost that name: unlinked, and
+		// maybe a new file created, by another process. Ordinary
+		// concurrency, not a swap; nothing of anyone else's is published
+		// by this call.
+		if tmpHeld && (errors.Is(err, unix.ENOENT) || err == nil && !byName && unlinked(fd)) {
+			return errRaced
+		}
 		// Linked by name, the other file is what tmp held: the link is
 		// this call's, and goes. Linked by descriptor, the link was of the
 		// writer's own file, so another file there is someone else's.
@@ -319,6 +338,18 @@ func (d *dirHandle) publish(fd int, id fileID, tmp, name string) error {
 	return nil
 }
 
+// errRaced is the error of publish when the name no longer holds the
+// writer's file right after it was linked, because another process removed
+// (and maybe created anew) the name meanwhile.
+var errRaced = errors.New("the name was replaced or removed by another process right after it was published")
+
+// unlinked reports whether the file open as fd has no name left (st_nlink
+// 0): removed, not renamed elsewhere.
+func unlinked(fd int) bool {
+	var st unix.Stat_t
+	return unix.Fstat(fd, &st) == nil && st.Nlink == 0
+}
+
 // errSwapped is the error of publish when another file took the place of
 // the writer's.
 var errSwapped = errors.New("the temporary file was replaced by another file")
@@ -326,6 +357,10 @@ var errSwapped = errors.New("the temporary file was replaced by another file")
 // beforeLink, when set, runs in publish just before the link, with the
 // temporary file's path. Only tests set it.
 var beforeLink func(tmp string)
+
+// afterLink, when set, runs in publish right after a successful link,
+// before the name is verified, with the name's path. Only tests set it.
+var afterLink func(path string)
 
 // rename moves old to new within d: replacing new (a file or a symbolic
 // link, never followed) when replace is set, else failing with EEXIST if

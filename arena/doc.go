@@ -23,6 +23,11 @@
 //     the fault into a TRUNCATED error; AttachWith with
 //     AttachOptions.Owners refuses, before mapping, owners the caller does
 //     not trust.
+//   - A Builder may share arrays from AddEmpty with other processes
+//     (shared_linux.go, spec §10.6): Output gives its file a hidden name and
+//     returns an OutputHandle; an OutputWriter (OpenOutput, in any process)
+//     maps one array writable and holds flock(LOCK_SH) until Close. Publish
+//     waits for every writer (WaitWriters), then no writer opens again.
 //   - A Receiver owns an unnamed file with its whole size reserved, into
 //     which a published segment's file is copied in pieces; Publish checks
 //     it fully and names it, Close abandons it.

@@ -38,6 +38,23 @@ func SetBeforeLink(f func(tmp string)) (restore func()) {
 	return func() { beforeLink = old }
 }
 
+// SetNoFlock makes the writer's lock of its own file fail with err, as on a
+// file system without flock, until restore is called.
+func SetNoFlock(err error) (restore func()) {
+	old := flockOwn
+	flockOwn = func(int, int) error { return err }
+	return func() { flockOwn = old }
+}
+
+// SetAfterLink makes publication call f, with the name's path, right after
+// it links the file and before it verifies the name, until restore is
+// called.
+func SetAfterLink(f func(path string)) (restore func()) {
+	old := afterLink
+	afterLink = f
+	return func() { afterLink = old }
+}
+
 // SetBeforeRename makes a replacing publication call f, with the hidden
 // name's path, while it holds the lock, just before the rename that
 // publishes, until restore is called.
@@ -67,3 +84,6 @@ func SetLockTimeout(d time.Duration) (restore func()) {
 // MappingRefs is the reference count of s's mapping (1 for the segment's
 // own reference, one more per Arrow buffer alive), 0 once unmapped.
 func MappingRefs(s *Segment) int64 { return s.m.refs.Load() }
+
+// MapsWritable is mapsWritable, for its unit test.
+var MapsWritable = mapsWritable

@@ -130,6 +130,50 @@ func probeTemp(d *dirHandle, name string, pid uint32, v *procView) (Info, stat, 
 	}, st, true
 }
 
+// probeBuilding judges a hidden temporary file, name in d, whose name says
+// its writer is pid, for List: ok when its name carries a segment name
+// (the hidden name of shared outputs, spec §10.6), and it is the caller's
+// regular file with one link, unsealed (zeros in its first 8 bytes), and
+// its writer runs. Other hidden files (the fallback writer's, which name
+// no segment) are never listed.
+func probeBuilding(d *dirHandle, name string, pid uint32, v *procView) (Info, bool) {
+	segment := tempSegmentName(name)
+	if segment == "" {
+		return Info{}, false
+	}
+	fd, st, err := d.open(name)
+	if err != nil {
+		return Info{}, false
+	}
+	defer closeFD(fd)
+	if st.Nlink != 1 || st.Uid != uint32(os.Geteuid()) {
+		return Info{}, false
+	}
+	head := make([]byte, len(format.Magic))
+	n, _ := pread(fd, head, 0)
+	if n != int(min(st.Size, int64(len(head)))) || strings.Count(string(head[:max(n, 0)]), "\x00") != n {
+		return Info{}, false
+	}
+	if v.creator(pid, 0) != creatorAlive {
+		return Info{}, false
+	}
+	return Info{Name: name, Path: d.join(name), CreatorPID: pid, CreatorAlive: true, Building: true,
+		Size: st.Size, Created: modTime(&st), Segment: segment,
+		Err: fmt.Errorf("%w: %s is the unpublished file of segment %q, being built by process %d", format.ErrNotSealed, name, segment, pid),
+	}, true
+}
+
+// tempSegmentName is the segment name a hidden name carries after its pid
+// and 16 hex digits ("" if none): tempPrefix + PID + "-" + HEX16 + "-" + NAME.
+func tempSegmentName(name string) string {
+	rest := strings.TrimPrefix(name, tempPrefix)
+	_, rest, _ = strings.Cut(rest, "-")
+	if len(rest) < 18 || rest[16] != '-' || format.ValidSegmentName(rest[17:]) != nil {
+		return ""
+	}
+	return rest[17:]
+}
+
 // tempFilePID parses the writer's pid out of a fallback temporary name,
 // tempPrefix + PID + "-" + random hex.
 func tempFilePID(name string) (uint32, bool) {

@@ -37,6 +37,12 @@ type Info struct {
 	// writer on the fallback publication path left when it died (Name is
 	// its hidden name, CreatorPID the dead writer); List never returns one.
 	Temporary bool
+	// Building marks, in List's result, the hidden file of a segment being
+	// built by a live writer that handed out output handles (spec §10.6):
+	// Name is its hidden name (never attachable), Segment the segment's
+	// name, CreatorPID the writer; Err is NOT_SEALED.
+	Building bool
+	Segment  string
 	// Err is set for a file that starts like a segment but is not a valid
 	// one (another version, unsealed, truncated header); the other fields
 	// are then best effort.
@@ -49,7 +55,8 @@ func (i *Info) Orphan() bool { return i.Ephemeral && !i.CreatorAlive && !i.Creat
 
 // List returns the segments in dir (resolved as by Dir), sorted by name.
 // Files that are not segments are skipped, and so are names reserved for
-// temporary files (starting with '.'), symbolic links and non-regular files.
+// temporary files (starting with '.'), symbolic links and non-regular files,
+// except the hidden files of segments being built (Info.Building).
 // Listing reads 192 bytes per file and never maps one. The directory is
 // opened once and every file relative to it.
 func List(dir string) ([]Info, error) {
@@ -67,7 +74,16 @@ func List(dir string) ([]Info, error) {
 	for _, e := range entries {
 		// The entry's type is only a hint: the file is opened with
 		// O_NOFOLLOW and checked with fstat all the same.
-		if !e.Type().IsRegular() || format.ValidSegmentName(e.Name()) != nil {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		if pid, isTemp := tempFilePID(e.Name()); isTemp {
+			if info, ok := probeBuilding(d, e.Name(), pid, v); ok {
+				out = append(out, info)
+			}
+			continue
+		}
+		if format.ValidSegmentName(e.Name()) != nil {
 			continue
 		}
 		if info, _, ok := probe(d, e.Name(), v); ok {

@@ -24,6 +24,7 @@ var (
 	errDirLink    = errors.New("the directory is a symbolic link")
 	errChanged    = errors.New("the name was changed since it was checked")
 	errSwapped    = errors.New("the temporary file was replaced by another file")
+	errRaced      = errors.New("the name was replaced or removed by another process right after it was published")
 	errNoEntry    = errors.New("no such file")
 )
 
@@ -58,20 +59,22 @@ type dirHandle struct {
 	path string
 }
 
-func openDir(string, bool) (*dirHandle, error)                 { return nil, errUnsupported }
-func dirError(op, dir string, err error) error                 { return osError(op, "*", dir, err) }
-func (d *dirHandle) close()                                    {}
-func (d *dirHandle) join(name string) string                   { return d.path + "/" + name }
-func (d *dirHandle) entries() ([]os.DirEntry, error)           { return nil, errUnsupported }
-func (d *dirHandle) open(string) (int, stat, error)            { return -1, stat{}, errUnsupported }
-func (d *dirHandle) remove(string, fileID) error               { return errUnsupported }
-func (d *dirHandle) publish(int, fileID, string, string) error { return errUnsupported }
-func (d *dirHandle) freeBytes() (uint64, error)                { return 0, errUnsupported }
-func (d *dirHandle) lstat(string) (stat, error)                { return stat{}, errUnsupported }
-func (d *dirHandle) entitled(*stat) bool                       { return false }
-func lstatPath(string) (stat, error)                           { return stat{}, errUnsupported }
-func (b *Builder) publishVersion() error                       { return errUnsupported }
-func (b *Builder) publishedFile() (*os.File, error)            { return nil, errUnsupported }
+func openDir(string, bool) (*dirHandle, error)                       { return nil, errUnsupported }
+func dirError(op, dir string, err error) error                       { return osError(op, "*", dir, err) }
+func (d *dirHandle) close()                                          {}
+func (d *dirHandle) join(name string) string                         { return d.path + "/" + name }
+func (d *dirHandle) entries() ([]os.DirEntry, error)                 { return nil, errUnsupported }
+func (d *dirHandle) open(string) (int, stat, error)                  { return -1, stat{}, errUnsupported }
+func (d *dirHandle) remove(string, fileID) error                     { return errUnsupported }
+func (d *dirHandle) publish(int, fileID, string, string, bool) error { return errUnsupported }
+func (d *dirHandle) freeBytes() (uint64, error)                      { return 0, errUnsupported }
+func (d *dirHandle) lstat(string) (stat, error)                      { return stat{}, errUnsupported }
+func (d *dirHandle) entitled(*stat) bool                             { return false }
+func lstatPath(string) (stat, error)                                 { return stat{}, errUnsupported }
+func (b *Builder) publishVersion() error                             { return errUnsupported }
+func (b *Builder) publishedFile() (*os.File, error)                  { return nil, errUnsupported }
+
+func withOwnLock(_ int, _, _ string, _ bool, publish func() error) error { return publish() }
 
 type liveness int
 

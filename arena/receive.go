@@ -27,7 +27,8 @@ type ReceiveOptions struct {
 // offsets, null counts, UTF-8 and data checksums of every array), so a
 // transfer cut off at any point, or corrupted on the way, leaves nothing
 // visible. It publishes with the protocol of Builder.Publish (spec §10.3):
-// atomically, and never replacing an existing file. The file keeps the
+// atomically, never replacing an existing file, holding its file's lock
+// until it has verified the name (so that a racing replacer waits). The file keeps the
 // identity (id and version) its writer gave it: it is a copy of that
 // version, not a new one.
 //
@@ -164,7 +165,9 @@ func (r *Receiver) Publish() error {
 	}
 	err := r.verify()
 	if err == nil {
-		err = publishFile(r.d, r.fd, r.id, r.tmp, r.name)
+		err = withOwnLock(r.fd, r.name, r.path, false, func() error {
+			return publishFile(r.d, r.fd, r.id, r.tmp, r.name)
+		})
 	}
 	r.release()
 	return err

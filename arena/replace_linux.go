@@ -46,20 +46,55 @@ func newSegmentID() format.ID {
 	}
 }
 
+// withOwnLock runs publish, which gives the writer's file fd its name and
+// verifies it, holding flock(LOCK_EX) on that file (spec §10.3 step 5):
+// a replacer that finds the file under the name waits until the writer
+// has verified that the name holds it, instead of replacing it in
+// between. No one else knows the file yet, so the lock is free. Builder
+// and Receiver both publish through here. The lock is released as soon as
+// publish returns, explicitly rather than by closing the descriptor: a
+// child forked meanwhile shares the open file description, and would
+// otherwise hold the lock for its whole life. Where the file system has
+// no flock (ENOLCK, EOPNOTSUPP, ENOSYS) a publication that does not
+// replace goes on without it, as no replacer can lock the file there
+// either; a replace cannot.
+func withOwnLock(fd int, name, path string, replace bool, publish func() error) error {
+	if err := flockOwn(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		if replace || !noFlock(err) {
+			return osError("lock", name, path, err)
+		}
+		return publish()
+	}
+	defer func() { _ = unix.Flock(fd, unix.LOCK_UN) }()
+	return publish()
+}
+
+// flockOwn is flock(2) of withOwnLock. Only tests replace it, to play a
+// file system without flock.
+var flockOwn = unix.Flock
+
+// noFlock reports whether err says that the file system has no flock.
+func noFlock(err error) bool {
+	return errors.Is(err, unix.ENOLCK) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS)
+}
+
 // publishVersion gives the sealed file its identity and its name: version 1
 // where the name is free, else (with replace) the version after the one the
 // name holds, published by rename over it. Called with mu held, after seal.
 func (b *Builder) publishVersion() error {
 	replace := b.opts.Replace || b.opts.ReplaceIf != nil
-	// The writer locks its own file before it gives it the name, and keeps
-	// the lock until release closes the descriptor: a replacer that finds
-	// the file under the name waits until this writer has verified that
-	// the name holds it, instead of replacing it in between. No one else
-	// knows the file yet, so the lock is free.
-	if err := unix.Flock(b.fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		return osError("lock", b.name, b.path, err)
-	}
+	return withOwnLock(b.fd, b.name, b.path, replace, func() error { return b.publishLoop(replace) })
+}
+
+// publishLoop is publishVersion holding the writer's own lock. Racing
+// writers make it start again (the name was taken, replaced or removed
+// meanwhile), within one deadline, lockTimeout, for the whole publication.
+func (b *Builder) publishLoop(replace bool) error {
+	deadline := time.Now().Add(lockTimeout)
 	for {
+		if time.Now().After(deadline) {
+			return b.timeoutError("the name kept changing, replaced or removed by other processes,")
+		}
 		// Without replace the name is linked, never replacing (EEXIST if
 		// it is taken): no need to look at what it holds.
 		cur, st, err := -1, stat{}, error(unix.ENOENT)
@@ -75,39 +110,54 @@ func (b *Builder) publishVersion() error {
 				return err
 			}
 			tmp := b.tmp
-			err := b.d.publish(b.fd, b.id, tmp, b.name)
-			b.tmp = "" // publish removed it, whatever the outcome
+			// A replace that finds the name taken starts again and renames
+			// over it, from the hidden name it keeps (publish removes it
+			// otherwise, whatever the outcome).
+			err := b.d.publish(b.fd, b.id, tmp, b.name, replace)
 			if replace && errors.Is(err, unix.EEXIST) {
 				continue // another writer published first: replace that
 			}
+			b.tmp = ""
 			return publishError(b.d, tmp, b.name, err)
 		case err == errNotRegular:
 			return fmt.Errorf("%w: segment %q: %s is not a regular file, so it cannot be replaced; nothing was published (unlink it first)", format.ErrNotASegment, b.name, b.path)
 		case err != nil:
 			return osError("publish", b.name, b.path, err)
 		}
-		done, err := b.replaceLocked(cur, idOf(&st))
-		closeFD(cur) // releases the lock
+		done, err := b.replaceLocked(cur, idOf(&st), deadline)
+		// Unlock before close: a child forked meanwhile shares cur's open
+		// file description, and closing ours would not release the lock.
+		_ = unix.Flock(cur, unix.LOCK_UN)
+		closeFD(cur)
 		if done || err != nil {
 			return err
 		}
 	}
 }
 
+// timeoutError is the IO_ERROR of a publication that did not finish within
+// lockTimeout; why says what kept it.
+func (b *Builder) timeoutError(why string) error {
+	return fmt.Errorf("%w: segment %q: %s for %v; nothing was published (try again, or find the processes that have %s open with fuser %s)", format.ErrIO, b.name, why, lockTimeout, b.path, b.path)
+}
+
 // replaceLocked publishes the sealed file over old, the file open as cur
-// that the name held when it was opened: it locks cur, checks that the name
-// still holds it (done is false if not: the caller starts again), reads its
-// identity, and renames the sealed file, under a hidden name, over it.
-// Closing cur releases the lock.
-func (b *Builder) replaceLocked(cur int, old fileID) (done bool, err error) {
-	if err := lockWait(cur, lockTimeout); err != nil {
+// that the name held when it was opened: it locks cur (waiting until
+// deadline at most), checks that the name still holds it (done is false if
+// not: the caller starts again), reads its identity, and renames the
+// sealed file, under a hidden name, over it. The caller unlocks cur.
+func (b *Builder) replaceLocked(cur int, old fileID, deadline time.Time) (done bool, err error) {
+	if err := lockWait(cur, time.Until(deadline)); err != nil {
 		if err == errLockTimeout {
-			return false, fmt.Errorf("%w: segment %q: another process has held the lock of %s for %v (a replace running or stuck there); nothing was published (try again, or find the process with fuser %s)", format.ErrIO, b.name, b.path, lockTimeout, b.path)
+			return false, b.timeoutError("another process has held the lock of " + b.path + " (a replace running or stuck there, or a child process forked by a writer while it held the lock, which shares it)")
 		}
 		return false, osError("lock", b.name, b.path, err)
 	}
 	if err := b.d.holds(b.name, old); err != nil {
-		return false, nil // replaced or removed meanwhile: look again
+		if errors.Is(err, unix.ENOENT) || err == errChanged {
+			return false, nil // replaced or removed meanwhile: look again
+		}
+		return false, osError("check", b.name, b.path, err)
 	}
 	var buf [format.HeaderSizeID]byte
 	n, _ := pread(cur, buf[:], 0)
@@ -136,11 +186,32 @@ func (b *Builder) replaceLocked(cur int, old fileID) (done bool, err error) {
 	}
 	b.tmp = ""
 	if err := b.d.holds(b.name, b.id); err != nil {
-		// The hidden name held another file by the time of the rename:
-		// someone who can rename entries of the directory swapped it.
-		return false, publishError(b.d, tmp, b.name, errSwapped)
+		// The writer's file went under the name and has no name left:
+		// another process removed it (and maybe published anew) since.
+		if errors.Is(err, unix.ENOENT) || unlinked(b.fd) {
+			return false, publishError(b.d, "", b.name, errRaced)
+		}
+		return false, b.swappedAtRename(tmp, h.Version)
 	}
 	return true, nil
+}
+
+// swappedAtRename is the error of a replace whose name, right after the
+// rename, does not hold the writer's file: someone who can rename entries
+// of the directory swapped the hidden name tmp before the rename, which
+// then published their file over version v. That file is removed again
+// (only it, only while the name holds it), and the message says what the
+// name holds now.
+func (b *Builder) swappedAtRename(tmp string, v uint64) error {
+	now := "the name holds another file now"
+	if st, err := b.d.lstat(b.name); err == nil && idOf(&st) != b.id {
+		if b.d.remove(b.name, idOf(&st)) == nil {
+			now = "that file was removed again, so the name holds no version now"
+		}
+	} else if errors.Is(err, unix.ENOENT) {
+		now = "the name holds no version now"
+	}
+	return fmt.Errorf("%w: segment %q: its temporary file %s was replaced, just before the rename that publishes it, by a file that is not the writer's (someone else can rename files in %s), and the rename replaced version %d with that file; %s; the writer's version was not published (use a directory that only you can write to)", format.ErrPermissionDenied, b.name, b.d.join(tmp), b.d.path, v, now)
 }
 
 // hiddenName gives the sealed file a hidden name to rename from: the one it
@@ -156,7 +227,8 @@ func (b *Builder) hiddenName() (string, error) {
 	for try := 0; ; try++ {
 		var rnd [8]byte
 		_, _ = rand.Read(rnd[:])
-		tmp := tempPrefix + strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(rnd[:])
+		// The segment name last (spec §10.6): listings say what is built.
+		tmp := tempPrefix + strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(rnd[:]) + "-" + b.name
 		err := b.d.linkFD(b.fd, tmp)
 		if errors.Is(err, unix.EEXIST) && try < 16 {
 			continue
@@ -202,11 +274,8 @@ func (b *Builder) publishedFile() (*os.File, error) {
 	if err == nil {
 		closeFD(fd)
 	}
-	// Replaced already. flock belongs to the open file description, which
-	// a duplicate shares: release the writer's lock first.
-	if err := unix.Flock(b.fd, unix.LOCK_UN); err != nil {
-		return nil, osError("unlock", b.name, b.path, err)
-	}
+	// Replaced already: a duplicate of the writer's descriptor, whose lock
+	// withOwnLock has released.
 	dup, err := unix.FcntlInt(uintptr(b.fd), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
 		return nil, osError("keep a descriptor of", b.name, b.path, err)

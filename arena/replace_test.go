@@ -571,6 +571,7 @@ func TestReplaceWaitsForTheLockBoundedly(t *testing.T) {
 	err = b.Publish()
 	assert.Equal(t, format.IOError, format.CodeOf(err), "%v", err)
 	assert.Contains(t, err.Error(), "another process has held the lock of "+filepath.Join(dir, "locked"))
+	assert.Contains(t, err.Error(), "forked", "a forked child is a possible holder")
 	assert.Equal(t, []string{"locked"}, filesIn(t, dir))
 	s, err := arena.Attach("locked", dir)
 	require.NoError(t, err)

@@ -151,8 +151,13 @@ func (s *Segment) Version() uint64 { return s.desc.Header.Version }
 // IsCurrent reports whether the name still holds the version this Segment
 // has mapped: one fstatat of the path, without following a link, compared
 // with the mapped file's device and inode. A name that holds nothing now is
-// false, not an error.
+// false, not an error. After Close it is CLOSED: once no mapping holds the
+// file, a disk file system may give its inode number to a new file, so the
+// comparison would no longer mean anything.
 func (s *Segment) IsCurrent() (bool, error) {
+	if _, err := s.mapping(); err != nil {
+		return false, err
+	}
 	st, err := lstatPath(s.path)
 	if errors.Is(err, errNoEntry) {
 		return false, nil
@@ -166,8 +171,8 @@ func (s *Segment) IsCurrent() (bool, error) {
 // Refresh returns s itself if the name still holds its version (IsCurrent),
 // else the version the name holds now, attached anew from the same
 // directory with the same owners (without a pin). s is left open either
-// way: close it when done with it. Errors: those of IsCurrent and Attach,
-// NOT_FOUND when the name holds nothing.
+// way: close it when done with it. Errors: those of IsCurrent and Attach
+// (CLOSED after Close), NOT_FOUND when the name holds nothing.
 func (s *Segment) Refresh() (*Segment, error) {
 	cur, err := s.IsCurrent()
 	if err != nil {

@@ -10,8 +10,9 @@
 //   - the reading half in plain C (sa_*.c): attach, views, validation, Arrow
 //     C Data export, list, unlink, gc (directory-relative, sa_dir.c; creators
 //     judged across pid namespaces, sa_proc.c), hash index lookups
-//     (sa_index.c). It never enters Go, so it works in any process, forked or
-//     not.
+//     (sa_index.c), and opening an output handle of an unpublished segment
+//     to fill one array in place (sa_output.c, spec §10.6). It never enters
+//     Go, so it works in any process, forked or not.
 //
 // Every piece of logic lives in packages arena and format; a shim converts
 // arguments, calls one function and converts the error.

@@ -9,14 +9,17 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"runtime/cgo"
 	"strings"
+	"time"
 	"unsafe"
 
 	"github.com/apache/arrow/go/v15/arrow"
 	"github.com/apache/arrow/go/v15/arrow/array"
 	"github.com/apache/arrow/go/v15/arrow/cdata"
+	"golang.org/x/sys/unix"
 
 	"github.com/shmarray/shmarray/arena"
 	"github.com/shmarray/shmarray/format"
@@ -26,7 +29,7 @@ import (
 // have already checked that this process may enter Go.
 
 //export shmarraygo_create
-func shmarraygo_create(name, dir *C.char, mode, flags C.uint32_t, capacity C.int64_t, out *C.uintptr_t, errBuf *C.char, errLen C.size_t) (rc C.int) {
+func shmarraygo_create(name, dir *C.char, mode, flags C.uint32_t, capacity C.int64_t, replaceIf *C.uint8_t, out *C.uintptr_t, errBuf *C.char, errLen C.size_t) (rc C.int) {
 	defer recoverInto(&rc, errBuf, errLen)
 	opts := &arena.CreateOptions{
 		Dir:            goString(dir),
@@ -34,6 +37,12 @@ func shmarraygo_create(name, dir *C.char, mode, flags C.uint32_t, capacity C.int
 		Capacity:       int64(capacity),
 		Ephemeral:      flags&C.SHMARRAY_CREATE_EPHEMERAL != 0,
 		NoDataChecksum: flags&C.SHMARRAY_CREATE_NO_DATA_CHECKSUM != 0,
+		Replace:        flags&C.SHMARRAY_CREATE_REPLACE != 0,
+	}
+	if replaceIf != nil {
+		var id format.ID
+		copy(id[:], bytesAt(unsafe.Pointer(replaceIf), uint64(len(id))))
+		opts.ReplaceIf = &id
 	}
 	b, err := arena.Create(goString(name), opts)
 	if err != nil {
@@ -196,12 +205,74 @@ func shmarraygo_builder_set_metadata(h C.uintptr_t, keys, values **C.char, count
 	return fail(builder(h).SetMetadata(m), errBuf, errLen)
 }
 
+// shmarraygo_builder_publish publishes and, on success, writes the
+// published segment's identity into id (16 bytes) and version.
+//
 //export shmarraygo_builder_publish
-func shmarraygo_builder_publish(h C.uintptr_t, errBuf *C.char, errLen C.size_t) (rc C.int) {
+func shmarraygo_builder_publish(h C.uintptr_t, id *C.uint8_t, version *C.uint64_t, fd *C.int, errBuf *C.char, errLen C.size_t) (rc C.int) {
 	defer recoverInto(&rc, errBuf, errLen)
 	handle := cgo.Handle(h)
 	defer handle.Delete()
-	return fail(handle.Value().(*arena.Builder).Publish(), errBuf, errLen)
+	b := handle.Value().(*arena.Builder)
+	// Publish leaves the builder open when its wait for writers times
+	// out; the C ABI frees it in every case, so it is closed here.
+	defer b.Close()
+	if fd == nil {
+		if err := b.Publish(); err != nil {
+			return fail(err, errBuf, errLen)
+		}
+	} else {
+		// Published without a descriptor (a *NoFileError: out of
+		// descriptors, say) is success with *fd = -1: the caller attaches
+		// by name, pinned to the identity written below.
+		*fd = -1
+		f, err := b.PublishFile()
+		var noFile *arena.NoFileError
+		if err != nil && !errors.As(err, &noFile) {
+			return fail(err, errBuf, errLen)
+		}
+		if f != nil {
+			// The descriptor becomes the caller's: os.File must not close it.
+			if dup, err := unix.FcntlInt(f.Fd(), unix.F_DUPFD_CLOEXEC, 0); err == nil {
+				*fd = C.int(dup)
+			}
+			f.Close()
+		}
+	}
+	published := b.ID()
+	copy(bytesAt(unsafe.Pointer(id), uint64(len(published))), published[:])
+	*version = C.uint64_t(b.Version())
+	return C.SHMARRAY_OK
+}
+
+// shmarraygo_builder_output writes the output token of array name into
+// token (tokenLen bytes, NUL included).
+//
+//export shmarraygo_builder_output
+func shmarraygo_builder_output(h C.uintptr_t, name *C.char, token *C.char, tokenLen C.size_t, errBuf *C.char, errLen C.size_t) (rc C.int) {
+	defer recoverInto(&rc, errBuf, errLen)
+	out, err := builder(h).Output(goString(name))
+	if err != nil {
+		return fail(err, errBuf, errLen)
+	}
+	text := out.Token()
+	if uint64(len(text)) >= uint64(tokenLen) {
+		return fail(fmt.Errorf("%w: the output token of array %q is %d bytes, the buffer holds %d (give SHMARRAY_OUTPUT_TOKEN_MAX)", format.ErrInvalidArgument, goString(name), len(text)+1, tokenLen), errBuf, errLen)
+	}
+	dst := bytesAt(unsafe.Pointer(token), uint64(len(text))+1)
+	copy(dst, text)
+	dst[len(text)] = 0
+	return C.SHMARRAY_OK
+}
+
+//export shmarraygo_builder_wait_writers
+func shmarraygo_builder_wait_writers(h C.uintptr_t, timeoutMS C.int64_t, errBuf *C.char, errLen C.size_t) (rc C.int) {
+	defer recoverInto(&rc, errBuf, errLen)
+	wait := time.Duration(math.MaxInt64) // a timeout beyond 292 years is none
+	if int64(timeoutMS) < int64(wait/time.Millisecond) {
+		wait = time.Duration(timeoutMS) * time.Millisecond
+	}
+	return fail(builder(h).WaitWriters(wait), errBuf, errLen)
 }
 
 //export shmarraygo_builder_discard

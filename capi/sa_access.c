@@ -146,3 +146,11 @@ int shmarray_dictionary_slot(const shmarray_segment *seg, size_t index, int64_t 
   *value = (int64_t)v;
   return SHMARRAY_OK;
 }
+
+/* The identity (format 1.2, spec §4), decoded at attach. */
+int shmarray_identity(const shmarray_segment *seg, uint8_t id[16], uint64_t *version) {
+  if (!seg) return SHMARRAY_INVALID_ARGUMENT;
+  if (id) memcpy(id, seg->h.id, SA_ID_LEN);
+  if (version) *version = seg->h.version;
+  return SHMARRAY_OK;
+}

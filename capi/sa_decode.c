@@ -107,6 +107,11 @@ int sa_read_header(const uint8_t *b, size_t n, sa_header *h, char *err, size_t e
   h->creator_pid = sa_le32(b + 104);
   h->creator_start = sa_le64(b + 112);
   h->checksum = sa_le32(b + SA_CHECKSUM_OFFSET);
+  if (h->minor >= SA_MINOR_IDENTITY && h->header_size >= SA_HEADER_SIZE_ID &&
+      n >= SA_HEADER_SIZE_ID) {
+    memcpy(h->id, b + SA_ID_OFFSET, SA_ID_LEN);
+    h->version = sa_le64(b + SA_VERSION_OFFSET);
+  }
   return SHMARRAY_OK;
 }
 
@@ -671,6 +676,10 @@ static int decode(shmarray_segment *seg, const source *src, char *err, size_t er
   if (h->header_size < SA_HEADER_SIZE)
     return dfail(&d, SHMARRAY_BAD_SIZE, "header_size is %u, at least %u expected", h->header_size,
                  SA_HEADER_SIZE);
+  /* Format 1.2: a header with an identity has room for it. */
+  if (h->minor >= SA_MINOR_IDENTITY && h->header_size < SA_HEADER_SIZE_ID)
+    return dfail(&d, SHMARRAY_BAD_SIZE, "header_size is %u, at least %u expected in a version 1.%u file",
+                 h->header_size, SA_HEADER_SIZE_ID, h->minor);
   if (size < h->header_size)
     return dfail(&d, SHMARRAY_TRUNCATED, "file is %llu bytes, shorter than its %u-byte header",
                  (unsigned long long)size, h->header_size);
@@ -702,6 +711,12 @@ static int decode(shmarray_segment *seg, const source *src, char *err, size_t er
   for (uint64_t off = SA_HEADER_SIZE; off < h->header_size;) {
     size_t n = h->header_size - off < sizeof piece ? (size_t)(h->header_size - off) : sizeof piece;
     if ((got = src_read(src, off, piece, n)) != 1) return read_fail(&d, got);
+    /* The identity (minor >= 2: header_size >= 192 was checked above) is
+     * in the first piece, read from the same private copy as the CRC. */
+    if (off == SA_HEADER_SIZE && h->minor >= SA_MINOR_IDENTITY) {
+      memcpy(h->id, piece + (SA_ID_OFFSET - SA_HEADER_SIZE), SA_ID_LEN);
+      h->version = sa_le64(piece + (SA_VERSION_OFFSET - SA_HEADER_SIZE));
+    }
     sum = sa_crc32(sum, piece, n);
     off += n;
   }

@@ -11,7 +11,7 @@ static const char *const code_names[] = {
     "TRUNCATED",    "NOT_SEALED",       "CHECKSUM_MISMATCH", "OUT_OF_BOUNDS",
     "MISALIGNED",   "BAD_TYPE",         "BAD_SHAPE",         "BAD_SIZE",
     "BAD_OFFSETS",  "BAD_UTF8",         "DUPLICATE_NAME",    "CLOSED",
-    "FORKED",       "IO_ERROR",         "INTERNAL",
+    "FORKED",       "IO_ERROR",         "INTERNAL",          "STALE",
 };
 
 /* The same texts as codeTexts in format/errors.go, so that C and Go
@@ -40,6 +40,7 @@ static const char *const code_texts[] = {
     "called in a forked child",
     "I/O error",
     "internal error",
+    "stale version",
 };
 
 #define NCODES (sizeof code_names / sizeof code_names[0])

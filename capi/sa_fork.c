@@ -38,8 +38,10 @@ int shmarray_create(const char *name, const char *dir,
   if (!b) return sa_fail(SHMARRAY_INTERNAL, err, err_len, "out of memory");
   uint32_t mode = opts ? opts->mode : 0, flags = opts ? opts->flags : 0;
   int64_t capacity = opts ? opts->capacity : 0;
+  const uint8_t *replace_if = opts ? opts->replace_if : NULL;
   uintptr_t h = 0;
-  rc = shmarraygo_create((char *)name, (char *)dir, mode, flags, capacity, &h, err, err_len);
+  rc = shmarraygo_create((char *)name, (char *)dir, mode, flags, capacity, (uint8_t *)replace_if, &h,
+                         err, err_len);
   if (rc) {
     free(b);
     return rc;
@@ -128,11 +130,43 @@ int shmarray_builder_set_metadata(shmarray_builder *b, const char *const *keys,
 }
 
 int shmarray_builder_publish(shmarray_builder *b, char *err, size_t err_len) {
+  return shmarray_builder_publish_with(b, NULL, NULL, err, err_len);
+}
+
+int shmarray_builder_publish_with(shmarray_builder *b, shmarray_published *out, int *fd,
+                                  char *err, size_t err_len) {
   int rc = sa_refuse_if_forked(err, err_len);
   if (!rc && !b) rc = sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len, "builder must not be NULL");
-  if (!rc) rc = shmarraygo_builder_publish(b->handle, err, err_len);
+  shmarray_published p = {{0}, 0};
+  int published_fd = -1;
+  if (!rc)
+    rc = shmarraygo_builder_publish(b->handle, p.id, &p.version, fd ? &published_fd : NULL, err,
+                                    err_len);
+  if (!rc && out) *out = p;
+  if (!rc && fd) *fd = published_fd;
   free(b);
   return rc;
+}
+
+int shmarray_builder_output(shmarray_builder *b, const char *name, char *token, size_t token_len,
+                            char *err, size_t err_len) {
+  int rc = sa_refuse_if_forked(err, err_len);
+  if (rc) return rc;
+  if (!b || !name || !token)
+    return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len,
+                   "builder, name and token must not be NULL");
+  return shmarraygo_builder_output(b->handle, (char *)name, token, token_len, err, err_len);
+}
+
+int shmarray_builder_wait_writers(shmarray_builder *b, int64_t timeout_ms, char *err,
+                                  size_t err_len) {
+  int rc = sa_refuse_if_forked(err, err_len);
+  if (rc) return rc;
+  if (!b) return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len, "builder must not be NULL");
+  if (timeout_ms < 0)
+    return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len,
+                   "timeout_ms is %lld; it must not be negative", (long long)timeout_ms);
+  return shmarraygo_builder_wait_writers(b->handle, timeout_ms, err, err_len);
 }
 
 void shmarray_builder_discard(shmarray_builder *b) {

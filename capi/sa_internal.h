@@ -20,6 +20,13 @@
 /* ---- Layout constants of format v1.0 (spec §4, §5, §14) ---------------- */
 
 #define SA_HEADER_SIZE 128u
+/* Format 1.2 (spec §4): the header of a file of minor >= 2 is at least
+ * 192 bytes and holds the segment's identity at [128, 152). */
+#define SA_MINOR_IDENTITY 2u
+#define SA_HEADER_SIZE_ID 192u
+#define SA_ID_OFFSET 128u
+#define SA_VERSION_OFFSET 144u
+#define SA_ID_LEN 16u
 #define SA_RECORD_SIZE 192u
 #define SA_KV_RECORD_SIZE 16u
 #define SA_ALIGNMENT 64u
@@ -152,6 +159,9 @@ SA_HIDDEN const char *sa_type_name(unsigned type);
 /* ---- Text (sa_text.c) --------------------------------------------------- */
 
 SA_HIDDEN int sa_is_ascii(const uint8_t *p, size_t n);
+/* The well-formed UTF-8 sequence of 2 to 4 bytes at p[0, n) (its first byte
+ * not ASCII): its length, with its code point in *cp; 0 if there is none. */
+SA_HIDDEN size_t sa_utf8_decode(const uint8_t *p, size_t n, uint32_t *cp);
 /* Well-formed UTF-8 (spec §5.3, Go's utf8.Valid). */
 SA_HIDDEN int sa_utf8_valid(const uint8_t *p, size_t n);
 /* UTF-8 without NUL: the rule for every string of the string table. */
@@ -168,6 +178,11 @@ SA_HIDDEN int sa_text_ok(const char *s, size_t n);
 #define SA_QUOTE_KEY 64u
 #define SA_QUOTE_LEN(max) (4u * (max) + 16u)
 SA_HIDDEN const char *sa_quote(const void *s, size_t n, size_t max, char *buf, size_t len);
+
+/* The text form of a segment id (spec §4): 32 lowercase hex digits and a
+ * NUL into buf, which needs SA_ID_HEX_LEN bytes; returns buf. */
+#define SA_ID_HEX_LEN 33u
+SA_HIDDEN const char *sa_id_hex(const uint8_t id[SA_ID_LEN], char buf[SA_ID_HEX_LEN]);
 
 /* ---- Errors (sa_errors.c) ---------------------------------------------- */
 
@@ -256,6 +271,9 @@ typedef struct sa_header {
   uint32_t creator_pid;
   uint64_t creator_start;
   uint32_t checksum;
+  /* The identity (minor >= 2, spec §4); zero in an older file. */
+  uint8_t id[SA_ID_LEN];
+  uint64_t version;
 } sa_header;
 
 typedef struct sa_chunk sa_chunk; /* string storage, see sa_decode.c */
@@ -275,6 +293,7 @@ struct shmarray_segment {
   char *name, *path;   /* for messages; path is dir/name */
   char *dir;           /* the directory, absolute and cleaned (spec §2.2); NULL for sa_decode */
   uint32_t owner_uid, mode; /* st_uid and permission bits of the descriptor attached */
+  uint64_t dev, ino;        /* st_dev and st_ino of the file mapped (shmarray_is_current) */
   sa_header h;
   sa_array *arrays; /* h.array_count */
   sa_kv *kvs;       /* h.kv_count; only records some owner covers are filled */
@@ -286,7 +305,8 @@ struct shmarray_segment {
 };
 
 /* Reads the header fields of b[0, n) as format.ReadHeader: NOT_A_SEGMENT,
- * TRUNCATED or UNSUPPORTED_VERSION, messages into err. */
+ * TRUNCATED or UNSUPPORTED_VERSION, messages into err. The identity is
+ * read only when minor >= 2, header_size >= 192 and n >= 192 (else zero). */
 SA_HIDDEN int sa_read_header(const uint8_t *b, size_t n, sa_header *h, char *err, size_t err_len);
 
 /* Structural validation (spec §11.2) of b[0, size) into seg, which must be

@@ -12,6 +12,10 @@
 
 #include "sa_internal.h"
 
+static uint32_t temp_file_pid(const char *name);
+static int probe_building(const sa_dir *d, const char *name, uint32_t pid, sa_procview *v,
+                          sa_listed *l);
+
 /* Reads the header of name in d, from a descriptor opened relative to d,
  * into *l with the message of its status; 0 if it is not a segment. *st is
  * the fstat of the file read, whose identity a removal checks the name
@@ -20,7 +24,7 @@ static int probe(const sa_dir *d, const char *name, sa_procview *v, sa_listed *l
                  struct stat *st) {
   int fd = sa_dir_open_entry(d, name, st);
   if (fd < 0) return 0;
-  uint8_t buf[SA_HEADER_SIZE];
+  uint8_t buf[SA_HEADER_SIZE_ID]; /* with the identity of a 1.2 file */
   ssize_t n = pread(fd, buf, sizeof buf, 0);
   close(fd);
   sa_header h;
@@ -35,6 +39,8 @@ static int probe(const sa_dir *d, const char *name, sa_procview *v, sa_listed *l
   e->array_count = h.array_count;
   e->creator_pid = h.creator_pid;
   e->created_ns = h.created_ns;
+  memcpy(e->id, h.id, SA_ID_LEN);
+  e->version = h.version;
   switch (sa_creator(v, h.creator_pid, h.creator_start)) {
   case SA_CREATOR_ALIVE:
     e->creator_alive = 1;
@@ -105,14 +111,15 @@ int sa_list_dir(const char *dir, sa_listed **out, size_t *count, char **abs_dir,
   size_t n = 0, cap = 0;
   sa_procview v = {0};
   for (size_t i = 0; i < nnames; i++) {
-    if (sa_check_name(names[i], NULL, 0) != SHMARRAY_OK) continue;
+    uint32_t pid = temp_file_pid(names[i]);
+    if (!pid && sa_check_name(names[i], NULL, 0) != SHMARRAY_OK) continue;
     sa_listed *slot = grow(&list, &n, &cap);
     if (!slot) {
       rc = sa_fail(SHMARRAY_INTERNAL, err, err_len, "out of memory");
       break;
     }
     struct stat st;
-    if (probe(&d, names[i], &v, slot, &st)) n++;
+    if (pid ? probe_building(&d, names[i], pid, &v, slot) : probe(&d, names[i], &v, slot, &st)) n++;
   }
   sa_procview_free(&v);
   sa_names_free(names, nnames);
@@ -166,7 +173,12 @@ static int remove_error(int r, const char *op, const char *name, const char *pat
   return SHMARRAY_OK;
 }
 
-int shmarray_unlink(const char *name, const char *dir, char *err, size_t err_len) {
+/* shmarray_unlink (id NULL) and shmarray_unlink_version: the file opened
+ * relative to the directory must start with the magic and, for a version,
+ * hold that id in its header; the name is unlinked only while it still
+ * holds that file. */
+static int unlink_segment(const char *name, const char *dir, const uint8_t *id, char *err,
+                          size_t err_len) {
   int rc = sa_check_name(name, err, err_len);
   if (rc) return rc;
   sa_dir d;
@@ -176,26 +188,52 @@ int shmarray_unlink(const char *name, const char *dir, char *err, size_t err_len
     sa_dir_close(&d);
     return sa_fail(SHMARRAY_INTERNAL, err, err_len, "out of memory");
   }
+  char want[SA_ID_HEX_LEN], have[SA_ID_HEX_LEN];
+  if (id) sa_id_hex(id, want);
   struct stat st;
   int fd = sa_dir_open_entry(&d, name, &st);
   if (fd == SA_NOT_REGULAR) {
     rc = sa_fail(SHMARRAY_NOT_A_SEGMENT, err, err_len,
                  "segment \"%s\": %s is not a regular file; not removed", name, path);
+  } else if (fd < 0 && errno == ENOENT && id) {
+    rc = sa_fail(SHMARRAY_STALE, err, err_len,
+                 "segment \"%s\": unlink names id %s, no segment has that name now", name, want);
   } else if (fd < 0) {
     rc = sa_os_error(errno, "unlink", name, path, err, err_len);
   } else {
-    char magic[8];
-    ssize_t n = pread(fd, magic, sizeof magic, 0);
+    uint8_t buf[SA_HEADER_SIZE_ID]; /* the identity of a 1.2 file */
+    ssize_t n = pread(fd, buf, id ? sizeof buf : 8, 0);
     close(fd);
-    if (n != (ssize_t)sizeof magic || memcmp(magic, "SHMARRAY", 8) != 0)
+    sa_header h;
+    if (n < 8 || memcmp(buf, "SHMARRAY", 8) != 0) {
       rc = sa_fail(SHMARRAY_NOT_A_SEGMENT, err, err_len,
                    "%s is not a shmarray segment; not removed", path);
-    else
+    } else if (id) {
+      /* Any other header problem still reads the identity where there is
+       * one; an id all zero (a 1.0 or 1.1 file) matches only an id all zero. */
+      sa_read_header(buf, (size_t)n, &h, NULL, 0);
+      if (memcmp(h.id, id, SA_ID_LEN) != 0)
+        rc = sa_fail(SHMARRAY_STALE, err, err_len,
+                     "segment \"%s\": unlink names id %s, the name holds version %llu (id %s) now; "
+                     "nothing was removed",
+                     name, want, (unsigned long long)h.version, sa_id_hex(h.id, have));
+    }
+    if (rc == SHMARRAY_OK)
       rc = remove_error(sa_dir_remove(&d, name, &st), "unlink", name, path, err, err_len);
   }
   free(path);
   sa_dir_close(&d);
   return rc;
+}
+
+int shmarray_unlink(const char *name, const char *dir, char *err, size_t err_len) {
+  return unlink_segment(name, dir, NULL, err, err_len);
+}
+
+int shmarray_unlink_version(const char *name, const char *dir, const uint8_t id[16], char *err,
+                            size_t err_len) {
+  if (!id) return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len, "id must not be NULL");
+  return unlink_segment(name, dir, id, err, err_len);
 }
 
 /* The writer's pid in a fallback temporary name ".shmarray-tmp-PID-..."
@@ -249,6 +287,47 @@ static int probe_temp(const sa_dir *d, const char *name, uint32_t pid, sa_procvi
   l->e.status = sa_fail(SHMARRAY_NOT_SEALED, l->message, sizeof l->message,
                         "%s is the unfinished temporary file of writer %u, which no longer runs",
                         name, pid);
+  return 1;
+}
+
+/* The segment name a hidden name carries after its pid and 16 hex digits
+ * (arena/gc.go tempSegmentName): a pointer into name, or NULL if none. */
+static const char *temp_segment_name(const char *name) {
+  const char *p = strchr(name + strlen(".shmarray-tmp-"), '-');
+  if (!p || strlen(p + 1) < 18 || p[17] != '-') return NULL;
+  return sa_check_name(p + 18, NULL, 0) == SHMARRAY_OK ? p + 18 : NULL;
+}
+
+/* Judges the hidden file name of d, whose name says its writer is pid, for
+ * listing (arena/gc.go probeBuilding): 1, with *l filled, when its name
+ * carries a segment name (shared outputs, spec §10.6) and it is the
+ * caller's regular file with one link, zeros in its first 8 bytes
+ * (unsealed), whose writer runs: a segment being built. */
+static int probe_building(const sa_dir *d, const char *name, uint32_t pid, sa_procview *v,
+                          sa_listed *l) {
+  const char *segment = temp_segment_name(name);
+  if (!segment) return 0;
+  struct stat st;
+  int fd = sa_dir_open_entry(d, name, &st);
+  if (fd < 0) return 0;
+  uint8_t head[8];
+  ssize_t want = st.st_size < (off_t)sizeof head ? (ssize_t)st.st_size : (ssize_t)sizeof head;
+  ssize_t n = pread(fd, head, sizeof head, 0);
+  close(fd);
+  int zero = n == want;
+  for (ssize_t i = 0; zero && i < n; i++) zero = head[i] == 0;
+  if (!zero || st.st_nlink != 1 || (uint32_t)st.st_uid != (uint32_t)geteuid()) return 0;
+  if (sa_creator(v, pid, 0) != SA_CREATOR_ALIVE) return 0;
+  memset(l, 0, sizeof *l);
+  snprintf(l->e.name, sizeof l->e.name, "%s", name);
+  l->e.size = (int64_t)st.st_size;
+  l->e.creator_pid = pid;
+  l->e.creator_alive = 1;
+  l->e.created_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+  l->e.building = 1;
+  l->e.status = sa_fail(SHMARRAY_NOT_SEALED, l->message, sizeof l->message,
+                        "%s is the unpublished file of segment \"%s\", being built by process %u",
+                        name, segment, pid);
   return 1;
 }
 

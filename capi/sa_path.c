@@ -19,21 +19,32 @@ int sa_check_name(const char *name, char *err, size_t err_len) {
   if (n > SA_MAX_SEGMENT_NAME)
     return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len,
                    "segment name is %zu bytes, the limit is %u", n, SA_MAX_SEGMENT_NAME);
+  char q[SA_QUOTE_LEN(SA_QUOTE_NAME)];
+  sa_quote(name, n, SA_QUOTE_NAME, q, sizeof q);
   if (name[0] == '.')
     return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len,
-                   "segment name \"%s\" starts with '.', which is reserved for temporary files",
-                   name);
+                   "segment name %s starts with '.', which is reserved for temporary files", q);
   if (strstr(name, ".."))
-    return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len,
-                   "segment name \"%s\" contains \"..\"", name);
+    return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len, "segment name %s contains \"..\"", q);
   for (size_t i = 0; i < n; i++) {
     unsigned char c = (unsigned char)name[i];
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-          c == '.' || c == '_' || c == '-'))
-      return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len,
-                     "segment name has the byte 0x%02x at %zu; use only letters, digits, '.', "
-                     "'_' and '-'",
-                     c, i);
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+        c == '_' || c == '-')
+      continue;
+    /* The character as its user typed it, as format/names.go says it. */
+    char what[64];
+    uint32_t cp;
+    size_t k = c >= 0x80 ? sa_utf8_decode((const uint8_t *)name + i, n - i, &cp) : 0;
+    if (c >= 0x20 && c < 0x7F)
+      snprintf(what, sizeof what, "the character '%c'", c);
+    else if (k)
+      snprintf(what, sizeof what, "the character '%.*s' (U+%04X, not ASCII)", (int)k,
+               name + i, (unsigned)cp);
+    else
+      snprintf(what, sizeof what, "the byte 0x%02x", c);
+    return sa_fail(SHMARRAY_INVALID_ARGUMENT, err, err_len,
+                   "segment name %s has %s at byte %zu; use only letters, digits, '.', '_' and '-'",
+                   q, what, i);
   }
   return SHMARRAY_OK;
 }

@@ -39,6 +39,16 @@ static size_t utf8_seq(const uint8_t *p, size_t n) {
   return more + 1;
 }
 
+size_t sa_utf8_decode(const uint8_t *p, size_t n, uint32_t *cp) {
+  size_t k = n ? utf8_seq(p, n) : 0;
+  if (!k) return 0;
+  static const uint8_t lead_mask[5] = {0, 0, 0x1F, 0x0F, 0x07};
+  uint32_t v = p[0] & lead_mask[k];
+  for (size_t i = 1; i < k; i++) v = (v << 6) | (p[i] & 0x3Fu);
+  *cp = v;
+  return k;
+}
+
 int sa_utf8_valid(const uint8_t *p, size_t n) {
   size_t i = 0;
   while (i < n) {
@@ -93,5 +103,15 @@ const char *sa_quote(const void *s, size_t n, size_t max, char *buf, size_t len)
     }
   }
   snprintf(buf + at, len - at, n > max ? "\"..." : "\"");
+  return buf;
+}
+
+const char *sa_id_hex(const uint8_t id[SA_ID_LEN], char buf[SA_ID_HEX_LEN]) {
+  static const char digits[] = "0123456789abcdef";
+  for (unsigned i = 0; i < SA_ID_LEN; i++) {
+    buf[2 * i] = digits[id[i] >> 4];
+    buf[2 * i + 1] = digits[id[i] & 15];
+  }
+  buf[2 * SA_ID_LEN] = '\0';
   return buf;
 }

@@ -1,6 +1,7 @@
 package format
 
 import (
+	"fmt"
 	"strings"
 	"unicode/utf8"
 )
@@ -19,17 +20,32 @@ func ValidSegmentName(name string) error {
 	case len(name) > MaxSegmentNameLen:
 		return errorf(InvalidArgument, "segment name is %d bytes, the limit is %d", len(name), MaxSegmentNameLen)
 	case name[0] == '.':
-		return errorf(InvalidArgument, "segment name %q starts with '.', which is reserved for temporary files", name)
+		return errorf(InvalidArgument, "segment name %s starts with '.', which is reserved for temporary files", Quote(name))
 	case strings.Contains(name, ".."):
-		return errorf(InvalidArgument, "segment name %q contains \"..\"", name)
+		return errorf(InvalidArgument, "segment name %s contains \"..\"", Quote(name))
 	}
 	for i := 0; i < len(name); i++ {
 		c := name[i]
 		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return errorf(InvalidArgument, "segment name %q has the byte %q at %d; use only letters, digits, '.', '_' and '-'", name, c, i)
+			return errorf(InvalidArgument, "segment name %s has %s at byte %d; use only letters, digits, '.', '_' and '-'", Quote(name), offending(name[i:]), i)
 		}
 	}
 	return nil
+}
+
+// offending names the first character of s, which a segment name may not
+// hold, as its user typed it: a printable ASCII character or a well-formed
+// UTF-8 sequence as itself with its code point ("'€' (U+20AC, not
+// ASCII)"), any other byte as 0xHH. capi/sa_path.c says the same.
+func offending(s string) string {
+	c := s[0]
+	if c >= 0x20 && c < 0x7F {
+		return fmt.Sprintf("the character '%c'", c)
+	}
+	if r, size := utf8.DecodeRuneInString(s); c >= 0x80 && (r != utf8.RuneError || size > 1) {
+		return fmt.Sprintf("the character '%s' (U+%04X, not ASCII)", s[:size], r)
+	}
+	return fmt.Sprintf("the byte 0x%02x", c)
 }
 
 // ValidArrayName checks an array name a writer is given: 1 to 1024 bytes of

@@ -23,3 +23,23 @@ func TestValidArrayName(t *testing.T) {
 		assert.Equal(t, InvalidArgument, CodeOf(ValidArrayName(bad)), "%q", bad)
 	}
 }
+
+// The messages name the offending character as its user typed it; the C
+// core (capi/sa_path.c) prints the same texts (bindings/c/tests/test_reader.c
+// test_name_messages).
+func TestSegmentNameMessages(t *testing.T) {
+	for _, tc := range []struct{ name, want string }{
+		{"prix-€", `segment name "prix-€" has the character '€' (U+20AC, not ASCII) at byte 5; use only letters, digits, '.', '_' and '-'`},
+		{"a/b", `segment name "a/b" has the character '/' at byte 1; use only letters, digits, '.', '_' and '-'`},
+		{"a\tb", `segment name "a\x09b" has the byte 0x09 at byte 1; use only letters, digits, '.', '_' and '-'`},
+		{"ab\xff", `segment name "ab\xff" has the byte 0xff at byte 2; use only letters, digits, '.', '_' and '-'`},
+		{".x", `segment name ".x" starts with '.', which is reserved for temporary files`},
+		{"a..b", `segment name "a..b" contains ".."`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := ValidSegmentName(tc.name)
+			assert.Equal(t, InvalidArgument, CodeOf(err))
+			assert.Equal(t, "shmarray: invalid argument: "+tc.want, err.Error())
+		})
+	}
+}

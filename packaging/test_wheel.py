@@ -43,8 +43,14 @@ INTEROP = ["pandas", "polars", "duckdb", "nanoarrow"]
 def _programs() -> None:
     """The Go programs the suite drives, built once, while Go is at hand."""
     BIN.mkdir(parents=True, exist_ok=True)
-    for pkg, name in (("./bindings/python/tests/gen", "gen"), ("./cmd/shmarray", "shmarray")):
+    for pkg, name in (("./bindings/python/tests/gen", "gen"), ("./cmd/shmarray", "shmarray"),
+                      ("./bindings/python/tests/fillgo", "fillgo")):
         subprocess.run(["go", "build", "-o", str(BIN / name), pkg], cwd=ROOT, check=True)
+    # The C worker of the shared-output tests, linked to the library built from this tree.
+    build = ROOT / "build"
+    subprocess.run([os.environ.get("CC", "gcc"), "-std=c99", "-O2", "-I", str(ROOT / "bindings" / "c"), "-o",
+                    str(BIN / "fill"), str(ROOT / "bindings" / "c" / "examples" / "fill.c"), f"-L{build}",
+                    "-lshmarray", f"-Wl,-rpath,{build}"], check=True)
 
 
 def test(wheel: Path, python: str) -> bool:
@@ -78,9 +84,11 @@ def test(wheel: Path, python: str) -> bool:
         # The suite's files are copied out, so that nothing of the source tree
         # is importable; the conformance vectors they read are found by path.
         tests = Path(cwd) / "tests"
-        shutil.copytree(TESTS, tests, ignore=shutil.ignore_patterns("__pycache__", "gen"))
+        shutil.copytree(TESTS, tests, ignore=shutil.ignore_patterns("__pycache__", "gen", "fillgo"))
         env["SHMARRAY_REPO"] = str(ROOT)
+        # A hung test fails (stacks dumped, the run ends) instead of stalling CI.
         r = subprocess.run([py, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", str(tests),
+                            "--timeout", "600", "--timeout-method", "thread",
                             "--deselect", "tests/test_packaging.py::test_pip_install_bundles_the_library"],
                            cwd=cwd, env=env)
     print(f"== Python {version}: {'passed' if r.returncode == 0 else 'FAILED'}", flush=True)

@@ -70,6 +70,9 @@ uint32_t shmarray_format_version(void);
 #define SHMARRAY_FORKED              20
 #define SHMARRAY_IO_ERROR            21
 #define SHMARRAY_INTERNAL            22
+/* STALE: the name no longer holds the version the caller named (a pinned
+ * attach, a conditional replace, shmarray_unlink_version). */
+#define SHMARRAY_STALE               23
 
 /* The spec name of a code ("NOT_FOUND"), or "UNKNOWN". Static storage. */
 const char *shmarray_error_name(int code);
@@ -186,6 +189,10 @@ typedef struct shmarray_attach_options {
   const char *dir;        /* NULL or "": $SHMARRAY_DIR, else /dev/shm */
   const uint32_t *owners; /* owner_count trusted uids, read during the call */
   size_t owner_count;     /* 0: no owner check */
+  const uint8_t *pin_id;  /* NULL: attach whatever version the name holds;
+                             else 16 bytes: the id of the one version to
+                             attach (see shmarray_attach_with) */
+  uint64_t pin_version;   /* with pin_id: that version's number (messages) */
 } shmarray_attach_options;
 
 /*
@@ -199,6 +206,42 @@ typedef struct shmarray_attach_options {
  */
 int shmarray_attach_with(const char *name, const shmarray_attach_options *opts,
                          shmarray_segment **out, char *err, size_t err_len);
+/* With pin_id set, the attach succeeds only if the name holds exactly that
+ * version (same id and version); otherwise STALE, nothing attached, with a
+ * message naming the version wanted and the one the name holds now (or
+ * that no segment has the name now). This is how a handle passed to
+ * another process (a pickled segment) reads the version it named and never
+ * another one; attach by name without a pin to follow the latest. */
+
+/* ---- Identity and versions (format 1.2, spec §4) ------------------------
+ * Every segment published by a 1.2 writer has a random 16-byte id and a
+ * version: 1 at the first publish under a name, +1 at each replace. A file
+ * of an older minor version has neither (id all zero, version 0). */
+
+/* The id and version of the attached segment, read at attach. Either
+ * pointer may be NULL. INVALID_ARGUMENT if seg is NULL. */
+int shmarray_identity(const shmarray_segment *seg, uint8_t id[16], uint64_t *version);
+
+/* Whether the segment's name (in the directory it was attached from) still
+ * holds the file that was mapped: one stat of the path (fstatat, no link
+ * followed) compared with the mapped file's st_dev and st_ino. *current
+ * becomes 1 if so, 0 if the name holds another file or none (replaced or
+ * unlinked). It does not read the file. Errors: INVALID_ARGUMENT (NULL
+ * arguments), PERMISSION_DENIED, IO_ERROR. */
+int shmarray_is_current(const shmarray_segment *seg, int *current, char *err, size_t err_len);
+
+/*
+ * Attach the segment file open as `fd` (any descriptor open for reading; it
+ * is read with pread and mapped, never closed or kept), as shmarray_attach
+ * attaches the file it opens: the same checks, no owner check, no pin.
+ * `name` and `dir` (NULL or "": $SHMARRAY_DIR, else /dev/shm) say where the
+ * file is published, for messages and shmarray_is_current. It is how a writer reads exactly the file it
+ * published (shmarray_builder_publish_with's fd), even if another process
+ * replaced it under the name at once. Nothing is looked up by name.
+ * Errors: INVALID_ARGUMENT (name, a closed fd), NOT_A_SEGMENT and the other
+ * invalid-segment codes. */
+int shmarray_attach_fd(int fd, const char *name, const char *dir, shmarray_segment **out,
+                       char *err, size_t err_len);
 
 /* The owner (st_uid) and permission bits (st_mode & 0777) of the file when
  * it was attached, from fstat of the descriptor that was mapped. Either
@@ -421,6 +464,16 @@ int shmarray_export_stream(shmarray_segment *seg, struct ArrowArrayStream *out,
  * the call), NOT_A_SEGMENT, PERMISSION_DENIED, IO_ERROR. */
 int shmarray_unlink(const char *name, const char *dir, char *err, size_t err_len);
 
+/* shmarray_unlink of one version: removes `name` only if the name holds
+ * the segment whose id is `id` (16 bytes), read from the header of the
+ * file opened relative to the directory, and only while the name still
+ * holds that file. Otherwise STALE (another version, or no segment has the
+ * name now) and nothing is removed: a creator's "unlink when I exit" never
+ * removes a version someone else published since. Errors: as
+ * shmarray_unlink, with STALE instead of NOT_FOUND for a missing name. */
+int shmarray_unlink_version(const char *name, const char *dir, const uint8_t id[16],
+                            char *err, size_t err_len);
+
 /* Segments in `dir`, from their headers (no mapping). */
 typedef struct shmarray_list_entry {
   char name[256];
@@ -435,13 +488,22 @@ typedef struct shmarray_list_entry {
                              process (pid 0, another pid namespace, a /proc
                              that hides it; spec §10.5): never an orphan;
                              creator_alive is then 0 */
+  uint8_t id[16];         /* the segment's id (format 1.2); zero for an
+                             older file or an unreadable header */
+  uint64_t version;       /* its version; 0 for an older file */
+  int building;           /* 1: not a segment yet but the hidden file of one
+                             being built by creator_pid, which handed out
+                             output handles (spec §10.6); name is that hidden
+                             name (never attachable), status NOT_SEALED, and
+                             the message names the segment */
 } shmarray_list_entry;
 
 /* *out is an array of *count entries sorted by name, to free with
  * shmarray_list_free (NULL when count is 0). The directory is opened once
  * (a symbolic link to it is followed) and every file relative to it;
  * symbolic links, non-regular files, names reserved for temporary files
- * (starting with '.') and files without the magic are left out. */
+ * (starting with '.') and files without the magic are left out, except the
+ * hidden files of segments being built (`building`). */
 int shmarray_list(const char *dir, shmarray_list_entry **out, size_t *count,
                   char *err, size_t err_len);
 void shmarray_list_free(shmarray_list_entry *entries);
@@ -479,11 +541,16 @@ typedef struct shmarray_builder shmarray_builder;
 
 #define SHMARRAY_CREATE_EPHEMERAL        1u /* record "unlink when I exit" */
 #define SHMARRAY_CREATE_NO_DATA_CHECKSUM 2u /* skip per-array data CRCs */
+#define SHMARRAY_CREATE_REPLACE          4u /* publish even if the name is taken,
+                                               as its next version */
 
 typedef struct shmarray_create_options {
   uint32_t mode;     /* file mode; 0 means 0600. 0640 and 0660 allowed. */
   uint32_t flags;    /* SHMARRAY_CREATE_* */
   int64_t capacity;  /* bytes to reserve at once (fail early); 0: grow */
+  const uint8_t *replace_if; /* NULL, or 16 bytes: publish only while the
+                                name holds the segment with this id (implies
+                                SHMARRAY_CREATE_REPLACE); else STALE */
 } shmarray_create_options;
 
 /* Start segment `name` in `dir` (NULL or "": $SHMARRAY_DIR, else /dev/shm).
@@ -589,13 +656,99 @@ int shmarray_builder_set_metadata(shmarray_builder *b,
                                   char *err, size_t err_len);
 
 /* Seal and publish atomically: readers see the whole segment or nothing.
- * EXISTS if the name was taken meanwhile (never replaces). Frees b in every
- * case. */
+ * Without SHMARRAY_CREATE_REPLACE: EXISTS if the name was taken meanwhile
+ * (never replaces). With it (spec §10.3): the new segment becomes the
+ * name's next version atomically: an attach by name at any moment finds
+ * the complete old version or the complete new one, never nothing; readers
+ * of the old version keep it until they close it. Concurrent replacers are
+ * serialized (each publishes, versions strictly increase). With replace_if:
+ * STALE, nothing published, unless the name holds that id. Frees b in
+ * every case. */
 int shmarray_builder_publish(shmarray_builder *b, char *err, size_t err_len);
+
+/* What shmarray_builder_publish_with tells about the segment it published. */
+typedef struct shmarray_published {
+  uint8_t id[16];    /* the new segment's id */
+  uint64_t version;  /* its version: 1 for a first publish, else the
+                        replaced version's + 1 */
+} shmarray_published;
+
+/* shmarray_builder_publish that, on success, also fills *out (may be
+ * NULL) and sets *fd (may be NULL) to a new descriptor of the very file
+ * published, to read only, which the caller closes: attach it with
+ * shmarray_attach_fd to read exactly the version published, whatever is
+ * published under the name next. (While the name still holds the file,
+ * the descriptor is opened through the name, so that a mapping of it
+ * shows under its path in /proc/PID/maps.) If the segment was published
+ * but no descriptor could be kept (out of descriptors), it still returns
+ * SHMARRAY_OK, with *out filled and *fd = -1: attach by name pinned to
+ * out's id and version (shmarray_attach_options), which says STALE if the
+ * name holds another version by then. Frees b in every case. */
+int shmarray_builder_publish_with(shmarray_builder *b, shmarray_published *out, int *fd,
+                                  char *err, size_t err_len);
 
 /* Abandon an unpublished segment: nothing is left behind. Frees b. NULL is
  * ignored. */
 void shmarray_builder_discard(shmarray_builder *b);
+
+/* ---- Shared outputs (spec §10.6): other processes fill arrays in place ---- */
+
+/* The largest token shmarray_builder_output writes, NUL included: enough
+ * for any directory path of PATH_MAX bytes. */
+#define SHMARRAY_OUTPUT_TOKEN_MAX 16384
+
+/* The output token of array `name` (from shmarray_builder_add_empty), for a
+ * writer in another process (shmarray_output_open; Python's
+ * OutputHandle.token; Go's arena.ParseOutputToken): one line of
+ * printable ASCII naming the builder's file, its identity and the array's
+ * bytes. The first call gives the file a hidden name in the segment's
+ * directory (".shmarray-tmp-PID-..."), which attach never opens and gc
+ * removes once this process is dead. token needs token_len bytes (at most
+ * SHMARRAY_OUTPUT_TOKEN_MAX). Errors: NOT_FOUND (no such array),
+ * INVALID_ARGUMENT (copied in, or token_len too small), CLOSED, FORKED. */
+int shmarray_builder_output(shmarray_builder *b, const char *name, char *token, size_t token_len,
+                            char *err, size_t err_len);
+
+/* Wait, for at most timeout_ms milliseconds, until no other process
+ * writes the segment: every output opened from its tokens closed, and no
+ * other process mapping the file writable (a child forked from this one
+ * that inherited memory of shmarray_builder_add_empty). On success no
+ * output can open any more, and publish follows. On timeout: IO_ERROR
+ * naming the processes still writing; b stays open and usable (unlike
+ * after publish). Publish waits the same way, 60 s, when this was not
+ * called first (and frees b even on timeout). Errors also: CLOSED, FORKED. */
+int shmarray_builder_wait_writers(shmarray_builder *b, int64_t timeout_ms, char *err,
+                                  size_t err_len);
+
+/* An open output: one array of an unpublished segment, mapped writable in
+ * this process. Plain C, no Go: works in forked children. */
+typedef struct shmarray_output shmarray_output;
+
+/* Open the output a token names (spec §10.6): the builder's file, checked
+ * to be the one the token names (a regular file of this effective uid with
+ * one link, its device and inode), locked shared so that its segment is not
+ * published while this is open, and the array's bytes mapped writable.
+ * Errors: INVALID_ARGUMENT (not a token the builder makes: absolute clean
+ * directory, the builder's hidden-name form), CLOSED (the segment was
+ * published, is being published, or was discarded), PERMISSION_DENIED (the
+ * name holds another file), OUT_OF_BOUNDS (the file is shorter than the
+ * array), NOT_FOUND (no such directory). */
+int shmarray_output_open(const char *token, shmarray_output **out, char *err, size_t err_len);
+
+/* The array's bytes, valid until shmarray_output_close; *len (may be NULL)
+ * receives their count. NULL for an empty array. */
+void *shmarray_output_data(const shmarray_output *o, size_t *len);
+
+/* End writing but keep reading: the array's pages turn read-only (a write
+ * through them faults) and the lock is released, so the segment may be
+ * published while the bytes stay readable here until
+ * shmarray_output_close. Idempotent. Errors: INVALID_ARGUMENT (NULL),
+ * IO_ERROR (mprotect failed; nothing changed). */
+int shmarray_output_finish(shmarray_output *o, char *err, size_t err_len);
+
+/* Unmap and unlock: the segment may be published once every output is
+ * closed (or finished). Frees o; NULL is ignored. */
+void shmarray_output_close(shmarray_output *o);
 
 /* ==== Receiving a segment's file: enters Go; SHMARRAY_FORKED in a forked child ==== */
 

@@ -33,7 +33,8 @@ LIB = HERE / "shmarray" / "libshmarray.so"
 
 # The reading half of libshmarray.so: plain C, no Go (capi/doc.go).
 CORE = ["sa_types.c", "sa_text.c", "sa_errors.c", "sa_crc32.c", "sa_decode.c", "sa_validate.c",
-        "sa_path.c", "sa_attach.c", "sa_access.c", "sa_dir.c", "sa_proc.c", "sa_index.c", "sa_arrow.c", "sa_list.c"]
+        "sa_path.c", "sa_attach.c", "sa_access.c", "sa_dir.c", "sa_proc.c", "sa_index.c", "sa_arrow.c", "sa_list.c",
+        "sa_output.c"]
 
 # Warnings are errors in the repository's own builds (`make native` adds
 # -Werror through CFLAGS), not on a user's compiler. -O2 is given here, not
@@ -80,6 +81,9 @@ class BuildNative(build_ext):
             macros=ext.define_macros, include_dirs=[str(capi)], extra_postargs=CFLAGS,
             depends=[str(p) for p in capi.glob("*.h")])
         ext.include_dirs = [str(capi)] + list(ext.include_dirs)
+        # The core's files count for "up to date" too: else a change to
+        # capi/sa_*.c alone leaves the extension linked from the old objects.
+        ext.depends = list(ext.depends) + [str(capi / f) for f in CORE] + [str(p) for p in capi.glob("*.h")]
         super().build_extension(ext)
 
 

@@ -133,6 +133,14 @@ func (s *Segment) Close() {
 // Arrays is the number of arrays.
 func (s *Segment) Arrays() int { return int(s.seg.h.array_count) }
 
+// Identity is the segment's id and version (shmarray_identity): zero for a
+// file of minor < 2.
+func (s *Segment) Identity() (id [16]byte, version uint64) {
+	var v C.uint64_t
+	C.shmarray_identity(s.seg, (*C.uint8_t)(unsafe.Pointer(&id[0])), &v)
+	return id, uint64(v)
+}
+
 // Validate is shmarray_validate (spec §11.3).
 func (s *Segment) Validate() (code int, msg string) {
 	errBuf := (*C.char)(C.malloc(errLen))

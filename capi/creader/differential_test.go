@@ -40,6 +40,9 @@ func compare(t testing.TB, b []byte) {
 	if gerr != nil {
 		return
 	}
+	if id, version := seg.Identity(); id != desc.Header.ID || version != desc.Header.Version {
+		t.Fatalf("identity differs:\n go: %s %d\n  c: %x %d", desc.Header.ID, desc.Header.Version, id, version)
+	}
 	seg.ExportAll()
 	verr := desc.Validate(b)
 	vcode, vmsg := seg.Validate()

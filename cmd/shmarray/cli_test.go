@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/shmarray/shmarray/arena"
+	"github.com/shmarray/shmarray/format"
 )
 
 // TestUsage: help goes to stdout with status 0; a command line that cannot
@@ -442,4 +443,29 @@ func TestFailedImportLeavesNothing(t *testing.T) {
 	assert.Contains(t, msg, `"1000" in column "n" does not parse`)
 	assert.Contains(t, msg, "rows 196609-200001")
 	assert.Empty(t, entries(t, dir))
+}
+
+// TestLsShowsBuilding: a segment whose builder handed out an output handle
+// is listed under its hidden name, marked building, with no warning.
+func TestLsShowsBuilding(t *testing.T) {
+	dir := segDir(t)
+	b, err := arena.Create("wip", &arena.CreateOptions{Dir: dir})
+	require.NoError(t, err)
+	defer b.Close()
+	_, err = b.AddEmpty(format.ArrayDesc{Name: "x", DType: format.DType{Type: format.Int64}, Length: 4})
+	require.NoError(t, err)
+	h, err := b.Output("x")
+	require.NoError(t, err)
+	r := runCLI(t, "ls", "--dir", dir)
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Empty(t, r.stderr)
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	require.Len(t, lines, 2, r.stdout)
+	assert.Regexp(t, `^`+h.File+`\s.*building wip\s.*\d+ alive\s`, lines[1])
+	var listed []lsEntry
+	require.NoError(t, json.Unmarshal([]byte(ok(t, "ls", "--json", "--dir", dir)), &listed))
+	require.Len(t, listed, 1)
+	assert.True(t, listed[0].Building)
+	assert.Equal(t, "wip", listed[0].Segment)
+	assert.Equal(t, uint32(os.Getpid()), listed[0].CreatorPID)
 }

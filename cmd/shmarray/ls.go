@@ -17,8 +17,11 @@ of the process that created the segment and whether it still runs, the
 segment's age and its id ("-" for a file of format 1.0 or 1.1, which has no
 identity). An ephemeral segment whose creator has exited is marked
 "orphan": gc removes those. A creator that cannot be judged from here (it
-ran in another pid namespace) is "unknown". Files that are not segments
-are not shown.`
+ran in another pid namespace) is "unknown". A segment being built, whose
+builder handed out output handles to other processes, shows under the
+hidden name of its unpublished file, marked "building" with its segment's
+name; it cannot be attached until it is published. Files that are not
+segments are not shown.`
 
 // lsEntry is one segment in the output of ls (the JSON form is stable).
 type lsEntry struct {
@@ -37,6 +40,10 @@ type lsEntry struct {
 	Created        time.Time `json:"created"`
 	AgeSeconds     float64   `json:"age_seconds"`
 	Error          string    `json:"error,omitempty"` // set for a file that is not a valid segment
+	// Building: the hidden file of a segment being built (Name is that
+	// hidden name, Segment the segment's name when known); not attachable.
+	Building bool   `json:"building,omitempty"`
+	Segment  string `json:"segment,omitempty"`
 }
 
 func cmdLs(e *env, args []string) error {
@@ -82,7 +89,13 @@ func cmdLs(e *env, args []string) error {
 		default:
 			creator += " exited"
 		}
-		if en.Error != "" {
+		switch {
+		case en.Building:
+			rows = "building"
+			if en.Segment != "" {
+				rows += " " + en.Segment
+			}
+		case en.Error != "":
 			rows = "invalid"
 		}
 		version, id := "-", "-"
@@ -95,7 +108,7 @@ func cmdLs(e *env, args []string) error {
 		return err
 	}
 	for _, en := range entries {
-		if en.Error != "" {
+		if en.Error != "" && !en.Building {
 			fmt.Fprintln(e.stderr, oneLine(fmt.Sprintf("shmarray: ls: %s is not a valid segment: %s (see: shmarray verify %s%s)", en.Name, en.Error, en.Name, dirArg(arena.Dir(f.dir)))))
 		}
 	}
@@ -110,7 +123,7 @@ func describeListed(info arena.Info, dir string, now time.Time) lsEntry {
 		CreatorPID: info.CreatorPID, CreatorAlive: info.CreatorAlive, CreatorUnknown: info.CreatorUnknown,
 		Ephemeral: info.Ephemeral, Orphan: info.Orphan(),
 		Created: info.Created, AgeSeconds: now.Sub(info.Created).Seconds(),
-		ID: idText(info.ID), Version: info.Version,
+		ID: idText(info.ID), Version: info.Version, Building: info.Building, Segment: info.Segment,
 	}
 	if info.Err != nil {
 		en.Error = reason(info.Err)

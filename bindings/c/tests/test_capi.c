@@ -13,6 +13,7 @@
 
 #include "shmarray.h"
 #include "check.h"
+#include "common.h"
 
 static char dir[] = "/tmp/shmarray-capi-XXXXXX";
 
@@ -331,14 +332,7 @@ int main(void) {
   test_add_empty();
   test_receive();
   test_fork();
-  /* Everything the tests published goes, then the directory. */
-  shmarray_list_entry *entries = NULL;
-  size_t count = 0;
-  if (shmarray_list(dir, &entries, &count, NULL, 0) == SHMARRAY_OK) {
-    for (size_t i = 0; i < count; i++) shmarray_unlink(entries[i].name, dir, NULL, 0);
-    shmarray_list_free(entries);
-  }
-  rmdir(dir);
+  remove_test_dir(dir); /* everything the tests published, then the directory */
   printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }

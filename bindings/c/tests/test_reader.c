@@ -444,6 +444,34 @@ static void test_attach_errors(void) {
   CHECK(attach_code("table", via) == SHMARRAY_OK, "directory with ..");
 }
 
+/* A refused segment name is shown as its user typed it, the offending
+ * character named; the texts are those of format/names_test.go
+ * TestSegmentNameMessages. */
+static void test_name_messages(const char *dir) {
+  static const struct {
+    const char *name, *want;
+  } cases[] = {
+      {"prix-\xe2\x82\xac", "segment name \"prix-\xe2\x82\xac\" has the character '\xe2\x82\xac' "
+                            "(U+20AC, not ASCII) at byte 5; use only letters, digits, '.', '_' and '-'"},
+      {"a/b", "segment name \"a/b\" has the character '/' at byte 1; use only letters, digits, "
+              "'.', '_' and '-'"},
+      {"a\tb", "segment name \"a\\x09b\" has the byte 0x09 at byte 1; use only letters, digits, "
+               "'.', '_' and '-'"},
+      {"ab\xff", "segment name \"ab\\xff\" has the byte 0xff at byte 2; use only letters, digits, "
+                 "'.', '_' and '-'"},
+      {".x", "segment name \".x\" starts with '.', which is reserved for temporary files"},
+      {"a..b", "segment name \"a..b\" contains \"..\""},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char err[512];
+    shmarray_segment *seg = NULL;
+    int rc = shmarray_attach(cases[i].name, dir, &seg, err, sizeof err);
+    const char *msg = strstr(err, "segment name");
+    CHECK(rc == SHMARRAY_INVALID_ARGUMENT && msg && strcmp(msg, cases[i].want) == 0,
+          "name %zu: %s\n  want %s", i, err, cases[i].want);
+  }
+}
+
 static void test_dir_resolution(void) {
   setenv("SHMARRAY_DIR", dir, 1);
   CHECK(attach_code("table", NULL) == SHMARRAY_OK, "SHMARRAY_DIR with dir NULL");
@@ -945,6 +973,7 @@ int main(int argc, char **argv) {
   }
   test_versions_and_names();
   test_attach_errors();
+  test_name_messages(dir);
   test_dir_resolution();
 
   char err[512];

@@ -3,6 +3,7 @@
  * validation, and the Arrow C Data / C Stream exports as PyCapsules (the
  * Arrow PyCapsule Interface). */
 #include <stdlib.h>
+#include <string.h>
 
 #include "native.h"
 
@@ -75,14 +76,44 @@ static int owners_arg(PyObject *obj, uint32_t **out, size_t *count) {
   return 0;
 }
 
+static PyObject *handle_new(shmarray_segment *seg, PyObject *name_obj);
+
+/* The pin of attach(pin=...): None, or (id: 16 bytes, version: int). */
+static int pin_arg(PyObject *obj, shmarray_attach_options *opts, uint8_t id[SA_ID_LEN]) {
+  if (obj == Py_None) return 0;
+  const char *p = NULL;
+  Py_ssize_t n = 0;
+  unsigned long long v = 0;
+  PyObject *idb = NULL, *ver = NULL;
+  if (PyTuple_Check(obj) && PyTuple_Size(obj) == 2) {
+    idb = PyTuple_GetItem(obj, 0);
+    ver = PyTuple_GetItem(obj, 1);
+  }
+  if (idb && PyBytes_Check(idb) && PyBytes_AsStringAndSize(idb, (char **)&p, &n) == 0 &&
+      n == SA_ID_LEN && PyLong_Check(ver)) {
+    v = PyLong_AsUnsignedLongLong(ver);
+    if (!(v == (unsigned long long)-1 && PyErr_Occurred())) {
+      memcpy(id, p, SA_ID_LEN);
+      opts->pin_id = id;
+      opts->pin_version = (uint64_t)v;
+      return 0;
+    }
+  }
+  PyErr_Clear();
+  native_raisef(SHMARRAY_INVALID_ARGUMENT, "pin must be None or (16-byte id, version), not %R", obj);
+  return -1;
+}
+
 static PyObject *native_attach(PyObject *mod, PyObject *args) {
   (void)mod;
-  PyObject *name_obj, *dir_obj = Py_None, *owners_obj = Py_None;
-  if (!PyArg_ParseTuple(args, "O|OO:attach", &name_obj, &dir_obj, &owners_obj)) return NULL;
+  PyObject *name_obj, *dir_obj = Py_None, *owners_obj = Py_None, *pin_obj = Py_None;
+  if (!PyArg_ParseTuple(args, "O|OOO:attach", &name_obj, &dir_obj, &owners_obj, &pin_obj))
+    return NULL;
   const char *name = native_name_arg(name_obj);
   if (!name) return NULL;
   shmarray_attach_options opts = {0};
-  if (native_dir_arg(dir_obj, &opts.dir) < 0) return NULL;
+  uint8_t pin_id[SA_ID_LEN];
+  if (native_dir_arg(dir_obj, &opts.dir) < 0 || pin_arg(pin_obj, &opts, pin_id) < 0) return NULL;
   uint32_t *owners;
   if (owners_arg(owners_obj, &owners, &opts.owner_count) < 0) return NULL;
   opts.owners = owners;
@@ -94,6 +125,31 @@ static PyObject *native_attach(PyObject *mod, PyObject *args) {
   Py_END_ALLOW_THREADS
   free(owners);
   if (rc) return native_raise(rc, err);
+  return handle_new(seg, name_obj);
+}
+
+/* attach_fd(fd, name, dir): the file open as fd, published as name in dir. */
+static PyObject *native_attach_fd(PyObject *mod, PyObject *args) {
+  (void)mod;
+  int fd;
+  PyObject *name_obj, *dir_obj = Py_None;
+  if (!PyArg_ParseTuple(args, "iO|O:attach_fd", &fd, &name_obj, &dir_obj)) return NULL;
+  const char *name = native_name_arg(name_obj);
+  if (!name) return NULL;
+  const char *dir;
+  if (native_dir_arg(dir_obj, &dir) < 0) return NULL;
+  shmarray_segment *seg = NULL;
+  char err[NATIVE_ERR_LEN];
+  int rc;
+  Py_BEGIN_ALLOW_THREADS
+  rc = shmarray_attach_fd(fd, name, dir, &seg, err, sizeof err);
+  Py_END_ALLOW_THREADS
+  if (rc) return native_raise(rc, err);
+  return handle_new(seg, name_obj);
+}
+
+/* A Handle owning seg's reference (closed on failure). */
+static PyObject *handle_new(shmarray_segment *seg, PyObject *name_obj) {
   HandleObject *h = PyObject_New(HandleObject, Handle_Type);
   if (!h) {
     shmarray_close(seg);
@@ -203,6 +259,29 @@ static PyObject *handle_header(PyObject *self, PyObject *unused) {
                        (unsigned long)hd->creator_pid,
                        (hd->flags & SA_FLAG_EPHEMERAL) ? Py_True : Py_False, (unsigned)hd->minor,
                        (unsigned)hd->array_count);
+}
+
+/* (id: 16 bytes, version): zeros for a file older than format 1.2. */
+static PyObject *handle_identity(PyObject *self, PyObject *unused) {
+  (void)unused;
+  shmarray_segment *seg = native_directory((HandleObject *)self);
+  uint8_t id[SA_ID_LEN];
+  uint64_t version = 0;
+  shmarray_identity(seg, id, &version);
+  return Py_BuildValue("(y#K)", (const char *)id, (Py_ssize_t)SA_ID_LEN,
+                       (unsigned long long)version);
+}
+
+/* One stat of the name, holding the GIL: cheaper than releasing it for a
+ * call that takes about a microsecond on tmpfs. */
+static PyObject *handle_is_current(PyObject *self, PyObject *unused) {
+  (void)unused;
+  shmarray_segment *seg = native_directory((HandleObject *)self);
+  char err[NATIVE_ERR_LEN];
+  int current = 0;
+  int rc = shmarray_is_current(seg, &current, err, sizeof err);
+  if (rc) return native_raise(rc, err);
+  return PyBool_FromLong(current);
 }
 
 static PyObject *handle_owner(PyObject *self, PyObject *unused) {
@@ -545,6 +624,9 @@ static PyMethodDef handle_methods[] = {
     {"memory", handle_memory, METH_NOARGS, "The whole mapping as a read-only buffer (one object per handle)."},
     {"header", handle_header, METH_NOARGS, "(file_size, created_ns, creator_pid, ephemeral, minor, array_count)."},
     {"owner", handle_owner, METH_NOARGS, "(uid, mode): st_uid and st_mode & 0o777 of the file attached."},
+    {"identity", handle_identity, METH_NOARGS, "(id: 16 bytes, version): zero for a file before format 1.2."},
+    {"is_current", handle_is_current, METH_NOARGS,
+     "Whether the name still holds the file attached (one stat; works after close)."},
     {"names", handle_names, METH_NOARGS, "Array names in directory order."},
     {"find", handle_find, METH_O, "Index of the array called name, or -1."},
     {"num_rows", handle_num_rows, METH_NOARGS, "The common length of every array, or None (0 arrays: 0)."},
@@ -575,8 +657,12 @@ static PyType_Spec handle_spec = {"shmarray._native.Handle", sizeof(HandleObject
 
 static PyMethodDef module_functions[] = {
     {"attach", native_attach, METH_VARARGS,
-     "attach(name, dir=None, owners=None) -> Handle: open, structurally validate (from private\n"
-     "memory) and map a segment; with owners, a sequence of uids, refuse any other owner."},
+     "attach(name, dir=None, owners=None, pin=None) -> Handle: open, structurally validate (from\n"
+     "private memory) and map a segment; with owners, a sequence of uids, refuse any other owner;\n"
+     "with pin, (16-byte id, version), StaleSegmentError unless the name holds that version."},
+    {"attach_fd", native_attach_fd, METH_VARARGS,
+     "attach_fd(fd, name, dir=None) -> Handle: attach the file open as fd (not closed), published\n"
+     "as name in dir: how a writer reads exactly the version it published."},
     {NULL, NULL, 0, NULL},
 };
 

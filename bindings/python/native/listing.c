@@ -5,17 +5,20 @@
 #include "native.h"
 
 /* (name, size, arrays, created_ns, creator_pid, creator_alive, ephemeral,
- * status, message, temp, creator_unknown) of one entry. */
+ * status, message, temp, creator_unknown, id, version, building) of one
+ * entry. */
 static PyObject *entry(const sa_listed *l) {
   const shmarray_list_entry *e = &l->e;
   /* A temporary file's name may hold any bytes after its prefix: decoded as
    * os.listdir decodes names. */
-  return Py_BuildValue("(NLILkOOiNOO)", PyUnicode_DecodeFSDefault(e->name), (long long)e->size,
+  return Py_BuildValue("(NLILkOOiNOOy#KO)", PyUnicode_DecodeFSDefault(e->name), (long long)e->size,
                        (unsigned)e->array_count, (long long)e->created_ns,
                        (unsigned long)e->creator_pid, e->creator_alive ? Py_True : Py_False,
                        e->ephemeral ? Py_True : Py_False, e->status, native_message(l->message),
                        l->temp ? Py_True : Py_False,
-                       e->creator_unknown ? Py_True : Py_False);
+                       e->creator_unknown ? Py_True : Py_False, (const char *)e->id,
+                       (Py_ssize_t)SA_ID_LEN, (unsigned long long)e->version,
+                       e->building ? Py_True : Py_False);
 }
 
 static PyObject *entries(const sa_listed *list, size_t n) {
@@ -105,10 +108,17 @@ static PyObject *native_gc(PyObject *mod, PyObject *args) {
   return Py_BuildValue("(NNiNN)", d, removed, rc, native_message(err), failures);
 }
 
+/* unlink(name, dir=None, id=None): with id (16 bytes), only while the name
+ * holds the segment with that id (shmarray_unlink_version): StaleSegmentError
+ * otherwise. */
 static PyObject *native_unlink(PyObject *mod, PyObject *args) {
   (void)mod;
   PyObject *name_obj, *dir_obj = Py_None;
-  if (!PyArg_ParseTuple(args, "O|O:unlink", &name_obj, &dir_obj)) return NULL;
+  const char *id = NULL;
+  Py_ssize_t id_len = SA_ID_LEN;
+  if (!PyArg_ParseTuple(args, "O|Oz#:unlink", &name_obj, &dir_obj, &id, &id_len)) return NULL;
+  if (id && id_len != SA_ID_LEN)
+    return native_raisef(SHMARRAY_INVALID_ARGUMENT, "a segment id is 16 bytes, not %zd", id_len);
   const char *name = native_name_arg(name_obj);
   if (!name) return NULL;
   const char *dir;
@@ -116,7 +126,8 @@ static PyObject *native_unlink(PyObject *mod, PyObject *args) {
   char err[NATIVE_ERR_LEN];
   int rc;
   Py_BEGIN_ALLOW_THREADS
-  rc = shmarray_unlink(name, dir, err, sizeof err);
+  rc = id ? shmarray_unlink_version(name, dir, (const uint8_t *)id, err, sizeof err)
+          : shmarray_unlink(name, dir, err, sizeof err);
   Py_END_ALLOW_THREADS
   if (rc) return native_raise(rc, err);
   Py_RETURN_NONE;
@@ -134,11 +145,14 @@ static PyObject *native_resolve_dir(PyObject *mod, PyObject *args) {
 static PyMethodDef functions[] = {
     {"list_segments", native_list, METH_VARARGS,
      "list_segments(dir=None) -> (absolute dir, list of (name, size, arrays, created_ns, "
-     "creator_pid, creator_alive, ephemeral, status, message, temp, creator_unknown))."},
+     "creator_pid, creator_alive, ephemeral, status, message, temp, creator_unknown, id, "
+     "version))."},
     {"gc", native_gc, METH_VARARGS,
      "gc(dir=None, dry_run=False) -> (absolute dir or None, removed entries, code, message, "
      "[(code, message) per file not removed])."},
-    {"unlink", native_unlink, METH_VARARGS, "unlink(name, dir=None): remove a segment's name."},
+    {"unlink", native_unlink, METH_VARARGS,
+     "unlink(name, dir=None, id=None): remove a segment's name; with id (16 bytes), only while\n"
+     "the name holds the segment with that id."},
     {"resolve_dir", native_resolve_dir, METH_VARARGS,
      "resolve_dir(dir=None) -> str: dir, else $SHMARRAY_DIR, else /dev/shm (spec §2.2)."},
     {NULL, NULL, 0, NULL},

@@ -186,7 +186,7 @@ PyMODINIT_FUNC PyInit__native(void) {
     return NULL;
   }
   if (native_handle_init(m) < 0 || native_index_init(m) < 0 || native_strings_init(m) < 0 ||
-      native_listing_init(m) < 0 || native_capsule_init(m) < 0 ||
+      native_listing_init(m) < 0 || native_output_init(m) < 0 || native_capsule_init(m) < 0 ||
       native_dlpack_init(m) < 0 || PyModule_AddStringConstant(m, "version", shmarray_version()) < 0 ||
       PyModule_AddIntConstant(m, "format_major", SHMARRAY_FORMAT_MAJOR) < 0 ||
       PyModule_AddIntConstant(m, "format_minor", SHMARRAY_FORMAT_MINOR) < 0 ||

@@ -88,6 +88,7 @@ int native_handle_init(PyObject *module);
 int native_index_init(PyObject *module);
 int native_strings_init(PyObject *module);
 int native_listing_init(PyObject *module);
+int native_output_init(PyObject *module);
 int native_capsule_init(PyObject *module); /* capsule.c: requested_schema */
 int native_dlpack_init(PyObject *module);  /* dlpack.c: DLPack 1.0 export */
 

@@ -19,6 +19,7 @@ from ._listing import SegmentInfo, list_segments, unlink, gc  # noqa: F401
 from ._index import Index  # noqa: F401
 from ._create import create  # noqa: F401
 from ._builder import Builder  # noqa: F401
+from ._output import OutputHandle, OutputArray  # noqa: F401
 from ._receive import Receiver  # noqa: F401
 
 from ._native import version as __version__  # noqa: E402 (the file VERSION, compiled in)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import gc
 import math
+import os
 import threading
 import warnings
 import weakref
@@ -22,17 +23,19 @@ import numpy as np
 from . import _lib
 from ._convert import add_value, encode, writing_dir, NUMERIC_CODES, T_FIXED_SIZE_BINARY, T_TIMESTAMP, \
     T_DURATION, UNITS
-from ._errors import ClosedError, InvalidArgumentError
+from ._errors import ClosedError, InvalidArgumentError, NotFoundError
 from ._exit import remove_at_exit
-from ._segment import Segment, attach
+from ._output import OutputHandle, _adopt
+from ._segment import Segment, attach_pinned, attach_published, parse_id
 
 
 class Builder(_lib.Discardable):
     """A segment called ``name``, not visible to anyone until :meth:`publish`.
 
-    ``dir``, ``mode`` and ``unlink_on_exit`` are as for :func:`shmarray.create`.
-    Used as a context manager, the builder is discarded at the end of the
-    block unless it was published; nothing is ever left under the name.
+    ``dir``, ``mode``, ``unlink_on_exit``, ``replace`` and ``replace_if``
+    are as for :func:`shmarray.create`. Used as a context manager, the
+    builder is discarded at the end of the block unless it was published;
+    nothing is ever left under the name.
 
     This runs Go code in libshmarray.so: in a child forked from a process
     that already did, it raises :class:`~shmarray.ForkedError`.
@@ -51,10 +54,13 @@ class Builder(_lib.Discardable):
     """
 
     def __init__(self, name: str, *, dir: str | None = None, mode: int = 0o600,
-                 unlink_on_exit: bool = False):
+                 unlink_on_exit: bool = False, replace: bool = False, replace_if=None):
+        replace_id = None if replace_if is None else parse_id(replace_if)
         self._lib = _lib.lib()
         self.name, self.dir, self._unlink_on_exit = name, writing_dir(dir), unlink_on_exit
-        opts = _lib.CreateOptions(mode=mode, flags=_lib.CREATE_EPHEMERAL if unlink_on_exit else 0)
+        flags = (_lib.CREATE_EPHEMERAL if unlink_on_exit else 0) | \
+            (_lib.CREATE_REPLACE if replace or replace_id is not None else 0)
+        opts = _lib.CreateOptions(mode=mode, flags=flags, replace_if=replace_id)
         err = _lib.err_buffer()
         handle = ctypes.c_void_p()
         _lib.check(self._lib.shmarray_create(encode(name, "segment name"), encode(self.dir, "dir"), ctypes.byref(opts),
@@ -66,6 +72,9 @@ class Builder(_lib.Discardable):
         # Arrays handed out by empty(): name -> weak reference to the ctypes
         # object over their memory, which every NumPy view keeps alive.
         self._filled: dict[str, weakref.ref] = {}
+        # Their output handles, made with them (so that a forked child,
+        # which cannot call the library, can still pickle a view).
+        self._outputs: dict[str, OutputHandle] = {}
 
     def _live_handle(self) -> ctypes.c_void_p:
         if self._handle is None:
@@ -87,7 +96,15 @@ class Builder(_lib.Discardable):
         ``dtype``: int8..int64, uint8..uint64, float16/32/64 (any shape),
         datetime64/timedelta64 in s, ms, us or ns, or ``S<n>`` (1-D). Arrays
         with nulls, bool, strings and dates (``datetime64[D]``) are copied in
-        with :meth:`add` instead."""
+        with :meth:`add` instead.
+
+        The first call gives the builder's file its hidden name in the
+        segment's directory (``.shmarray-tmp-PID-HEX-NAME``, never attached),
+        so that the array and its views pickle as an output handle even in a
+        forked child, which cannot name the file itself. If this process dies
+        before :meth:`publish` or :meth:`discard`, that file, as large as the
+        arrays, stays until :func:`shmarray.gc` (or ``shmarray gc``) removes
+        it; ``shmarray ls`` shows it as being built meanwhile."""
         shape = (int(shape),) if np.ndim(shape) == 0 else tuple(int(d) for d in shape)
         dt = np.dtype(dtype)
         spec = _lib.ArraySpec()
@@ -128,7 +145,48 @@ class Builder(_lib.Discardable):
                 raise AssertionError(f"shmarray: library handed out {size.value} bytes for {shape} {dt}")
             raw = (ctypes.c_ubyte * size.value).from_address(ptr.value)
             self._filled[name] = weakref.ref(raw)
-            return np.frombuffer(raw, dtype=dt).reshape(shape)
+            flat = np.frombuffer(raw, dtype=dt)
+            return _adopt(flat.reshape(shape), self._output(name, shape, dt), raw)
+
+    def output(self, name: str) -> OutputHandle:
+        """The :class:`~shmarray.OutputHandle` of array ``name`` (from
+        :meth:`empty`): small and picklable, for a worker started by any
+        method, which fills the array in place with
+        ``with h.open() as out: out[lo:hi] = ...`` (plain C, no Go) until
+        :meth:`publish`, which waits for it. Its ``token`` is the same
+        handle as text, for Go and C workers.
+
+        >>> import shmarray, tempfile
+        >>> d = tempfile.mkdtemp()
+        >>> b = shmarray.Builder("doc-out", dir=d)
+        >>> y = b.empty("y", 4, "int64"); del y  # only the handle is used here
+        >>> h = b.output("y")
+        >>> with h.open() as out:
+        ...     out[2:] = [7, 8]                 # as a worker would
+        >>> del out                              # the last array over the output: it closes
+        >>> seg = b.publish()                    # (publish waits for open outputs)
+        >>> seg["y"].tolist()
+        [0, 0, 7, 8]
+        >>> seg.close(); shmarray.unlink("doc-out", dir=d)
+        """
+        with self._lock:
+            self._live_handle()  # ClosedError after publish or discard, as Go's Builder.Output
+            handle = self._outputs.get(name)
+            if handle is None:
+                raise NotFoundError(f"shmarray: not found: segment {self.name!r} has no array {name!r} from "
+                                    "Builder.empty (only arrays filled in place have output handles)")
+            return handle
+
+    def _output(self, name: str, shape, dt: np.dtype) -> OutputHandle:
+        """Makes (the first time, the builder's file gets its hidden name)
+        and records the output handle of array name. Called with _lock held."""
+        token = ctypes.create_string_buffer(_lib.OUTPUT_TOKEN_MAX)
+        err = _lib.err_buffer()
+        _lib.check(self._lib.shmarray_builder_output(self._live_handle(), encode(name, "array name"), token,
+                                                     len(token), err, len(err)), err)
+        handle = OutputHandle(token.value.decode("ascii"), self.name, name, shape, dt)
+        self._outputs[name] = handle
+        return handle
 
     def add_index(self, name: str) -> None:
         """Give array ``name`` (already added) a hash index, as ``create(index=...)``.
@@ -155,10 +213,25 @@ class Builder(_lib.Discardable):
             alive = [n for n, ref in self._filled.items() if ref() is not None]
         return alive
 
-    def publish(self) -> Segment:
-        """Seal and publish the segment atomically (never replacing one of the
-        same name: :class:`~shmarray.ExistsError`), and return it attached.
-        Arrays from :meth:`empty` must be gone: their memory is unmapped here."""
+    def publish(self, timeout: float = 60.0) -> Segment:
+        """Seal and publish the segment atomically, and return it attached:
+        the very version published (its :attr:`~Segment.id` and
+        :attr:`~Segment.version`). Without ``replace`` an existing segment of
+        the same name is never replaced (:class:`~shmarray.ExistsError`);
+        with it, this becomes the name's next version (see
+        :func:`shmarray.create`); with ``replace_if``, only while the name
+        holds that id (:class:`~shmarray.StaleSegmentError` otherwise,
+        nothing published). Arrays from :meth:`empty` must be gone: their
+        memory is unmapped here.
+
+        First it waits, ``timeout`` seconds at most, until no other process
+        writes the segment: every output handle (:meth:`output`, or an
+        array of :meth:`empty` that reached a worker by pickling) closed,
+        and no child forked from this process still mapping arrays of
+        :meth:`empty` it inherited. On timeout it raises
+        :class:`~shmarray.IOFailureError` naming those processes, publishes
+        nothing, and the builder stays usable (publish again later). After
+        that no handle opens any more."""
         with self._lock:
             handle = self._live_handle()
             alive = self._still_filled()
@@ -167,12 +240,27 @@ class Builder(_lib.Discardable):
                     f"shmarray: invalid argument: segment {self.name!r}: arrays {alive} from Builder.empty "
                     "are still referenced; delete them and their views (del x) before publish, which unmaps "
                     "their memory from this process (read them back from the published segment)")
-            self._handle = None
+            if not timeout >= 0:
+                raise InvalidArgumentError(f"shmarray: invalid argument: publish timeout is {timeout!r}; "
+                                           "it must be a number of seconds, not negative")
             err = _lib.err_buffer()
-            _lib.check(self._lib.shmarray_builder_publish(handle, err, len(err)), err)
+            _lib.check(self._lib.shmarray_builder_wait_writers(handle, int(min(timeout, 1e9) * 1000), err,
+                                                                len(err)), err)
+            self._handle = None
+            out, fd = _lib.Published(), ctypes.c_int(-1)
+            _lib.check(self._lib.shmarray_builder_publish_with(handle, ctypes.byref(out), ctypes.byref(fd),
+                                                                err, len(err)), err)
         if self._unlink_on_exit:
-            remove_at_exit(self.name, self.dir)
-        return attach(self.name, dir=self.dir)
+            remove_at_exit(self.name, self.dir, bytes(out.id))
+        if fd.value < 0:
+            # Published, but no descriptor of the file could be kept (out of
+            # descriptors): attach by name, pinned to the version published
+            # (StaleSegmentError if a racer has replaced it already).
+            return attach_pinned(self.name, self.dir, bytes(out.id), out.version)
+        try:
+            return attach_published(self.name, self.dir, fd.value)
+        finally:
+            os.close(fd.value)
 
     def discard(self) -> None:
         """Abandon the segment: nothing is published. Idempotent. If arrays from

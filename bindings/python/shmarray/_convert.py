@@ -48,21 +48,7 @@ def encode(s: str, what: str) -> bytes:
         raise InvalidArgumentError(f"shmarray: invalid argument: {what} must be a str, not {type(s).__name__}")
     if "\x00" in s:
         raise InvalidArgumentError(f"shmarray: invalid argument: {what} {s!r} contains a NUL character")
-    if what == "segment name":
-        check_segment_name(s)
     return s.encode("utf-8", "surrogatepass")
-
-
-def check_segment_name(name) -> None:
-    """Name the first character of a segment name that is not ASCII as the
-    user typed it. The rule itself (spec §2.1) is the core's and Go's; their
-    messages name the offending byte of the UTF-8 ('\xe2' for '€')."""
-    if isinstance(name, str) and not name.isascii():
-        i, c = next((i, c) for i, c in enumerate(name) if not c.isascii())
-        raise InvalidArgumentError(
-            f"shmarray: invalid argument: segment name {name!r} has the character {c!r} (U+{ord(c):04X}) at "
-            f"{i}, which is not ASCII; use only letters, digits, '.', '_' and '-' (array names may be any "
-            "UTF-8)")
 
 
 def writing_dir(d) -> str:

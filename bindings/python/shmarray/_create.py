@@ -14,7 +14,7 @@ from ._segment import Segment
 
 def create(name: str, columns, *, dir: str | None = None, mode: int = 0o600,
            metadata: Mapping[str, str] | None = None, unlink_on_exit: bool = False,
-           index=()) -> Segment:
+           index=(), replace: bool = False, replace_if=None) -> Segment:
     """Create, fill and publish segment ``name``; return it attached.
 
     ``columns`` is a mapping of array name to one of:
@@ -37,8 +37,21 @@ def create(name: str, columns, *, dir: str | None = None, mode: int = 0o600,
     strings silently), None among numbers, and integers beyond 64 bits: each
     :class:`~shmarray.InvalidArgumentError` names the column and the fix.
 
-    Nothing is visible under ``name`` until the segment is complete, and an
-    existing segment is never replaced (:class:`~shmarray.ExistsError`).
+    Nothing is visible under ``name`` until the segment is complete. An
+    existing segment is never replaced (:class:`~shmarray.ExistsError`)
+    unless ``replace=True``: then the new segment becomes the name's next
+    version atomically (spec §10.3). An attach by name at any moment gets
+    the complete old version or the complete new one, never nothing;
+    Segments attached to the old version keep reading it, and its memory is
+    freed when the last of them closes. Concurrent replacers are
+    serialized: each publishes, and versions strictly increase.
+    ``replace_if=<id>`` (the :attr:`Segment.id` of the version you mean to
+    replace, 32 hex digits or 16 bytes) replaces only while the name still
+    holds that version, and otherwise raises
+    :class:`~shmarray.StaleSegmentError` naming the version it holds (or
+    that it holds none), publishing nothing: with several racers, exactly
+    one wins each round. The returned Segment is the version published:
+    :attr:`Segment.version` is 1 at the first publish under a name.
     ``mode`` is 0o600 by default; 0o640 and 0o660 share with the group.
     ``index`` names columns to give a hash index (spec §7.8): then any process
     finds the row of a key with :meth:`Segment.lookup`, :meth:`Segment.contains`
@@ -47,8 +60,9 @@ def create(name: str, columns, *, dir: str | None = None, mode: int = 0o600,
     (:class:`~shmarray.InvalidArgumentError` names a repeated one and two of its
     rows); nulls are not indexed. With an index the segment is format 1.1.
     With ``unlink_on_exit`` the segment is removed when this process exits
-    (normally, by an exception, or by SIGTERM); otherwise it persists until
-    :func:`shmarray.unlink`.
+    (normally, by an exception, or by SIGTERM), if the name still holds the
+    version this process published (a newer one is left alone); otherwise
+    it persists until :func:`shmarray.unlink`.
 
     The columns are copied while the call runs, with the GIL released: other
     threads must not change them meanwhile (the data checksum is taken from
@@ -60,9 +74,16 @@ def create(name: str, columns, *, dir: str | None = None, mode: int = 0o600,
     >>> import numpy as np, shmarray, tempfile
     >>> d = tempfile.mkdtemp()
     >>> seg = shmarray.create("doc-create", {"x": np.arange(3)}, dir=d)
-    >>> seg["x"].tolist()
-    [0, 1, 2]
-    >>> seg.close(); shmarray.unlink("doc-create", dir=d)
+    >>> seg["x"].tolist(), seg.version
+    ([0, 1, 2], 1)
+    >>> new = shmarray.create("doc-create", {"x": np.arange(4)}, dir=d, replace_if=seg.id)
+    >>> new.version, seg["x"].tolist()
+    (2, [0, 1, 2])
+    >>> shmarray.create("doc-create", {"x": np.arange(5)}, dir=d, replace_if=seg.id)
+    Traceback (most recent call last):
+      ...
+    shmarray.StaleSegmentError: shmarray: stale version: segment "doc-create": replace_if names id ..., the name holds version 2 (id ...) now
+    >>> seg.close(); new.close(); shmarray.unlink("doc-create", dir=d)
     """
     columns = tabular(columns)  # a DataFrame or an Arrow stream as a pyarrow Table
     metadata = {**table_metadata(columns), **(metadata or {})}
@@ -74,7 +95,8 @@ def create(name: str, columns, *, dir: str | None = None, mode: int = 0o600,
     if missing:
         raise InvalidArgumentError(f"shmarray: invalid argument: index names {missing!r}, which "
                                    "are not columns of the segment")
-    with Builder(name, dir=dir, mode=mode, unlink_on_exit=unlink_on_exit) as b:
+    with Builder(name, dir=dir, mode=mode, unlink_on_exit=unlink_on_exit, replace=replace,
+                 replace_if=replace_if) as b:
         for col, value, field in columns:
             b.add(col, value, field=field)
         for col in index:

@@ -2,7 +2,9 @@
 
 One class per code, all under :class:`ShmarrayError`; the codes that mean
 "these bytes break the format" (6..18) also derive from
-:class:`InvalidSegmentError`. Every exception carries ``.code`` (the number)
+:class:`InvalidSegmentError`. :class:`StaleSegmentError` (23) means the
+name no longer holds the version the caller named: a pickled Segment whose
+name was replaced or unlinked since, or a ``replace_if`` that lost. Every exception carries ``.code`` (the number)
 and ``.code_name`` (the spec name, e.g. ``"NOT_FOUND"``).
 """
 
@@ -51,6 +53,7 @@ _TABLE = [
     (20, "FORKED", "ForkedError", False),
     (21, "IO_ERROR", "IOFailureError", False),
     (22, "INTERNAL", "InternalError", False),
+    (23, "STALE", "StaleSegmentError", False),
 ]
 
 ERRORS_BY_CODE: dict[int, type] = {}

@@ -27,11 +27,20 @@ c_char_p_p = ctypes.POINTER(ctypes.c_char_p)
 class CreateOptions(ctypes.Structure):
     """``shmarray_create_options`` of shmarray.h."""
 
-    _fields_ = [("mode", ctypes.c_uint32), ("flags", ctypes.c_uint32), ("capacity", ctypes.c_int64)]
+    _fields_ = [("mode", ctypes.c_uint32), ("flags", ctypes.c_uint32), ("capacity", ctypes.c_int64),
+                ("replace_if", ctypes.c_char_p)]
 
 
 CREATE_EPHEMERAL = 1
 CREATE_NO_DATA_CHECKSUM = 2
+CREATE_REPLACE = 4
+OUTPUT_TOKEN_MAX = 16384  # SHMARRAY_OUTPUT_TOKEN_MAX
+
+
+class Published(ctypes.Structure):
+    """``shmarray_published`` of shmarray.h: the identity of what was published."""
+
+    _fields_ = [("id", ctypes.c_uint8 * 16), ("version", ctypes.c_uint64)]
 
 
 class ArraySpec(ctypes.Structure):
@@ -91,17 +100,20 @@ def _declare(lib: ctypes.CDLL) -> None:
                                                ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_size_t)] + err
     lib.shmarray_builder_set_metadata.argtypes = [vp, c_char_p_p, c_char_p_p, ctypes.c_size_t] + err
     lib.shmarray_builder_publish.argtypes = [vp] + err
+    lib.shmarray_builder_publish_with.argtypes = [vp, ctypes.POINTER(Published), ctypes.POINTER(ctypes.c_int)] + err
     lib.shmarray_builder_add_index.argtypes = [vp, ctypes.c_char_p] + err
     lib.shmarray_builder_discard.argtypes, lib.shmarray_builder_discard.restype = [vp], None
+    lib.shmarray_builder_output.argtypes = [vp, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_size_t] + err
+    lib.shmarray_builder_wait_writers.argtypes = [vp, ctypes.c_int64] + err
     lib.shmarray_receive.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int64, ctypes.c_uint32,
                                      ctypes.POINTER(vp)] + err
     lib.shmarray_receiver_write.argtypes = [vp, ctypes.c_int64, vp, ctypes.c_size_t] + err
     lib.shmarray_receiver_publish.argtypes = [vp] + err
     lib.shmarray_receiver_discard.argtypes, lib.shmarray_receiver_discard.restype = [vp], None
     for fn in ("shmarray_create", "shmarray_builder_add", "shmarray_builder_add_arrow",
-               "shmarray_builder_set_metadata", "shmarray_builder_publish",
-               "shmarray_builder_add_index", "shmarray_builder_add_empty",
-               "shmarray_builder_add_list", "shmarray_builder_add_dictionary",
+               "shmarray_builder_set_metadata", "shmarray_builder_publish", "shmarray_builder_publish_with",
+               "shmarray_builder_add_index", "shmarray_builder_add_empty", "shmarray_builder_output",
+               "shmarray_builder_wait_writers", "shmarray_builder_add_list", "shmarray_builder_add_dictionary",
                "shmarray_receive", "shmarray_receiver_write", "shmarray_receiver_publish"):
         getattr(lib, fn).restype = ctypes.c_int
 

@@ -12,7 +12,6 @@ import datetime
 import os
 
 from . import _native
-from ._convert import check_segment_name
 from ._errors import ShmarrayError, error_for
 from ._desc import created
 
@@ -30,7 +29,14 @@ class SegmentInfo:
     process (spec §10.5): pid 0, a creator that started before this
     process's pid namespace existed (so it ran in another one), or a
     ``/proc`` that hides what is needed. Such a segment is never an orphan,
-    and ``creator_alive`` is then False.
+    and ``creator_alive`` is then False. ``id`` (32 hex digits) and
+    ``version`` are the segment's identity (format 1.2, as
+    :attr:`Segment.id` and :attr:`Segment.version`); all zeros and 0 for a
+    segment written before format 1.2. ``building`` marks the hidden file
+    of a segment being built whose builder handed out output handles
+    (:meth:`Builder.output`, spec §10.6): ``name`` is that hidden name
+    (never attachable), ``creator_pid`` the builder, ``error`` a
+    :class:`NotSealedError` naming the segment.
     """
     name: str
     path: str
@@ -42,6 +48,9 @@ class SegmentInfo:
     ephemeral: bool
     error: ShmarrayError | None = None
     creator_unknown: bool = False
+    id: str = "0" * 32
+    version: int = 0
+    building: bool = False
 
     @property
     def orphan(self) -> bool:
@@ -54,10 +63,10 @@ def _dir(dir) -> str | None:
 
 
 def _info(d: str, e: tuple) -> SegmentInfo:
-    name, size, arrays, created_ns, pid, alive, ephemeral, status, message, temp, unknown = e
-    # (for a temporary file, temp: created_ns is its modification time)
+    name, size, arrays, created_ns, pid, alive, ephemeral, status, message, temp, unknown, id, version, building = e
+    # (for a temporary or building file: created_ns is its modification time)
     return SegmentInfo(name, os.path.join(d, name), size, arrays, created(created_ns), pid, alive, ephemeral,
-                       error_for(status, message) if status else None, unknown)
+                       error_for(status, message) if status else None, unknown, id.hex(), version, building)
 
 
 def list_segments(dir: str | os.PathLike | None = None) -> list[SegmentInfo]:
@@ -65,8 +74,9 @@ def list_segments(dir: str | os.PathLike | None = None) -> list[SegmentInfo]:
 
     The directory is opened once (a symbolic link to it is followed) and
     every file relative to it. Skips invalid names (including the reserved
-    ``.``-prefixed temporary files), symbolic links, non-regular files and
-    files without the magic. Reads 128 bytes per file and maps none; paths
+    ``.``-prefixed temporary files, except those of segments being built:
+    ``building``), symbolic links, non-regular files and files without the
+    magic. Reads 128 bytes per file and maps none; paths
     are absolute. Errors: :class:`NotFoundError` if the directory does not
     exist, :class:`PermissionDeniedError`.
 
@@ -83,7 +93,8 @@ def unlink(name: str, *, dir: str | os.PathLike | None = None) -> None:
     ``$SHMARRAY_DIR``, else /dev/shm).
 
     Processes that have it attached keep reading it; its memory is freed when
-    the last mapping goes. A file that is not a shmarray segment is never
+    the last mapping goes. It removes whatever version the name holds (a
+    creator's ``unlink_on_exit`` removes only the version it published). A file that is not a shmarray segment is never
     removed (:class:`NotASegmentError`). The directory is opened once,
     refusing a symbolic link as its last component
     (:class:`InvalidArgumentError`: pass the directory itself), and the name
@@ -100,7 +111,6 @@ def unlink(name: str, *, dir: str | os.PathLike | None = None) -> None:
       ...
     shmarray.NotFoundError: shmarray: not found: unlink segment "no-such-segment": ... does not exist (...)
     """
-    check_segment_name(name)
     _native.unlink(name, _dir(dir))
 
 
@@ -112,7 +122,11 @@ def gc(dir: str | os.PathLike | None = None, dry_run: bool = False) -> list[Segm
     by its pid and start time across pid namespaces (spec §10.5; a creator
     that cannot be judged from here, ``creator_unknown``, is never gone). A
     segment created without that request, or whose creator may still run,
-    is never removed. The hidden temporary files (``.shmarray-tmp-PID-…``)
+    is never removed. With versions, gc judges the version the name holds
+    now: an ephemeral version that another process replaced (with
+    ``unlink_on_exit=False``) is no orphan, and a replacing writer killed
+    midway leaves the old version under the name and at most a hidden
+    temporary file, removed as below. The hidden temporary files (``.shmarray-tmp-PID-…``)
     that a writer on the fallback publication path left when it died go
     too, when they are proven to be such leftovers: a regular file with one
     link whose writer PID is gone, your own holding only zeros or the

@@ -20,6 +20,8 @@ import collections.abc
 import dataclasses
 import datetime
 import os
+import re
+import threading
 from typing import Iterable, Iterator
 
 import numpy as np
@@ -28,8 +30,7 @@ from . import _native
 from ._desc import (BOOL, DATE32, DICTIONARY, DURATION, LARGE_LIST, LIST, OFFSETS, TIMESTAMP, UNITS, Desc,
                     created, readonly, view)
 from ._column import Column, check_requested
-from ._convert import check_segment_name
-from ._errors import NotFoundError
+from ._errors import ClosedError, InvalidArgumentError, NotFoundError, StaleSegmentError
 from ._index import Index
 from ._lists import DictionaryColumn, ListColumn
 from ._strings import StringColumn
@@ -81,10 +82,58 @@ def attach(name: str, *, dir: str | os.PathLike | None = None, owner: int | Iter
     return Segment(name, dir=dir, owner=owner)
 
 
-def _reattach(name: str, dir: str, owners: tuple | None = None) -> "Segment":
-    """Unpickling: attach again by name in the (absolute) directory the
-    pickled segment used, with the owner check it was attached with."""
-    return Segment(name, dir=dir, owner=owners)
+def _reattach(name: str, dir: str, owners: tuple | None = None, id: str | None = None,
+              version: int = 0) -> "Segment":
+    """Unpickling: a Segment that attaches on first use, by name in the
+    (absolute) directory the pickled segment used, with the owner check it
+    was attached with, pinned to the version it held (``id``: None for a
+    pickle of an older shmarray, which named no version). Never attaches
+    here and never raises: an error here would kill a multiprocessing
+    worker inside its task fetch (the Pool then hangs)."""
+    seg = Segment.__new__(Segment)
+    seg._init_state(owners)
+    seg._pending = (name, dir, owners, None if id is None else (parse_id(id), int(version)))
+    return seg
+
+
+# The text form of an id, exactly (spec §4): what Go's format.ParseID and
+# the CLI accept. bytes.fromhex alone would skip spaces and take upper case.
+_ID_TEXT = re.compile("[0-9a-f]{32}")
+
+
+def parse_id(value) -> bytes:
+    """A segment id as its 16 bytes, from the text form (32 hex digits, as
+    :attr:`Segment.id` gives it) or the bytes themselves."""
+    if isinstance(value, (bytes, bytearray)) and len(value) == 16:
+        return bytes(value)
+    if isinstance(value, str) and _ID_TEXT.fullmatch(value):
+        return bytes.fromhex(value)
+    raise InvalidArgumentError(f"shmarray: invalid argument: segment id {value!r} is neither 32 hex "
+                               "digits (as Segment.id and shmarray ls print it) nor 16 bytes")
+
+
+def attach_pinned(name: str, dir: str, id: bytes, version: int) -> "Segment":
+    """The version (id, version) of name, attached now by name
+    (:class:`StaleSegmentError` if the name holds another)."""
+    seg = Segment.__new__(Segment)
+    seg._init_state(None)
+    seg._attached(_native.attach(name, dir, None, (id, version)))
+    return seg
+
+
+def attach_published(name: str, dir: str, fd: int) -> "Segment":
+    """The segment a Builder has just published, attached from the
+    descriptor of the very file published (not by name, which another
+    process may have replaced already). fd stays the caller's."""
+    seg = Segment.__new__(Segment)
+    seg._init_state(None)
+    seg._attached(_native.attach_fd(fd, name, dir))
+    return seg
+
+
+# Serializes the first use of an unpickled Segment (one attach, whichever
+# thread comes first).
+_first_use_lock = threading.Lock()
 
 
 def _owners(owner):
@@ -172,9 +221,20 @@ class Segment(collections.abc.Mapping):
     (:attr:`columns`, :meth:`info`, ``len``, ``in``) and reading data raises
     :class:`ClosedError`. Attaching and closing never unlink the segment.
 
-    A Segment pickles to its name, its absolute directory and the owner
-    check it was attached with (a few dozen bytes): the receiving process
-    attaches again, which is how workers share a segment.
+    Every segment has an identity (format 1.2): :attr:`id`, random, and
+    :attr:`version`, 1 at the first publish under a name and one more at
+    each ``create(..., replace=True)``. A Segment keeps reading the version
+    it attached, whatever is published under its name later;
+    :meth:`is_current` and :meth:`refresh` follow the latest.
+
+    A Segment pickles to its name, its absolute directory, the owner check
+    it was attached with and its version (a few dozen bytes), which is how
+    workers share a segment. Unpickling never attaches and never raises; the
+    receiving process attaches on first use, to exactly that version: if
+    the name now holds another version or nothing,
+    :class:`StaleSegmentError` says which version was wanted and which the
+    name holds, and the Segment never switches silently. To follow the
+    latest version instead, pass the name (a str) and attach it.
 
     Reads are safe from several threads; ``close`` must not race with them.
     Full validation (:meth:`validate`) and every view read the data pages: if
@@ -204,52 +264,151 @@ class Segment(collections.abc.Mapping):
     >>> seg.close()
     """
 
-    __slots__ = ("_h", "_owner", "_owners", "_descs", "_derived", "_indexes", "__weakref__")
+    __slots__ = ("_handle", "_pending", "_closed", "_owner", "_owners", "_descs", "_derived", "_indexes",
+                 "__weakref__")
 
     def __init__(self, name: str, *, dir: str | os.PathLike | None = None,
                  owner: int | Iterable[int] | None = None):
-        self._owners = _owners(owner)
-        check_segment_name(name)
-        self._h = _native.attach(name, None if dir is None else os.fspath(dir), self._owners)
-        self._owner = self._h.owner()
+        self._init_state(_owners(owner))
+        self._attached(_native.attach(name, None if dir is None else os.fspath(dir), self._owners))
+
+    def _init_state(self, owners) -> None:
+        self._owners = owners
+        self._handle = self._pending = self._owner = None
+        self._closed = False  # closed before its first use (an unpickled Segment)
         self._descs: dict[str, Desc] = {}
         self._derived: dict[tuple, np.ndarray] = {}  # computed once: bool and date32 values
         self._indexes: dict = {}
+
+    def _attached(self, h) -> None:
+        self._owner = h.owner()
+        self._handle = h
+
+    @property
+    def _h(self):
+        """The native handle, attached on first use for an unpickled Segment."""
+        h = self._handle
+        return h if h is not None else self._first_use()
+
+    def _first_use(self):
+        with _first_use_lock:
+            if self._handle is None:
+                if self._closed:
+                    raise ClosedError("shmarray: closed: the segment was closed before it was attached")
+                name, dir, owners, pin = self._pending
+                # Raises StaleSegmentError (and keeps the pin) if the name
+                # no longer holds the pickled version.
+                self._attached(_native.attach(name, dir, owners, pin))
+                self._pending = None
+            return self._handle
 
     # -- identity ---------------------------------------------------------
 
     @property
     def name(self) -> str:
         """The segment's name."""
-        return self._h.name
+        return self._handle.name if self._handle is not None else self._pending_part(0)
 
     @property
     def dir(self) -> str:
         """The directory the segment was attached from, as an absolute, cleaned path
         (resolved against the working directory at attach, so that a pickle
         names the same directory in any process)."""
-        return self._h.dir
+        return self._handle.dir if self._handle is not None else self._pending_part(1)
 
     @property
     def path(self) -> str:
         """The segment's file path."""
-        return self._h.path
+        if self._handle is not None:
+            return self._handle.path
+        return os.path.join(self.dir, self.name)
+
+    def _pending_part(self, i: int):
+        """Part i of what an unpickled, not yet attached Segment will attach
+        (kept after close, so that its name, directory and pin stay known)."""
+        return self._pending[i]
+
+    @property
+    def id(self) -> str:
+        """The segment's id: 32 lowercase hex digits, random, chosen when the
+        version was published (format 1.2); all zeros for a segment written
+        before format 1.2. Pass it as ``replace_if=`` to replace exactly this
+        version."""
+        return self._identity()[0].hex()
+
+    @property
+    def version(self) -> int:
+        """The segment's version: 1 at the first publish under its name, one
+        more at each replace; 0 for a segment written before format 1.2."""
+        return self._identity()[1]
+
+    def _identity(self) -> tuple[bytes, int]:
+        if self._handle is None and self._pending is not None and self._pending[3] is not None:
+            return self._pending[3]  # an unpickled Segment knows its version before it attaches
+        return self._h.identity()
+
+    def is_current(self) -> bool:
+        """Whether the segment's name still holds this version: one ``stat``
+        of the name, compared with the file mapped. False once the name was
+        replaced or unlinked. An unpickled Segment not yet used attaches first
+        (False if its version, or for a pickle naming no version its name, is
+        gone). :class:`ClosedError` after :meth:`close`: the file is no longer
+        held then, so its inode number may already name another file.
+
+        >>> import numpy as np, shmarray, tempfile
+        >>> d = tempfile.mkdtemp()
+        >>> v1 = shmarray.create("doc-current", {"x": np.arange(3)}, dir=d)
+        >>> v2 = shmarray.create("doc-current", {"x": np.arange(4)}, dir=d, replace=True)
+        >>> v1.is_current(), v2.is_current(), (v1.version, v2.version)
+        (False, True, (1, 2))
+        >>> v1.refresh().version, v2.refresh() is v2
+        (2, True)
+        >>> v1["x"].tolist()   # v1 still reads its own version
+        [0, 1, 2]
+        >>> v1.close(); v2.close(); shmarray.unlink("doc-current", dir=d)
+        """
+        if self.closed:
+            raise ClosedError(f"shmarray: closed: segment {self.name!r} was closed; attach it again "
+                              "(or keep it open) to ask whether it is current")
+        try:
+            h = self._h
+        except (StaleSegmentError, NotFoundError):
+            return False
+        return h.is_current()
+
+    def refresh(self) -> "Segment":
+        """This Segment if it is current (:meth:`is_current`, one ``stat``),
+        else the version the name holds now, attached by name with the same
+        directory and owner check (a new Segment; this one stays open and
+        keeps reading its version until you close it). For long-lived
+        workers: ``seg = seg.refresh()`` before each task. Errors as
+        :func:`attach` (:class:`NotFoundError` once the name is unlinked)."""
+        if self.is_current():
+            return self
+        return Segment(self.name, dir=self.dir, owner=self._owners)
 
     @property
     def owner_uid(self) -> int:
         """The uid that owned the file when it was attached (``fstat`` of the
         descriptor that was mapped): the user who can rewrite or truncate it."""
-        return self._owner[0]
+        return self._owner_info()[0]
 
     @property
     def mode(self) -> int:
         """The file's permission bits (``st_mode & 0o777``) when it was attached."""
-        return self._owner[1]
+        return self._owner_info()[1]
+
+    def _owner_info(self) -> tuple[int, int]:
+        if self._handle is None:
+            self._first_use()
+        return self._owner
 
     @property
     def closed(self) -> bool:
         """Whether :meth:`close` was called."""
-        return self._h.closed
+        if self._handle is None:
+            return self._closed
+        return self._handle.closed
 
     @property
     def size(self) -> int:
@@ -520,9 +679,14 @@ class Segment(collections.abc.Mapping):
         the segment keep the pages mapped until the last of them is gone, so
         they stay valid. The directory (names, descriptions, metadata) stays
         readable; reading data through the Segment after close raises
-        :class:`ClosedError`.
+        :class:`ClosedError`. An unpickled Segment closed before its first use
+        never attaches.
         """
-        self._h.close()
+        with _first_use_lock:  # not while a first use attaches on another thread
+            if self._handle is None:
+                self._closed = True
+            else:
+                self._handle.close()
         self._derived.clear()
         self._indexes.clear()
 
@@ -533,7 +697,13 @@ class Segment(collections.abc.Mapping):
         self.close()
 
     def __reduce__(self):
-        return (_reattach, (self.name, self.dir, self._owners))
+        if self._handle is None and self._pending is not None:
+            name, dir, owners, pin = self._pending
+        else:
+            name, dir, owners, pin = self.name, self.dir, self._owners, self._h.identity()
+        if pin is None:  # unpickled from an older shmarray, never used: still unpinned
+            return (_reattach, (name, dir, owners))
+        return (_reattach, (name, dir, owners, pin[0].hex(), pin[1]))
 
     # Identity semantics: Mapping's __eq__ would compare every array.
     __eq__ = object.__eq__
@@ -541,6 +711,11 @@ class Segment(collections.abc.Mapping):
     __hash__ = object.__hash__
 
     def __repr__(self) -> str:
+        if self._handle is None and self._pending is not None:
+            pin = self._pending[3]
+            version = f"version {pin[1]}" if pin else "the latest version"
+            state = "closed before its first use" if self._closed else "attached on first use"
+            return f"<shmarray.Segment {self.name!r} at {self.path}: {version}, {state}>"
         if self.closed:
             return f"<shmarray.Segment {self.name!r} at {self.path} (closed)>"
         rows = self.num_rows

@@ -266,3 +266,26 @@ def test_attach_and_close_never_unlink(shm_dir, seg_name):
 def test_doctests(run_doctests):
     from shmarray import _create
     run_doctests(_create)
+
+
+def test_forked_children_of_an_unlink_on_exit_creator_die_on_sigterm(shm_dir, seg_name):
+    """The creator's SIGTERM handler (SIGTERM as a normal exit, so that its
+    segments are unlinked) is not inherited by forked children: a Pool
+    worker must die on the SIGTERM of Pool.terminate, not run Python cleanup
+    that can leave the pool's queue lock held and its siblings hung."""
+    script = textwrap.dedent(f"""
+        import multiprocessing as mp, signal
+        import numpy as np, shmarray
+        shmarray.create({seg_name!r}, {{"x": np.arange(3)}}, dir={shm_dir!r}, unlink_on_exit=True)
+        assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+        def disposition(_):
+            return signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+        with mp.get_context("fork").Pool(2) as pool:
+            print(pool.map(disposition, range(4)), flush=True)
+    """)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    out = subprocess.run([sys.executable, "-W", "ignore::DeprecationWarning", "-c", script], env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[True, True, True, True]"
+    assert not os.path.exists(os.path.join(shm_dir, seg_name))

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import shmarray
+import pools
 
 TIMEOUT = 120
 
@@ -47,7 +48,7 @@ def test_workers_attach_by_name(shared, method):
     ctx = mp.get_context(method)
     if method == "forkserver":
         ctx.set_forkserver_preload(["shmarray"])
-    with ctx.Pool(2) as pool:
+    with pools.pool(ctx, 2) as pool:
         out = pool.map_async(_sum_worker, [shared] * 4).get(timeout=TIMEOUT)
     assert {o[0] for o in out} == {float(np.arange(1000).sum())}
     assert {o[1] for o in out} == {"bb"}
@@ -64,7 +65,7 @@ def test_segment_pickles_to_its_name(shared):
 
 def test_go_call_in_forked_child_fails_fast(shared):
     ctx = mp.get_context("fork")
-    with ctx.Pool(1) as pool:
+    with pools.pool(ctx, 1) as pool:
         kind, msg = pool.apply_async(_create_in_child, ("from-child", os.path.dirname(shared.path))).get(
             timeout=TIMEOUT)
     assert kind == "ForkedError"
@@ -113,7 +114,7 @@ def test_worker_adds_little_private_memory(tmp_path):
         # mapped by one process only counts as private to it even when it is
         # a shared file page, so USS means something only with two readers.
         assert float(seg["x"].sum()) == n
-        with mp.get_context("spawn").Pool(1) as pool:
+        with pools.pool(mp.get_context("spawn"), 1) as pool:
             total, uss, anon = pool.apply_async(_uss_worker, (name, d)).get(timeout=TIMEOUT)
         assert total == n
         print(f"worker summing a 256 MiB column added {uss / 2**20:.2f} MiB USS, {anon / 2**20:.2f} MiB anonymous")

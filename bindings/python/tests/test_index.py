@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import shmarray
+import pools
 from shmarray import _index, _native
 
 TIMEOUT = 120
@@ -52,7 +53,7 @@ def test_spec_example(shm_dir, seg_name):
     # Spec §7.8.5: the table bytes of "b", "a", null, "c", "".
     with shmarray.create(seg_name, {"k": ["b", "a", None, "c", ""]}, dir=shm_dir, index=["k"]):
         lay = _layout(os.path.join(shm_dir, seg_name))
-    assert lay["minor"] == 1
+    assert lay["minor"] == 2  # every segment is format 1.2 (versions); indexes came in 1.1
     assert (lay["width"], lay["log2"]) == (4, 3)
     table = np.frombuffer(lay["bytes"], "<u4", count=8, offset=lay["table"])
     assert table.tolist() == [1, 0, 0, 2, 0, 0, 4, 5]
@@ -179,9 +180,9 @@ def test_create_index_errors(shm_dir, seg_name):
         assert len(seg.index("k")) == 1 and list(seg.index("k")) == ["a"]
 
 
-def test_no_index_is_version_10(shm_dir, seg_name):
+def test_no_index_is_not_indexed(shm_dir, seg_name):
     with shmarray.create(seg_name, {"k": ["a"]}, dir=shm_dir) as seg:
-        assert _layout(seg.path)["minor"] == 0
+        assert _layout(seg.path)["minor"] == 2
         assert not seg.info("k").indexed
 
 
@@ -218,9 +219,10 @@ def test_many_keys_against_a_dict(shm_dir, seg_name, n):
 
 
 def _reseal(b: bytearray) -> None:
+    hs, = struct.unpack_from("<I", b, 12)  # 192 bytes from format 1.2 on: all of it is summed
     mo, ml = struct.unpack_from("<QQ", b, 32)
     struct.pack_into("<I", b, 120, 0)
-    struct.pack_into("<I", b, 120, zlib.crc32(bytes(b[mo:mo + ml]), zlib.crc32(bytes(b[:128]))))
+    struct.pack_into("<I", b, 120, zlib.crc32(bytes(b[mo:mo + ml]), zlib.crc32(bytes(b[:hs]))))
 
 
 @pytest.fixture
@@ -341,7 +343,7 @@ def test_lookup_in_workers(shm_dir, seg_name, method):
     ctx = mp.get_context(method)
     if method == "forkserver":
         ctx.set_forkserver_preload(["shmarray"])
-    with ctx.Pool(2) as pool:
+    with pools.pool(ctx, 2) as pool:
         out = pool.map_async(_lookup_worker, [seg] * 4).get(timeout=TIMEOUT)
     assert {(tuple(a), tuple(b)) for a, b, _ in out} == {((1, 2, -1), (1, 2))}
     seg.close()

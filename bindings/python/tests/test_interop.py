@@ -405,7 +405,7 @@ def test_names_that_are_not_ascii_are_shown_as_typed(shm_dir):
                  lambda: shmarray.attach("prix-€", dir=shm_dir),
                  lambda: shmarray.unlink("prix-€", dir=shm_dir)):
         with pytest.raises(shmarray.InvalidArgumentError,
-                           match=r"segment name 'prix-€' has the character '€' \(U\+20AC\) at 5, which is not ASCII"):
+                           match=r"segment name \"prix-€\" has the character '€' \(U\+20AC, not ASCII\) at byte 5"):
             call()
     with shmarray.create("prix", {"prix-€": [1.5]}, dir=shm_dir) as seg:  # array names are UTF-8
         assert seg.columns == ["prix-€"] and pa.table(seg).column_names == ["prix-€"]

@@ -32,6 +32,7 @@ import pytest
 import shmarray
 from conftest import go_program  # noqa: E402
 from shmarray import _native, _segment
+import pools
 
 
 # ---------------------------------------------------------------------------
@@ -422,7 +423,7 @@ STRUCTURAL = [
      "BAD_SIZE"),
     ("nd-size-overflow", _nd_overflow, True, "BAD_SIZE"),
     ("offsets-too-short", _set(("r", 2, R_O_LEN, "Q", 12)), True, "BAD_SIZE"),
-    ("offsets-on-int64", _set(("r", 0, R_O_OFF, "Q", 128), ("r", 0, R_O_LEN, "Q", 8)), True,
+    ("offsets-on-int64", _set(("r", 0, R_O_OFF, "Q", 192), ("r", 0, R_O_LEN, "Q", 8)), True,
      "BAD_SIZE"),
     ("array-kv-out-of-bounds", _array_kv_outside, True, "OUT_OF_BOUNDS"),
     ("array-kv-first-ignored", _array_kv_first_ignored, True, "OK"),
@@ -1058,7 +1059,7 @@ def _worker_sum(seg) -> float:
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded")
 def test_segment_in_forked_workers(segdir):
     with shmarray.attach("basic", dir=segdir) as seg:
-        with multiprocessing.get_context("fork").Pool(2) as pool:
+        with pools.pool(multiprocessing.get_context("fork"), 2) as pool:
             assert pool.map(_worker_sum, [seg] * 4) == [10.5] * 4
 
 

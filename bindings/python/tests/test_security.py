@@ -229,11 +229,12 @@ def test_pickles_carry_an_absolute_directory_and_the_owner_check(tmp_path, monke
     monkeypatch.chdir(tmp_path / "elsewhere")
     again = pickle.loads(raw)
     assert again.dir == seg.dir and again["x"].tolist() == [0, 1, 2]
-    assert again.__reduce__()[1] == (seg_name, seg.dir, (os.geteuid(),))
-    if ROOT:  # the owner check survives the pickle
+    assert again.__reduce__()[1] == (seg_name, seg.dir, (os.geteuid(),), seg.id, seg.version)
+    if ROOT:  # the owner check survives the pickle (checked at first use: unpickling never attaches)
         os.chown(seg.path, 61999, 61999)
+        unpickled = pickle.loads(raw)
         with pytest.raises(shmarray.PermissionDeniedError):
-            pickle.loads(raw)
+            unpickled.columns
     seg.close()
     again.close()
     assert [i.path for i in shmarray.list_segments("../segs")] == [seg.path], "listed paths are absolute"
