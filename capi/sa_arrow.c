@@ -7,7 +7,8 @@
  *
  * Types map as in spec §6 (format/arrowtype.go CFormat); an N-D array is the
  * arrow.fixed_shape_tensor extension over fixed_size_list storage (§8). The
- * offsets of variable-length arrays are not checked here: run
+ * offsets of variable-length arrays and of lists, and the indices of
+ * dictionaries, are not checked here (a consumer trusts them): run
  * shmarray_validate first when the segment is not trusted (spec §11.3). */
 #include <errno.h>
 #include <stdio.h>

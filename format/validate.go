@@ -28,7 +28,9 @@ func (s *Segment) Validate(b []byte) error {
 // the data buffer (BAD_OFFSETS), utf8 values are UTF-8 (BAD_UTF8), the
 // data CRC matches when the record carries one (CHECKSUM_MISMATCH), and a
 // hash index finds every key at its row (spec §11.3 step 5: OUT_OF_BOUNDS,
-// BAD_SIZE, DUPLICATE_NAME, CHECKSUM_MISMATCH).
+// BAD_SIZE, DUPLICATE_NAME, CHECKSUM_MISMATCH). A list or dictionary is
+// checked against an empty child here: use ValidateNode with its child's
+// length.
 func ValidateArray(b []byte, a *ArrayDesc) error { return ValidateNode(b, a, 0) }
 
 // ValidateNode is ValidateArray for any record, a list or dictionary
@@ -36,6 +38,9 @@ func ValidateArray(b []byte, a *ArrayDesc) error { return ValidateNode(b, a, 0) 
 // stay within the child (BAD_OFFSETS), a dictionary's indices of non-null
 // slots name a slot of it (OUT_OF_BOUNDS) (spec §11.3 steps 2, 2a).
 func ValidateNode(b []byte, a *ArrayDesc, childLen int64) error {
+	if childLen < 0 { // a negative length would read as a limit of about 2^64
+		return errorf(InvalidArgument, "array %s: child length %d is negative", Quote(a.Name), childLen)
+	}
 	for _, buf := range []Buffer{a.Validity, a.Offsets, a.Data, a.Index.Buffer} {
 		if buf.Length != 0 && !within(buf.Offset, buf.Length, 0, uint64(len(b))) {
 			return errorf(OutOfBounds, "array %s: buffer [%d, +%d) is outside the %d-byte file", Quote(a.Name), buf.Offset, buf.Length, len(b))

@@ -436,7 +436,10 @@ int shmarray_lookup_view(const shmarray_index_view *view,
  * are released (even after shmarray_close). N-D arrays are exported as the
  * arrow.fixed_shape_tensor extension (storage fixed_size_list, field
  * metadata ARROW:extension:name/metadata). The caller owns *out_array and
- * *out_schema and must call their release callbacks.
+ * *out_schema and must call their release callbacks. Offsets (strings,
+ * lists) and dictionary indices are handed out unchecked, as Arrow
+ * consumers trust them: shmarray_validate first a segment whose writer you
+ * do not trust (spec §11.3).
  */
 int shmarray_export_array(shmarray_segment *seg, size_t index,
                           struct ArrowArray *out_array,
