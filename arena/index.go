@@ -3,6 +3,7 @@ package arena
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"unsafe"
 
 	"github.com/apache/arrow/go/v15/arrow"
@@ -49,12 +50,7 @@ func (b *Builder) indexTarget(name string) (*format.ArrayDesc, error) {
 	if b.done {
 		return nil, b.closedError()
 	}
-	i := -1
-	for j := range b.arrays {
-		if b.arrays[j].Name == name && !b.arrays[j].IsChild {
-			i = j
-		}
-	}
+	i := b.column(name)
 	if i < 0 {
 		return nil, fmt.Errorf("%w: segment %s has no array called %s to index (add it before indexing it)", format.ErrNotFound, format.Quote(b.name), format.Quote(name))
 	}
@@ -282,4 +278,11 @@ func found(rows []int64) []bool {
 		out[i] = r >= 0
 	}
 	return out
+}
+
+// column is the directory index of the top-level array called name, or -1:
+// children of lists and dictionaries may carry names too (format 1.3), and
+// are no column of their own.
+func (b *Builder) column(name string) int {
+	return slices.IndexFunc(b.arrays, func(a format.ArrayDesc) bool { return a.Name == name && !a.IsChild })
 }

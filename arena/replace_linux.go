@@ -82,7 +82,7 @@ func noFlock(err error) bool {
 // where the name is free, else (with replace) the version after the one the
 // name holds, published by rename over it. Called with mu held, after seal.
 func (b *Builder) publishVersion() error {
-	replace := b.opts.Replace || b.opts.ReplaceIf != nil
+	replace := b.opts.Replace // Create and SetReplace set it with ReplaceIf
 	return withOwnLock(b.fd, b.name, b.path, replace, func() error { return b.publishLoop(replace) })
 }
 

@@ -257,11 +257,12 @@ func (s *Segment) Buffers(name string) (validity, offsets, data []byte, err erro
 // Attach checks only the structure: for a segment from an untrusted writer,
 // call Validate first, or bad string offsets make Arrow accessors panic.
 func (s *Segment) Array(name string) (arrow.Array, error) {
-	a, err := s.Desc(name)
-	if err != nil {
+	i := s.desc.Lookup(name)
+	if i < 0 {
+		_, err := s.Desc(name) // its NOT_FOUND message
 		return nil, err
 	}
-	return s.ArrayAt(s.desc.Lookup(a.Name))
+	return s.ArrayAt(i)
 }
 
 // ArrayAt is Array for the record at directory index i, a child of a list

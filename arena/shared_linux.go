@@ -44,7 +44,7 @@ func (b *Builder) Output(array string) (OutputHandle, error) {
 	if b.quiet {
 		return OutputHandle{}, fmt.Errorf("%w: segment %q: publish has begun; output handles are no longer handed out", format.ErrClosed, b.name)
 	}
-	i := slices.IndexFunc(b.arrays, func(a format.ArrayDesc) bool { return a.Name == array })
+	i := b.column(array)
 	if i < 0 {
 		return OutputHandle{}, fmt.Errorf("%w: segment %q has no array %q (add it with AddEmpty first)", format.ErrNotFound, b.name, array)
 	}

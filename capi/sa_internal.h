@@ -47,6 +47,8 @@
 #define SA_MAX_SEGMENT_NAME 200u
 #define SA_DEFAULT_DIR "/dev/shm"
 #define SA_ENV_DIR "SHMARRAY_DIR"
+/* Writers' hidden temporary files (spec §10.5, §10.6) start with this. */
+#define SA_TEMP_PREFIX ".shmarray-tmp-"
 
 /* ---- Little-endian loads: byte-wise, so alignment never matters -------- */
 

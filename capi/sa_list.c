@@ -240,9 +240,8 @@ int shmarray_unlink_version(const char *name, const char *dir, const uint8_t id[
  * (arena/gc.go tempFilePID): decimal digits, > 0, fitting 32 bits, then
  * '-'; 0 if name is not one. */
 static uint32_t temp_file_pid(const char *name) {
-  static const char prefix[] = ".shmarray-tmp-";
-  if (strncmp(name, prefix, sizeof prefix - 1) != 0) return 0;
-  const char *p = name + sizeof prefix - 1;
+  if (strncmp(name, SA_TEMP_PREFIX, sizeof SA_TEMP_PREFIX - 1) != 0) return 0;
+  const char *p = name + sizeof SA_TEMP_PREFIX - 1;
   uint64_t pid = 0;
   if (*p < '0' || *p > '9') return 0;
   for (; *p >= '0' && *p <= '9'; p++) {
@@ -293,7 +292,7 @@ static int probe_temp(const sa_dir *d, const char *name, uint32_t pid, sa_procvi
 /* The segment name a hidden name carries after its pid and 16 hex digits
  * (arena/gc.go tempSegmentName): a pointer into name, or NULL if none. */
 static const char *temp_segment_name(const char *name) {
-  const char *p = strchr(name + strlen(".shmarray-tmp-"), '-');
+  const char *p = strchr(name + sizeof SA_TEMP_PREFIX - 1, '-');
   if (!p || strlen(p + 1) < 18 || p[17] != '-') return NULL;
   return sa_check_name(p + 18, NULL, 0) == SHMARRAY_OK ? p + 18 : NULL;
 }

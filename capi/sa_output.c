@@ -18,7 +18,6 @@
 
 #define SA_TOKEN_PREFIX "shmout1"
 #define SA_TOKEN_FIELDS 9
-#define SA_TEMP_PREFIX ".shmarray-tmp-"
 #define SA_MAGIC "SHMARRAY"
 
 struct shmarray_output {

@@ -85,6 +85,12 @@ def view(mem, dtype, count: int, buf: tuple) -> np.ndarray:
     return np.frombuffer(mem, dtype, count=count, offset=buf[0] if count else 0)
 
 
+def null_mask(mem, d: Desc) -> np.ndarray:
+    """True for the null slots of an array (one bool per row)."""
+    bm = view(mem, np.uint8, (d.length + 7) >> 3, d.validity)
+    return np.unpackbits(bm, count=d.length, bitorder="little") == 0
+
+
 def readonly(arr: np.ndarray) -> np.ndarray:
     arr.flags.writeable = False
     return arr

@@ -18,7 +18,7 @@ import collections.abc
 
 import numpy as np
 
-from ._desc import Desc, view
+from ._desc import Desc, null_mask, view
 
 _LIST_OFFSETS = {22: "<i4", 23: "<i8"}
 
@@ -107,8 +107,7 @@ class ListColumn(collections.abc.Sequence):
         d = self._d
         valid = [True] * d.length
         if d.null_count:
-            bm = view(self._seg._h.memory(), np.uint8, (d.length + 7) // 8, d.validity)
-            valid = np.unpackbits(bm, bitorder="little", count=d.length).astype(bool).tolist()
+            valid = (~null_mask(self._seg._h.memory(), d)).tolist()
         return [flat[offs[r]:offs[r + 1]] if valid[r] else None for r in range(d.length)]
 
     def __repr__(self) -> str:

@@ -28,7 +28,7 @@ import numpy as np
 
 from . import _native
 from ._desc import (BOOL, DATE32, DICTIONARY, DURATION, LARGE_LIST, LIST, OFFSETS, TIMESTAMP, UNITS, Desc,
-                    created, readonly, view)
+                    created, null_mask, readonly, view)
 from ._column import Column, check_requested
 from ._errors import ClosedError, InvalidArgumentError, NotFoundError, StaleSegmentError
 from ._index import Index
@@ -502,7 +502,7 @@ class Segment(collections.abc.Mapping):
     def _value(self, d: Desc):
         """The Python value of one record: NumPy view, masked array,
         StringColumn, or (format 1.3) ListColumn / DictionaryColumn."""
-        mem = self._h.memory()
+        mem = self._h.memory()  # also ClosedError after close, for every type
         t, n, name = d.type, d.length, (d.index, d.name)
         if t in (LIST, LARGE_LIST):
             return ListColumn(self, d)
@@ -518,7 +518,7 @@ class Segment(collections.abc.Mapping):
                 arr = arr.reshape(d.shape)
         if d.null_count == 0:
             return arr
-        mask = _null_mask(mem, d)  # the caller's own: a MaskedArray may change its mask
+        mask = null_mask(mem, d)  # the caller's own: a MaskedArray may change its mask
         if arr.ndim > 1:
             mask = np.broadcast_to(mask.reshape((n,) + (1,) * (arr.ndim - 1)), arr.shape)
         return np.ma.MaskedArray(arr, mask=mask, copy=False)
@@ -730,12 +730,6 @@ def _converted(mem, d: Desc) -> np.ndarray:
         bits = view(mem, np.uint8, (n + 7) >> 3, d.data)
         return np.unpackbits(bits, count=n, bitorder="little").view(np.bool_)
     return view(mem, "<i4", n, d.data).astype("M8[D]")
-
-
-def _null_mask(mem, d: Desc) -> np.ndarray:
-    """True for the null slots of an array (one bool per row)."""
-    bm = view(mem, np.uint8, (d.length + 7) >> 3, d.validity)
-    return np.unpackbits(bm, count=d.length, bitorder="little") == 0
 
 
 # ---------------------------------------------------------------------------
