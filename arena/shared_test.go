@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow/go/v15/arrow"
+	"github.com/apache/arrow/go/v15/arrow/array"
+	"github.com/apache/arrow/go/v15/arrow/memory"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
@@ -373,4 +376,24 @@ func TestMapsWritable(t *testing.T) {
 	}
 	require.False(t, arena.MapsWritable(line("rw-s"), "00:1b", "4242"), "other device")
 	require.False(t, arena.MapsWritable(line("rw-s"), "00:1a", "4243"), "other inode")
+}
+
+// A list's child may carry a name (format 1.3); Output names a column, so
+// a later column of the same name is the one handed out.
+func TestOutputNamesAColumnNotAChild(t *testing.T) {
+	b, err := arena.Create("named-child", &arena.CreateOptions{Dir: tempDir(t)})
+	require.NoError(t, err)
+	defer b.Close()
+	lb := array.NewBuilder(memory.DefaultAllocator, arrow.ListOfField(arrow.Field{Name: "x", Type: arrow.PrimitiveTypes.Int64, Nullable: true})).(*array.ListBuilder)
+	defer lb.Release()
+	lb.Append(true)
+	lb.ValueBuilder().(*array.Int64Builder).AppendValues([]int64{1, 2, 3}, nil)
+	lists := lb.NewArray()
+	defer lists.Release()
+	require.NoError(t, b.AddArray("lists", lists))
+	_, err = b.AddEmpty(format.ArrayDesc{Name: "x", DType: format.DType{Type: format.Uint8}, Length: 100})
+	require.NoError(t, err)
+	h, err := b.Output("x")
+	require.NoError(t, err)
+	require.Equal(t, uint64(100), h.Length, "the column x, not the list's child x (3 int64s)")
 }
